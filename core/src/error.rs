@@ -1,0 +1,619 @@
+//! The one error type of agentkeys: a small `Copy` kind plus where it happened.
+//!
+//! [`ErrorKind`] names *what* was wrong; [`Error`] adds *where*: the [`Field`], the 1-based line of a
+//! `client.keys` buffer and the byte offset. The same kind names are used by the C and Python bindings
+//! ([`ErrorKind::name`]). The `Display` wording is for humans and may change; the kind names and the
+//! upstream reply texts ([`ErrorKind::reply_text`]) are API.
+
+use core::fmt;
+use core::num::NonZeroU32;
+
+/// What was wrong with an input.
+///
+/// Kinds are never renumbered or reused; new ones may be added, hence `#[non_exhaustive]`.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum ErrorKind {
+    /// An agent ID is not 1 to 8 ASCII digits.
+    InvalidId = 1,
+    /// An agent ID is all zeros (`000` is the manager's own ID).
+    ReservedId = 2,
+    /// An agent name breaks the name rule (2–128 bytes of `A-Z a-z 0-9 . _ -`, not starting with `.`).
+    InvalidName = 3,
+    /// An agent address is not `any`, IPv4 or IPv6 with an optional prefix or netmask.
+    InvalidAddr = 4,
+    /// An agent key is not 1–128 printable ASCII bytes without space or `'`.
+    InvalidKey = 5,
+    /// A key-poll script returned an ID with fewer than 3 digits.
+    ScriptIdTooShort = 6,
+
+    /// `G:''`: an empty groups string.
+    EmptyGroup = 20,
+    /// A single group longer than 255 bytes.
+    GroupTooLarge = 21,
+    /// A comma-separated groups string longer than 65535 bytes.
+    MultigroupTooLarge = 22,
+    /// A group of a multi-group string contains a space.
+    GroupWhiteSpace = 23,
+    /// Two commas in a row.
+    GroupConsecutiveCommas = 24,
+    /// A character outside `A-Z a-z 0-9 . : ; _ - = + ! @ ( )` (and `,` between groups).
+    GroupProhibitedChars = 25,
+    /// The groups string starts or ends with a comma.
+    GroupCommaEdge = 26,
+    /// More than 128 distinct groups.
+    TooManyGroups = 27,
+    /// A group name that is not `[A-Za-z0-9_.-]+`, or is `.` or `..` (manager-side check).
+    InvalidGroupName = 28,
+
+    /// An empty line in a `client.keys` buffer.
+    EmptyLine = 40,
+    /// A required field is missing (see [`Error::field`]).
+    MissingField = 41,
+    /// A line or field longer than the format allows.
+    TooLong = 42,
+
+    /// The registration request's password prefix does not match the server's password.
+    InvalidPassword = 60,
+    /// The registration request does not start with `OSSEC A:'<name>'`.
+    InvalidRequest = 61,
+    /// `V:'…` without its closing quote (or longer than 2048 bytes).
+    UnterminatedVersion = 62,
+    /// The agent's major.minor version is newer than the manager's.
+    VersionTooHigh = 63,
+    /// `G:'…` without its closing quote (or longer than 65536 bytes).
+    UnterminatedGroups = 64,
+    /// `IP:'…` not closed by `'` within 46 bytes (or containing a space).
+    UnterminatedIp = 65,
+    /// `K:'…` without its closing quote (or longer than 40 bytes).
+    UnterminatedKeyHash = 66,
+    /// A value cannot be written into a request because it would break the framing.
+    InvalidVersion = 67,
+    /// A password that cannot be sent (contains a newline or is empty).
+    InvalidPasswordValue = 68,
+    /// A key hash that is not 40 hexadecimal characters.
+    InvalidKeyHash = 69,
+
+    /// A server reply that is neither `OSSEC K:'…'` nor `ERROR: …`.
+    InvalidReply = 80,
+    /// The server closed the connection without replying.
+    EmptyReply = 81,
+
+    /// Key-poll output that is not valid JSON (or not an object).
+    InvalidJson = 100,
+    /// JSON nested deeper than the reader supports.
+    JsonTooDeep = 101,
+    /// A required JSON member is missing (see [`Error::field`]).
+    MissingMember = 102,
+    /// A JSON member has the wrong type (see [`Error::field`]).
+    WrongType = 103,
+    /// The same JSON member appears twice.
+    DuplicateMember = 104,
+    /// The `error` member is not an integer that fits 32 bits.
+    InvalidErrorCode = 105,
+
+    /// Base64 text with a character outside the standard alphabet, or bad padding.
+    InvalidBase64 = 120,
+    /// A decoded record without the four space-separated fields.
+    InvalidRecord = 121,
+
+    /// An output buffer is too small.
+    BufferTooSmall = 140,
+
+    /// Registration refused: an active agent has this name.
+    DuplicateName = 160,
+    /// Registration refused: an active agent has this address.
+    DuplicateIp = 161,
+    /// Registration refused: an active agent has this ID.
+    DuplicateId = 162,
+    /// Registration refused: the group directory `etc/shared/<group>` does not exist.
+    UnknownGroup = 163,
+    /// Registration refused: the name equals the manager's host name.
+    ManagerName = 164,
+}
+
+/// How the upstream reply text for a kind is built: a fixed text, or a fixed text around a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReplyShape {
+    /// The text alone.
+    Fixed(&'static str),
+    /// Text, then the offending value.
+    WithValue(&'static str),
+    /// Text, the value cut to 255 bytes, then a suffix (group syntax errors, `%.255s`).
+    Truncated(&'static str, &'static str),
+}
+
+const GROUP: &str = "ERROR: Invalid group name: ";
+
+impl ErrorKind {
+    /// The kind's name, identical in Rust, C (`AK_…` codes) and Python (`Error.kind`).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            InvalidId => "InvalidId",
+            ReservedId => "ReservedId",
+            InvalidName => "InvalidName",
+            InvalidAddr => "InvalidAddr",
+            InvalidKey => "InvalidKey",
+            ScriptIdTooShort => "ScriptIdTooShort",
+            EmptyGroup => "EmptyGroup",
+            GroupTooLarge => "GroupTooLarge",
+            MultigroupTooLarge => "MultigroupTooLarge",
+            GroupWhiteSpace => "GroupWhiteSpace",
+            GroupConsecutiveCommas => "GroupConsecutiveCommas",
+            GroupProhibitedChars => "GroupProhibitedChars",
+            GroupCommaEdge => "GroupCommaEdge",
+            TooManyGroups => "TooManyGroups",
+            InvalidGroupName => "InvalidGroupName",
+            EmptyLine => "EmptyLine",
+            MissingField => "MissingField",
+            TooLong => "TooLong",
+            InvalidPassword => "InvalidPassword",
+            InvalidRequest => "InvalidRequest",
+            UnterminatedVersion => "UnterminatedVersion",
+            VersionTooHigh => "VersionTooHigh",
+            UnterminatedGroups => "UnterminatedGroups",
+            UnterminatedIp => "UnterminatedIp",
+            UnterminatedKeyHash => "UnterminatedKeyHash",
+            InvalidVersion => "InvalidVersion",
+            InvalidPasswordValue => "InvalidPasswordValue",
+            InvalidKeyHash => "InvalidKeyHash",
+            InvalidReply => "InvalidReply",
+            EmptyReply => "EmptyReply",
+            InvalidJson => "InvalidJson",
+            JsonTooDeep => "JsonTooDeep",
+            MissingMember => "MissingMember",
+            WrongType => "WrongType",
+            DuplicateMember => "DuplicateMember",
+            InvalidErrorCode => "InvalidErrorCode",
+            InvalidBase64 => "InvalidBase64",
+            InvalidRecord => "InvalidRecord",
+            BufferTooSmall => "BufferTooSmall",
+            DuplicateName => "DuplicateName",
+            DuplicateIp => "DuplicateIp",
+            DuplicateId => "DuplicateId",
+            UnknownGroup => "UnknownGroup",
+            ManagerName => "ManagerName",
+        }
+    }
+
+    /// A one-line English description, used by `Display`. Not API: wording may change.
+    #[must_use]
+    pub const fn message(self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            InvalidId => "agent ID must be 1 to 8 decimal digits",
+            ReservedId => "agent ID 000 is reserved for the manager",
+            InvalidName => "agent name must be 2 to 128 characters of A-Z a-z 0-9 . _ - and must not start with '.'",
+            InvalidAddr => "invalid agent address: expected 'any', or IPv4/IPv6 with an optional /prefix or /netmask",
+            InvalidKey => "agent key must be 1 to 128 printable ASCII characters without space or quote",
+            ScriptIdTooShort => "a key-poll script must return an agent ID of 3 to 8 digits",
+            EmptyGroup => "empty group name",
+            GroupTooLarge => "group name longer than 255 characters",
+            MultigroupTooLarge => "groups string longer than 65535 characters",
+            GroupWhiteSpace => "white space in a group name",
+            GroupConsecutiveCommas => "two consecutive commas in the groups string",
+            GroupProhibitedChars => "prohibited character in a group name",
+            GroupCommaEdge => "groups string starts or ends with a comma",
+            TooManyGroups => "more than 128 groups",
+            InvalidGroupName => "group name must be [A-Za-z0-9_.-]+ and not '.' or '..'",
+            EmptyLine => "empty line",
+            MissingField => "missing field",
+            TooLong => "value too long",
+            InvalidPassword => "invalid password",
+            InvalidRequest => "invalid registration request: expected OSSEC A:'<name>'",
+            UnterminatedVersion => "unterminated V:'…' field",
+            VersionTooHigh => "agent version is newer than the manager version",
+            UnterminatedGroups => "unterminated G:'…' field",
+            UnterminatedIp => "unterminated IP:'…' field",
+            UnterminatedKeyHash => "unterminated K:'…' field",
+            InvalidVersion => "agent version must be 0 to 26 characters without quote or newline",
+            InvalidPasswordValue => "password must be non-empty and contain no newline",
+            InvalidKeyHash => "key hash must be 40 hexadecimal characters",
+            InvalidReply => "server reply is neither OSSEC K:'…' nor ERROR: …",
+            EmptyReply => "server closed the connection without a reply",
+            InvalidJson => "not a valid JSON object",
+            JsonTooDeep => "JSON nested too deeply",
+            MissingMember => "missing JSON member",
+            WrongType => "JSON member has the wrong type",
+            DuplicateMember => "duplicate JSON member",
+            InvalidErrorCode => "the error member must be an integer that fits in 32 bits",
+            InvalidBase64 => "invalid Base64",
+            InvalidRecord => "expected a record of four fields: ID NAME IP KEY",
+            BufferTooSmall => "output buffer too small",
+            DuplicateName => "an active agent already has this name",
+            DuplicateIp => "an active agent already has this address",
+            DuplicateId => "an active agent already has this ID",
+            UnknownGroup => "group does not exist",
+            ManagerName => "agent name equals the manager's host name",
+        }
+    }
+
+    pub(crate) const fn reply_shape(self) -> Option<ReplyShape> {
+        use ErrorKind::*;
+        use ReplyShape::*;
+        Some(match self {
+            InvalidPassword => Fixed("ERROR: Invalid password"),
+            InvalidRequest => Fixed("ERROR: Invalid request for new agent"),
+            InvalidName | ManagerName => WithValue("ERROR: Invalid agent name: "),
+            UnterminatedVersion => Fixed("ERROR: Unterminated version field"),
+            VersionTooHigh => Fixed("ERROR: Agent version must be lower or equal to manager version"),
+            UnterminatedGroups => Fixed("ERROR: Unterminated group field"),
+            EmptyGroup => Fixed("ERROR: Invalid group name: Empty Group"),
+            GroupTooLarge => Truncated(GROUP, "... group is too large"),
+            MultigroupTooLarge => Truncated(GROUP, "... multigroup is too large"),
+            GroupWhiteSpace => Truncated(GROUP, "... white spaces are not allowed"),
+            GroupConsecutiveCommas => Truncated(GROUP, "... consecutive ',' are not allowed"),
+            GroupProhibitedChars => Truncated(GROUP, "... characters '\\/:*?\"<>|,' are prohibited"),
+            GroupCommaEdge => Truncated(GROUP, "... cannot start or end with ','"),
+            UnterminatedIp => Fixed("ERROR: Unterminated IP field"),
+            InvalidAddr => WithValue("ERROR: Invalid IP: "),
+            UnterminatedKeyHash => Fixed("ERROR: Unterminated key field"),
+            TooManyGroups => Fixed("ERROR: Maximum multigroup reached: Limit is 128"),
+            InvalidGroupName => WithValue(GROUP),
+            UnknownGroup => WithValue("ERROR: Invalid group: "),
+            DuplicateIp => WithValue("ERROR: Duplicate IP: "),
+            DuplicateName => WithValue("ERROR: Duplicate agent name: "),
+            _ => return None,
+        })
+    }
+
+    /// The text of the upstream port-1515 error reply for this kind, up to where the offending
+    /// value goes (`"ERROR: Invalid agent name: "`), or the whole text when it takes no value
+    /// (`"ERROR: Invalid password"`). `None` for kinds that are never sent to an agent.
+    ///
+    /// Use [`crate::RequestError::reply`] to get the complete text with the value filled in.
+    #[must_use]
+    pub const fn reply_text(self) -> Option<&'static str> {
+        match self.reply_shape() {
+            Some(ReplyShape::Fixed(s) | ReplyShape::WithValue(s) | ReplyShape::Truncated(s, _)) => Some(s),
+            None => None,
+        }
+    }
+
+    /// Every kind, in code order (for bindings and tests).
+    pub const ALL: &'static [ErrorKind] = &{
+        use ErrorKind::*;
+        [
+            InvalidId,
+            ReservedId,
+            InvalidName,
+            InvalidAddr,
+            InvalidKey,
+            ScriptIdTooShort,
+            EmptyGroup,
+            GroupTooLarge,
+            MultigroupTooLarge,
+            GroupWhiteSpace,
+            GroupConsecutiveCommas,
+            GroupProhibitedChars,
+            GroupCommaEdge,
+            TooManyGroups,
+            InvalidGroupName,
+            EmptyLine,
+            MissingField,
+            TooLong,
+            InvalidPassword,
+            InvalidRequest,
+            UnterminatedVersion,
+            VersionTooHigh,
+            UnterminatedGroups,
+            UnterminatedIp,
+            UnterminatedKeyHash,
+            InvalidVersion,
+            InvalidPasswordValue,
+            InvalidKeyHash,
+            InvalidReply,
+            EmptyReply,
+            InvalidJson,
+            JsonTooDeep,
+            MissingMember,
+            WrongType,
+            DuplicateMember,
+            InvalidErrorCode,
+            InvalidBase64,
+            InvalidRecord,
+            BufferTooSmall,
+            DuplicateName,
+            DuplicateIp,
+            DuplicateId,
+            UnknownGroup,
+            ManagerName,
+        ]
+    };
+
+    /// The stable numeric code of this kind (the C ABI adds its own base).
+    #[must_use]
+    pub const fn code(self) -> u16 {
+        self as u16
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl core::error::Error for ErrorKind {}
+
+/// The field of a record, request or JSON answer that an error is about.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// Agent ID.
+    Id,
+    /// Agent name.
+    Name,
+    /// Agent address.
+    Ip,
+    /// Agent key.
+    Key,
+    /// `OSSEC PASS:` password.
+    Password,
+    /// `V:` agent version.
+    Version,
+    /// `G:` groups.
+    Groups,
+    /// `K:` key hash.
+    KeyHash,
+    /// Key-poll `error` member.
+    ErrorCode,
+    /// Key-poll `message` member.
+    Message,
+    /// Key-poll `data` member.
+    Data,
+}
+
+impl Field {
+    /// The field's name as it appears in messages (`"name"`, `"ip"`, …).
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::Id => "id",
+            Field::Name => "name",
+            Field::Ip => "ip",
+            Field::Key => "key",
+            Field::Password => "password",
+            Field::Version => "version",
+            Field::Groups => "groups",
+            Field::KeyHash => "key hash",
+            Field::ErrorCode => "error",
+            Field::Message => "message",
+            Field::Data => "data",
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An error: its [`ErrorKind`] plus where it happened.
+///
+/// `Copy`, `'static` and 16 bytes, so it can be returned from any parser and stored freely.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Error {
+    kind: ErrorKind,
+    field: Option<Field>,
+    line: Option<NonZeroU32>,
+    offset: u32,
+}
+
+impl Error {
+    /// An error of `kind` with no location.
+    #[must_use]
+    pub const fn new(kind: ErrorKind) -> Self {
+        Error { kind, field: None, line: None, offset: 0 }
+    }
+
+    /// An error of `kind` about `field`, at byte `offset` of the input.
+    #[must_use]
+    pub(crate) const fn at(kind: ErrorKind, field: Field, offset: usize) -> Self {
+        Error { kind, field: Some(field), line: None, offset: clamp_u32(offset) }
+    }
+
+    /// What was wrong.
+    #[must_use]
+    pub const fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The field the error is about, when there is one.
+    #[must_use]
+    pub const fn field(&self) -> Option<Field> {
+        self.field
+    }
+
+    /// The 1-based line of a `client.keys` buffer, when the error came from one.
+    #[must_use]
+    pub const fn line(&self) -> Option<u32> {
+        match self.line {
+            Some(n) => Some(n.get()),
+            None => None,
+        }
+    }
+
+    /// The 0-based byte offset in the parsed input (in the line, for `client.keys` lines).
+    #[must_use]
+    pub const fn offset(&self) -> usize {
+        self.offset as usize
+    }
+
+    pub(crate) const fn with_field(mut self, field: Field) -> Self {
+        self.field = Some(field);
+        self
+    }
+
+    pub(crate) const fn shifted(mut self, by: usize) -> Self {
+        self.offset = clamp_u32(self.offset as usize + by);
+        self
+    }
+
+    pub(crate) const fn on_line(mut self, line: u32) -> Self {
+        self.line = NonZeroU32::new(line);
+        self
+    }
+}
+
+const fn clamp_u32(n: usize) -> u32 {
+    if n > u32::MAX as usize { u32::MAX } else { n as u32 }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error::new(kind)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        f.write_str(self.kind.message())?;
+        match self.field {
+            Some(field) => write!(f, " (field {field}, byte {})", self.offset),
+            None if self.offset != 0 => write!(f, " (byte {})", self.offset),
+            None => Ok(()),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_names_match_debug() {
+        for (i, a) in ErrorKind::ALL.iter().enumerate() {
+            for b in &ErrorKind::ALL[i + 1..] {
+                assert_ne!(a.code(), b.code(), "{a:?} and {b:?} share a code");
+            }
+            let debug = alloc_free_debug(*a);
+            assert_eq!(a.name(), debug.as_str());
+        }
+    }
+
+    fn alloc_free_debug(kind: ErrorKind) -> heapless::String<64> {
+        use core::fmt::Write;
+        let mut s = heapless::String::new();
+        write!(s, "{kind:?}").unwrap();
+        s
+    }
+
+    #[test]
+    fn display_names_field_line_and_byte() {
+        let e = Error::at(ErrorKind::InvalidName, Field::Name, 4).on_line(7);
+        let mut s = heapless::String::<200>::new();
+        core::fmt::write(&mut s, format_args!("{e}")).unwrap();
+        assert!(s.starts_with("line 7: agent name must be"));
+        assert!(s.ends_with("(field name, byte 4)"));
+    }
+}
+
+/// A refusal of a registration request: the [`Error`] plus the value upstream echoes in its
+/// reply (the name, the IP, the groups string or the offending group).
+///
+/// ```
+/// use agentkeys::{ErrorKind, RequestError};
+/// let e = RequestError::new(ErrorKind::DuplicateName, b"web-01");
+/// let mut buf = [0u8; 64];
+/// assert_eq!(e.reply_into(&mut buf).unwrap(), b"ERROR: Duplicate agent name: web-01");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestError<'a> {
+    error: Error,
+    subject: &'a [u8],
+}
+
+/// Bytes of a group value that upstream quotes in a group-syntax error (`%.255s`).
+const GROUP_SUBJECT_MAX: usize = 255;
+
+impl<'a> RequestError<'a> {
+    /// A refusal of `kind` about `subject` (use `b""` when the reply takes no value).
+    #[must_use]
+    pub const fn new(kind: ErrorKind, subject: &'a [u8]) -> Self {
+        RequestError { error: Error::new(kind), subject }
+    }
+
+    pub(crate) const fn from_error(error: Error, subject: &'a [u8]) -> Self {
+        RequestError { error, subject }
+    }
+
+    /// What was wrong.
+    #[must_use]
+    pub const fn kind(&self) -> ErrorKind {
+        self.error.kind()
+    }
+
+    /// The error with its field and byte offset (offset within the whole request).
+    #[must_use]
+    pub const fn error(&self) -> Error {
+        self.error
+    }
+
+    /// The offending value, as the reply quotes it.
+    #[must_use]
+    pub const fn subject(&self) -> &'a [u8] {
+        self.subject
+    }
+
+    pub(crate) const fn shifted(mut self, by: usize) -> Self {
+        self.error = self.error.shifted(by);
+        self
+    }
+
+    fn reply_pieces(&self) -> [&'a [u8]; 3] {
+        match self.kind().reply_shape() {
+            Some(ReplyShape::Fixed(s)) => [s.as_bytes(), b"", b""],
+            Some(ReplyShape::WithValue(s)) => [s.as_bytes(), self.subject, b""],
+            Some(ReplyShape::Truncated(s, suffix)) => {
+                let cut = self.subject.len().min(GROUP_SUBJECT_MAX);
+                [s.as_bytes(), &self.subject[..cut], suffix.as_bytes()]
+            }
+            None => [b"ERROR: Internal validation error", b"", b""],
+        }
+    }
+
+    /// Length of the upstream error text (without `. Unable to add agent`).
+    #[must_use]
+    pub fn reply_len(&self) -> usize {
+        self.reply_pieces().iter().map(|p| p.len()).sum()
+    }
+
+    /// Writes the upstream error text, e.g. `ERROR: Invalid agent name: x y`, without the
+    /// `. Unable to add agent` suffix that [`crate::encode_error_reply`] adds.
+    ///
+    /// # Errors
+    /// `BufferTooSmall` (the needed size is in [`Error::offset`]).
+    pub fn reply_into<'b>(&self, buf: &'b mut [u8]) -> Result<&'b [u8], Error> {
+        let mut w = crate::out::SliceWriter::new(buf);
+        for piece in self.reply_pieces() {
+            w.push(piece);
+        }
+        w.finish()
+    }
+}
+
+impl fmt::Display for RequestError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for piece in self.reply_pieces() {
+            for chunk in piece.utf8_chunks() {
+                f.write_str(chunk.valid())?;
+                if !chunk.invalid().is_empty() {
+                    f.write_str("\u{FFFD}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl core::error::Error for RequestError<'_> {}

@@ -1,0 +1,56 @@
+//! Writing into a caller's buffer: the primitive under every `encode_into`.
+
+use core::fmt;
+
+use crate::error::{Error, ErrorKind};
+
+/// A cursor over a caller's `&mut [u8]` that refuses to overflow.
+///
+/// On overflow it keeps counting, so [`SliceWriter::finish`] can report how many bytes were needed.
+pub(crate) struct SliceWriter<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl<'b> SliceWriter<'b> {
+    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
+        SliceWriter { buf, len: 0 }
+    }
+
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        let end = self.len.saturating_add(bytes.len());
+        if let Some(dst) = self.buf.get_mut(self.len..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.len = end;
+    }
+
+    /// The written bytes, or `BufferTooSmall` with the needed length in [`Error::offset`].
+    pub(crate) fn finish(self) -> Result<&'b [u8], Error> {
+        let needed = self.len;
+        match self.buf.get(..needed) {
+            Some(_) => Ok(&self.buf[..needed]),
+            None => Err(buffer_too_small(needed)),
+        }
+    }
+
+    /// Like [`SliceWriter::finish`] for text made only of ASCII/UTF-8 pieces.
+    pub(crate) fn finish_str(self) -> Result<&'b str, Error> {
+        let bytes = self.finish()?;
+        core::str::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidRecord))
+    }
+}
+
+impl fmt::Write for SliceWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.push(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// `BufferTooSmall`, with the size that would have been enough reported as the offset.
+pub(crate) const fn buffer_too_small(needed: usize) -> Error {
+    let mut e = Error::new(ErrorKind::BufferTooSmall);
+    e = e.shifted(needed);
+    e
+}
