@@ -168,18 +168,23 @@ fn decode<const N: usize>(
 /// ```
 ///
 /// # Errors
-/// `BufferTooSmall` (512 bytes always suffice).
+/// `BufferTooSmall` (1024 bytes always suffice).
 pub fn encode_keypoll_success<'b>(record: &Record<'_>, buf: &'b mut [u8]) -> Result<&'b str, Error> {
     let mut w = SliceWriter::new(buf);
-    // Every field is validated ASCII without `"` or `\`, so no escaping is needed.
-    let _ = write!(
-        w,
-        r#"{{"error":0,"data":{{"id":"{}","name":"{}","ip":"{}","key":"{}"}}}}"#,
-        record.id,
-        record.name,
-        record.addr,
-        record.key.as_str()
-    );
+    // Names, IDs and addresses are plain ASCII, but keys may hold `"` or `\`: escape every value.
+    let put = |w: &mut SliceWriter<'_>, member: &str, value: &str| {
+        let _ = write!(w, "\"{member}\":");
+        let _ = json::write_string(w, value);
+    };
+    w.push(br#"{"error":0,"data":{"#);
+    put(&mut w, "id", record.id.as_str());
+    w.push(b",");
+    put(&mut w, "name", record.name.as_str());
+    w.push(b",");
+    put(&mut w, "ip", &record.addr.to_text());
+    w.push(b",");
+    put(&mut w, "key", record.key.as_str());
+    w.push(b"}}");
     w.finish_str()
 }
 
