@@ -264,7 +264,7 @@ impl ErrorKind {
     /// value goes (`"ERROR: Invalid agent name: "`), or the whole text when it takes no value
     /// (`"ERROR: Invalid password"`). `None` for kinds that are never sent to an agent.
     ///
-    /// Use [`crate::RequestError::reply`] to get the complete text with the value filled in.
+    /// Use [`crate::RequestError::reply_into`] to get the complete text with the value filled in.
     #[must_use]
     pub const fn reply_text(self) -> Option<&'static str> {
         match self.reply_shape() {
