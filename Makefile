@@ -5,7 +5,10 @@
 #
 # Each part can be run alone: fmt-check, lint, test-rust, nostd, doc.
 
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
+LOGS := target/test-logs
 NOSTD_TARGET := thumbv7em-none-eabihf
 
 .PHONY: run test fmt-check lint test-rust nostd doc bench
@@ -15,6 +18,7 @@ run:
 
 test: fmt-check lint test-rust nostd doc
 	@echo "make test: all checks passed"
+	@cat $(LOGS)/*.log | awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all suites: %d passed, %d failed\n", p, f }'
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -25,7 +29,8 @@ lint:
 	$(CARGO) clippy -p agentkeys --no-default-features --features alloc -- -D warnings
 
 test-rust:
-	$(CARGO) test --workspace
+	@mkdir -p $(LOGS)
+	$(CARGO) test --workspace 2>&1 | tee $(LOGS)/rust.log
 
 # Proof that core is no_std: build it for a bare-metal target, with and without `alloc`.
 nostd:

@@ -84,3 +84,8 @@ pub use rand_core;
 pub use record::{Record, RecordBuf};
 pub use reply::{Reply, encode_error_reply, encode_key_reply, parse_reply};
 pub use request::{IpField, MAX_AGENT_VERSION_LEN, Request, RequestOptions, Version};
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
