@@ -17,7 +17,7 @@ use crate::key::ct_eq;
 /// assert_eq!(h.as_str(), "15153d246b71789195b48778875af94f9378ecf9");
 /// ```
 #[must_use]
-pub fn key_hash(id: &str, name: &str, key: &str) -> KeyHash {
+pub fn key_hash(id: impl AsRef<[u8]>, name: impl AsRef<[u8]>, key: impl AsRef<[u8]>) -> KeyHash {
     let digest = Sha1::new().chain_update(id).chain_update(name).chain_update(key).finalize();
     let mut hex = [0u8; 40];
     let _ = hex::encode_to_slice(digest, &mut hex);
@@ -81,11 +81,11 @@ fn md5_hex(parts: &[&[u8]]) -> [u8; 32] {
 /// assert_eq!(k.aes_key(), b"6958b43cb096e036f872d65d6a4dc01b");
 /// ```
 #[must_use]
-pub fn encryption_key(id: &str, name: &str, key: &str) -> EncryptionKey {
-    let a = md5_hex(&[name.as_bytes()]);
-    let b = md5_hex(&[id.as_bytes()]);
+pub fn encryption_key(id: impl AsRef<[u8]>, name: impl AsRef<[u8]>, key: impl AsRef<[u8]>) -> EncryptionKey {
+    let a = md5_hex(&[name.as_ref()]);
+    let b = md5_hex(&[id.as_ref()]);
     let c = md5_hex(&[&a, &b]);
-    let d = md5_hex(&[key.as_bytes()]);
+    let d = md5_hex(&[key.as_ref()]);
     let mut out = [0u8; EncryptionKey::LEN];
     out[..32].copy_from_slice(&d);
     out[32..].copy_from_slice(&c[..15]);

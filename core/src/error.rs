@@ -324,6 +324,12 @@ impl ErrorKind {
         ]
     };
 
+    /// The kind with this [`ErrorKind::code`], if any.
+    #[must_use]
+    pub fn from_code(code: u16) -> Option<ErrorKind> {
+        ErrorKind::ALL.iter().copied().find(|k| k.code() == code)
+    }
+
     /// The stable numeric code of this kind (the C ABI adds its own base).
     #[must_use]
     pub const fn code(self) -> u16 {
@@ -411,6 +417,12 @@ impl Error {
         Error { kind, field: None, line: None, offset: 0 }
     }
 
+    /// `BufferTooSmall`, reporting in [`Error::offset`] the buffer length that would suffice.
+    #[must_use]
+    pub const fn buffer_too_small(needed: usize) -> Self {
+        Error { kind: ErrorKind::BufferTooSmall, field: None, line: None, offset: clamp_u32(needed) }
+    }
+
     /// An error of `kind` about `field`, at byte `offset` of the input.
     #[must_use]
     pub(crate) const fn at(kind: ErrorKind, field: Field, offset: usize) -> Self {
@@ -438,13 +450,16 @@ impl Error {
         }
     }
 
-    /// The 0-based byte offset in the parsed input (in the line, for `client.keys` lines).
+    /// The 0-based byte offset in the parsed input (in the line, for `client.keys` lines); for
+    /// `BufferTooSmall`, the buffer length needed.
     #[must_use]
     pub const fn offset(&self) -> usize {
         self.offset as usize
     }
 
-    pub(crate) const fn with_field(mut self, field: Field) -> Self {
+    /// The same error, about `field`.
+    #[must_use]
+    pub const fn with_field(mut self, field: Field) -> Self {
         self.field = Some(field);
         self
     }

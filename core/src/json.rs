@@ -19,6 +19,24 @@ pub struct JsonStr<'a> {
 }
 
 impl<'a> JsonStr<'a> {
+    /// Checks `raw` as the contents of a JSON string literal (without its quotes): valid UTF-8,
+    /// valid escapes, no raw control characters or unescaped `"`.
+    ///
+    /// # Errors
+    /// `InvalidJson` at the offending byte.
+    pub fn from_raw(raw: &'a [u8]) -> Result<Self, Error> {
+        let mut i = 0;
+        while let Some(&b) = raw.get(i) {
+            match b {
+                b'\\' => i += escape_len(&raw[i..]).ok_or(invalid(i))?,
+                b'"' | 0x00..=0x1f => return Err(invalid(i)),
+                _ => i += 1,
+            }
+        }
+        core::str::from_utf8(raw).map_err(|e| invalid(e.valid_up_to()))?;
+        Ok(JsonStr { raw })
+    }
+
     /// The decoded characters.
     pub fn chars(&self) -> impl Iterator<Item = char> + 'a {
         Unescape { raw: self.raw }

@@ -112,6 +112,28 @@ pub fn parse_keys(buf: &[u8]) -> KeysLines<'_> {
     KeysLines { rest: buf, number: 0 }
 }
 
+impl<'a> KeysLines<'a> {
+    /// Continues iterating over `rest`, numbering the next line `lines_read + 1`. With
+    /// [`KeysLines::remaining`] and [`KeysLines::lines_read`] this lets a caller keep the iterator's
+    /// state in its own storage (the C ABI does).
+    #[must_use]
+    pub const fn resume(rest: &'a [u8], lines_read: u32) -> Self {
+        KeysLines { rest, number: lines_read }
+    }
+
+    /// The part of the buffer not read yet.
+    #[must_use]
+    pub const fn remaining(&self) -> &'a [u8] {
+        self.rest
+    }
+
+    /// How many lines were read so far.
+    #[must_use]
+    pub const fn lines_read(&self) -> u32 {
+        self.number
+    }
+}
+
 impl<'a> Iterator for KeysLines<'a> {
     type Item = NumberedLine<'a>;
 

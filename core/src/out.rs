@@ -50,7 +50,5 @@ impl fmt::Write for SliceWriter<'_> {
 
 /// `BufferTooSmall`, with the size that would have been enough reported as the offset.
 pub(crate) const fn buffer_too_small(needed: usize) -> Error {
-    let mut e = Error::new(ErrorKind::BufferTooSmall);
-    e = e.shifted(needed);
-    e
+    Error::buffer_too_small(needed)
 }

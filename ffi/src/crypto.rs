@@ -1,0 +1,160 @@
+//! Derived values and secrets: key hash, encryption key, Base64 export/import, key generation,
+//! constant-time comparison.
+
+use core::ffi::c_char;
+
+use agentkeys_core::{GeneratedKey, ct_eq, encryption_key, export_key, import_key, key_hash};
+
+use crate::io::{in_bytes, in_ref, out_param, write_text};
+use crate::keys::record_from_c;
+use crate::panic::ffi_panic_boundary;
+use crate::result::{ak_result, copy_text};
+use crate::types::{ak_error, ak_record, ak_record_buf, fail_code, fail_with};
+
+/// Writes the `K:` key hash of a record: lowercase hex SHA-1 of `id ‖ name ‖ key`, 40 characters
+/// (buffer of 41). Returns `AK_OK`, `AK_BUFFER_TOO_SMALL` or `AK_NULL_PARAMETER`.
+///
+/// # Safety
+/// Each input valid for its length (or NULL with 0); `buf` valid for `cap` bytes; `written`
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ak_key_hash(
+    id: *const u8,
+    id_len: usize,
+    name: *const u8,
+    name_len: usize,
+    key: *const u8,
+    key_len: usize,
+    buf: *mut c_char,
+    cap: usize,
+    written: *mut usize,
+) -> ak_result {
+    ffi_panic_boundary! {
+        // SAFETY: forwarded contract of this function.
+        let (id, name, key) = match unsafe { (in_bytes(id, id_len), in_bytes(name, name_len), in_bytes(key, key_len)) } {
+            (Ok(i), Ok(n), Ok(k)) => (i, n, k),
+            (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => return code,
+        };
+        let hash = key_hash(id, name, key);
+        // SAFETY: forwarded contract of this function.
+        unsafe { write_text(buf, cap, written, |dst| copy_text(dst, hash.as_str().as_bytes())) }
+    }
+}
+
+/// Writes the message-encryption key of a record (47 characters, buffer of 48); AES-256 uses its
+/// first 32 bytes. Returns `AK_OK`, `AK_BUFFER_TOO_SMALL` or `AK_NULL_PARAMETER`.
+///
+/// # Safety
+/// As `ak_key_hash`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ak_encryption_key(
+    id: *const u8,
+    id_len: usize,
+    name: *const u8,
+    name_len: usize,
+    key: *const u8,
+    key_len: usize,
+    buf: *mut c_char,
+    cap: usize,
+    written: *mut usize,
+) -> ak_result {
+    ffi_panic_boundary! {
+        // SAFETY: forwarded contract of this function.
+        let (id, name, key) = match unsafe { (in_bytes(id, id_len), in_bytes(name, name_len), in_bytes(key, key_len)) } {
+            (Ok(i), Ok(n), Ok(k)) => (i, n, k),
+            (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => return code,
+        };
+        let derived = encryption_key(id, name, key);
+        // SAFETY: forwarded contract of this function.
+        unsafe { write_text(buf, cap, written, |dst| copy_text(dst, derived.as_str().as_bytes())) }
+    }
+}
+
+/// Writes the `manage_agents -e` export of a record: standard Base64 of `ID NAME IP KEY`.
+/// Returns `AK_OK`, a field code, `AK_BUFFER_TOO_SMALL` (417 bytes always suffice) or
+/// `AK_NULL_PARAMETER`.
+///
+/// # Safety
+/// `record` readable with valid strings; `buf` valid for `cap` bytes; `written` writable; `err`
+/// NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ak_export_key(
+    record: *const ak_record,
+    buf: *mut c_char,
+    cap: usize,
+    written: *mut usize,
+    err: *mut ak_error,
+) -> ak_result {
+    ffi_panic_boundary! {
+        // SAFETY: forwarded contract of this function.
+        let rec = match unsafe { in_ref(record).map(|r| record_from_c(r)) } {
+            Ok(Ok(r)) => r,
+            // SAFETY: forwarded contract of this function.
+            Ok(Err(e)) => return unsafe { fail_with(err, &e) },
+            // SAFETY: forwarded contract of this function.
+            Err(code) => return unsafe { fail_code(err, code) },
+        };
+        // SAFETY: forwarded contract of this function.
+        unsafe { write_text(buf, cap, written, |dst| export_key(&rec, dst).map(str::as_bytes)) }
+    }
+}
+
+/// Decodes a `manage_agents -e` export and validates the record in it. White space is skipped.
+/// Returns `AK_OK`, `AK_INVALID_BASE64` (`err->offset` = the bad character), `AK_TOO_LONG`,
+/// `AK_INVALID_RECORD`, a field code or `AK_NULL_PARAMETER`.
+///
+/// # Safety
+/// `text` valid for `len` bytes; `out` writable; `err` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ak_import_key(text: *const u8, len: usize, out: *mut ak_record_buf, err: *mut ak_error) -> ak_result {
+    ffi_panic_boundary! {
+        // SAFETY: forwarded contract of this function.
+        let (bytes, slot) = match unsafe { (in_bytes(text, len), out_param(out)) } {
+            (Ok(b), Ok(s)) => (b, s),
+            // SAFETY: forwarded contract of this function.
+            (Err(code), _) | (_, Err(code)) => return unsafe { fail_code(err, code) },
+        };
+        match import_key(bytes) {
+            Ok(record) => {
+                *slot = ak_record_buf::from_record(&record);
+                ak_result::AK_OK
+            }
+            // SAFETY: forwarded contract of this function.
+            Err(e) => unsafe { fail_with(err, &e) },
+        }
+    }
+}
+
+/// Writes a new agent key, 64 lowercase hex characters from the operating system's entropy
+/// (buffer of 65). Returns `AK_OK`, `AK_ENTROPY_UNAVAILABLE`, `AK_BUFFER_TOO_SMALL` or
+/// `AK_NULL_PARAMETER`.
+///
+/// # Safety
+/// `buf` valid for `cap` bytes; `written` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ak_generate_key(buf: *mut c_char, cap: usize, written: *mut usize) -> ak_result {
+    ffi_panic_boundary! {
+        let Ok(key) = GeneratedKey::from_os() else {
+            return ak_result::AK_ENTROPY_UNAVAILABLE;
+        };
+        // SAFETY: forwarded contract of this function.
+        unsafe { write_text(buf, cap, written, |dst| copy_text(dst, key.as_str().as_bytes())) }
+    }
+}
+
+/// Compares two secrets (passwords, keys, key hashes) in time that depends only on their lengths.
+/// NULL with a non-zero length compares unequal.
+///
+/// # Safety
+/// Each input valid for its length (or NULL with 0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ak_ct_equal(a: *const u8, a_len: usize, b: *const u8, b_len: usize) -> bool {
+    ffi_panic_boundary! {
+        // SAFETY: forwarded contract of this function.
+        match unsafe { (in_bytes(a, a_len), in_bytes(b, b_len)) } {
+            (Ok(a), Ok(b)) => ct_eq(a, b),
+            _ => false,
+        }
+    }
+}
+

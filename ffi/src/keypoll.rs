@@ -1,0 +1,173 @@
+//! Key-poll answers: the JSON a key-poll script prints.
+
+use core::ffi::c_char;
+use core::fmt::Write as _;
+
+use agentkeys_core::{JsonStr, KeyPollAnswer, encode_keypoll_error, encode_keypoll_success, parse_keypoll_output};
+
+use crate::io::{in_bytes, in_ref, input_str, out_param, write_text};
+use crate::keys::record_from_c;
+use crate::panic::ffi_panic_boundary;
+use crate::result::ak_result;
+use crate::types::{ak_error, ak_record, ak_record_buf, ak_str, fail_code, fail_with};
+
+/// What a key-poll script answered.
+#[allow(non_camel_case_types, reason = "C naming")]
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ak_keypoll_kind {
+    /// `error` 0: `record` holds the agent.
+    AK_KEYPOLL_FOUND = 0,
+    /// `error` ≠ 0: `code` and `message_json` hold the script's refusal.
+    AK_KEYPOLL_REFUSED = 1,
+}
+
+/// A parsed key-poll answer.
+#[allow(non_camel_case_types, reason = "C naming")]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ak_keypoll_answer {
+    /// Found or refused.
+    pub kind: ak_keypoll_kind,
+    /// The agent (decoded, validated, NUL-terminated), for `AK_KEYPOLL_FOUND`.
+    pub record: ak_record_buf,
+    /// The script's `error` code, for `AK_KEYPOLL_REFUSED` (0 otherwise).
+    pub code: i32,
+    /// The `message` member still JSON-escaped, borrowed from the input; decode it with
+    /// `ak_keypoll_message`.
+    pub message_json: ak_str,
+}
+
+/// Parses a key-poll script's output (strict contract: integer `error`, string members, script IDs
+/// of 3–8 digits; white space and trailing bytes tolerated). Returns `AK_OK` (see `out->kind`),
+/// `AK_INVALID_JSON`, `AK_MISSING_MEMBER`, `AK_WRONG_TYPE`, `AK_DUPLICATE_MEMBER`,
+/// `AK_INVALID_ERROR_CODE`, a field code, or `AK_NULL_PARAMETER`; `err->field` names the member.
+///
+/// # Safety
+/// `input` valid for `len` bytes and alive while `out->message_json` is used; `out` writable; `err`
+/// NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ak_keypoll_parse(
+    data: *const u8,
+    len: usize,
+    out: *mut ak_keypoll_answer,
+    err: *mut ak_error,
+) -> ak_result {
+    ffi_panic_boundary! {
+        // SAFETY: forwarded contract of this function.
+        let (bytes, slot) = match unsafe { (in_bytes(data, len), out_param(out)) } {
+            (Ok(b), Ok(s)) => (b, s),
+            // SAFETY: forwarded contract of this function.
+            (Err(code), _) | (_, Err(code)) => return unsafe { fail_code(err, code) },
+        };
+        let empty = ak_record_buf { id: [0; 9], name: [0; 129], ip: [0; 48], key: [0; 129] };
+        *slot = match parse_keypoll_output(bytes) {
+            Ok(KeyPollAnswer::Found(record)) => ak_keypoll_answer {
+                kind: ak_keypoll_kind::AK_KEYPOLL_FOUND,
+                record: ak_record_buf::from_record(&record),
+                code: 0,
+                message_json: ak_str::NONE,
+            },
+            Ok(KeyPollAnswer::Refused { code, message }) => ak_keypoll_answer {
+                kind: ak_keypoll_kind::AK_KEYPOLL_REFUSED,
+                record: empty,
+                code,
+                message_json: ak_str::from_bytes(message.raw().as_bytes()),
+            },
+            // SAFETY: forwarded contract of this function.
+            Err(e) => return unsafe { fail_with(err, &e) },
+        };
+        ak_result::AK_OK
+    }
+}
+
+/// Writes the decoded `message` of a refused answer (UTF-8, NUL-terminated). Returns `AK_OK`,
+/// `AK_INVALID_JSON` (not a valid escaped string), `AK_BUFFER_TOO_SMALL` or `AK_NULL_PARAMETER`.
+///
+/// # Safety
+/// `answer` readable, its `message_json` still valid; `buf` valid for `cap` bytes; `written`
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ak_keypoll_message(
+    answer: *const ak_keypoll_answer,
+    buf: *mut c_char,
+    cap: usize,
+    written: *mut usize,
+) -> ak_result {
+    ffi_panic_boundary! {
+        // SAFETY: forwarded contract of this function.
+        let answer = match unsafe { in_ref(answer) } {
+            Ok(a) => a,
+            Err(code) => return code,
+        };
+        // SAFETY: `message_json` is valid per this function's contract.
+        let raw = unsafe { answer.message_json.as_opt() }.unwrap_or(b"");
+        let message = match JsonStr::from_raw(raw) {
+            Ok(m) => m,
+            Err(e) => return ak_result::from(e.kind()),
+        };
+        // SAFETY: forwarded contract of this function.
+        unsafe {
+            write_text(buf, cap, written, |dst| {
+                let mut w = crate::io::BufWriter::new(dst);
+                let _ = write!(w, "{message}");
+                w.finish()
+            })
+        }
+    }
+}
+
+/// Writes a success answer, `{"error":0,"data":{"id":…,"name":…,"ip":…,"key":…}}`, after
+/// validating the record. Returns `AK_OK`, a field code, `AK_BUFFER_TOO_SMALL` or
+/// `AK_NULL_PARAMETER`.
+///
+/// # Safety
+/// `record` readable with valid strings; `buf` valid for `cap` bytes; `written` writable; `err`
+/// NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ak_keypoll_format_success(
+    record: *const ak_record,
+    buf: *mut c_char,
+    cap: usize,
+    written: *mut usize,
+    err: *mut ak_error,
+) -> ak_result {
+    ffi_panic_boundary! {
+        // SAFETY: forwarded contract of this function.
+        let rec = match unsafe { in_ref(record).map(|r| record_from_c(r)) } {
+            Ok(Ok(r)) => r,
+            // SAFETY: forwarded contract of this function.
+            Ok(Err(e)) => return unsafe { fail_with(err, &e) },
+            // SAFETY: forwarded contract of this function.
+            Err(code) => return unsafe { fail_code(err, code) },
+        };
+        // SAFETY: forwarded contract of this function.
+        unsafe { write_text(buf, cap, written, |dst| encode_keypoll_success(&rec, dst).map(str::as_bytes)) }
+    }
+}
+
+/// Writes an error answer, `{"error":<code>,"message":"…"}` (message JSON-escaped). Returns
+/// `AK_OK`, `AK_INVALID_ERROR_CODE` (code 0 means success), `AK_INVALID_UTF8`,
+/// `AK_BUFFER_TOO_SMALL` or `AK_NULL_PARAMETER`.
+///
+/// # Safety
+/// `message` valid for `len` bytes; `buf` valid for `cap` bytes; `written` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ak_keypoll_format_error(
+    code: i32,
+    message: *const u8,
+    len: usize,
+    buf: *mut c_char,
+    cap: usize,
+    written: *mut usize,
+) -> ak_result {
+    ffi_panic_boundary! {
+        // SAFETY: forwarded contract of this function.
+        let text = match unsafe { input_str(message, len) } {
+            Ok(t) => t,
+            Err(code) => return code,
+        };
+        // SAFETY: forwarded contract of this function.
+        unsafe { write_text(buf, cap, written, |dst| encode_keypoll_error(code, text, dst).map(str::as_bytes)) }
+    }
+}

@@ -1,0 +1,253 @@
+//! The `#[repr(C)]` types of the C ABI.
+
+use core::ffi::c_char;
+
+use agentkeys_core::{Error, Field, RecordBuf, RequestError};
+
+use crate::io::copy_into;
+use crate::result::ak_result;
+
+/// A borrowed byte string: `ptr` points into an input the caller owns; it is **not**
+/// NUL-terminated. An absent optional value has `ptr == NULL` and `len == 0`.
+#[allow(non_camel_case_types, reason = "C naming")]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ak_str {
+    /// First byte, or NULL when absent.
+    pub ptr: *const c_char,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+impl ak_str {
+    pub(crate) const NONE: ak_str = ak_str { ptr: core::ptr::null(), len: 0 };
+
+    pub(crate) fn from_bytes(bytes: &[u8]) -> ak_str {
+        ak_str { ptr: bytes.as_ptr().cast(), len: bytes.len() }
+    }
+
+    pub(crate) fn from_opt(bytes: Option<&[u8]>) -> ak_str {
+        bytes.map_or(ak_str::NONE, ak_str::from_bytes)
+    }
+
+    /// The bytes, or `None` when absent.
+    ///
+    /// # Safety
+    /// A non-NULL `ptr` must be valid for `len` bytes for `'a`.
+    pub(crate) unsafe fn as_opt<'a>(&self) -> Option<&'a [u8]> {
+        // SAFETY: forwarded contract.
+        unsafe { crate::io::optional_input(self.ptr.cast(), self.len) }
+    }
+
+    /// The bytes; an absent value is an error.
+    ///
+    /// # Safety
+    /// As [`ak_str::as_opt`].
+    pub(crate) unsafe fn required<'a>(&self) -> Result<&'a [u8], ak_result> {
+        // SAFETY: forwarded contract.
+        unsafe { self.as_opt() }.ok_or(ak_result::AK_NULL_PARAMETER)
+    }
+}
+
+/// Which field an error is about.
+#[allow(non_camel_case_types, reason = "C naming")]
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ak_field {
+    /// Not about one field.
+    AK_FIELD_NONE = 0,
+    /// Agent ID.
+    AK_FIELD_ID = 1,
+    /// Agent name.
+    AK_FIELD_NAME = 2,
+    /// Agent address.
+    AK_FIELD_IP = 3,
+    /// Agent key.
+    AK_FIELD_KEY = 4,
+    /// `OSSEC PASS:` password.
+    AK_FIELD_PASSWORD = 5,
+    /// `V:` version.
+    AK_FIELD_VERSION = 6,
+    /// `G:` groups.
+    AK_FIELD_GROUPS = 7,
+    /// `K:` key hash.
+    AK_FIELD_KEY_HASH = 8,
+    /// Key-poll `error` member.
+    AK_FIELD_ERROR_CODE = 9,
+    /// Key-poll `message` member.
+    AK_FIELD_MESSAGE = 10,
+    /// Key-poll `data` member.
+    AK_FIELD_DATA = 11,
+}
+
+impl From<Option<Field>> for ak_field {
+    fn from(field: Option<Field>) -> Self {
+        use ak_field::*;
+        match field {
+            None => AK_FIELD_NONE,
+            Some(Field::Id) => AK_FIELD_ID,
+            Some(Field::Name) => AK_FIELD_NAME,
+            Some(Field::Ip) => AK_FIELD_IP,
+            Some(Field::Key) => AK_FIELD_KEY,
+            Some(Field::Password) => AK_FIELD_PASSWORD,
+            Some(Field::Version) => AK_FIELD_VERSION,
+            Some(Field::Groups) => AK_FIELD_GROUPS,
+            Some(Field::KeyHash) => AK_FIELD_KEY_HASH,
+            Some(Field::ErrorCode) => AK_FIELD_ERROR_CODE,
+            Some(Field::Message) => AK_FIELD_MESSAGE,
+            Some(Field::Data) => AK_FIELD_DATA,
+            Some(_) => AK_FIELD_NONE,
+        }
+    }
+}
+
+/// Details of a failure: filled (when the caller passes a non-NULL `ak_error *`) only when a
+/// function fails with an agent-related code.
+#[allow(non_camel_case_types, reason = "C naming")]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ak_error {
+    /// The same code the function returned.
+    pub code: ak_result,
+    /// The field concerned.
+    pub field: ak_field,
+    /// 1-based line of a client.keys buffer, or 0.
+    pub line: u32,
+    /// Byte offset in the input (in the line, for client.keys).
+    pub offset: usize,
+    /// The value upstream quotes in its error reply (borrowed from the input), or absent.
+    pub subject: ak_str,
+}
+
+impl ak_error {
+    pub(crate) fn from_error(e: &Error) -> ak_error {
+        ak_error {
+            code: ak_result::from(e.kind()),
+            field: e.field().into(),
+            line: e.line().unwrap_or(0),
+            offset: e.offset(),
+            subject: ak_str::NONE,
+        }
+    }
+
+    pub(crate) fn from_request_error(e: &RequestError<'_>) -> ak_error {
+        let mut out = ak_error::from_error(&e.error());
+        out.subject = ak_str::from_bytes(e.subject());
+        out
+    }
+
+    /// Rebuilds the core refusal this error describes.
+    ///
+    /// # Safety
+    /// `subject`, when present, must be valid for its length for `'a`.
+    pub(crate) unsafe fn as_request_error<'a>(&self) -> Result<RequestError<'a>, ak_result> {
+        let kind = self.code.kind().ok_or(ak_result::AK_INVALID_PARAMETER)?;
+        // SAFETY: forwarded contract.
+        let subject = unsafe { self.subject.as_opt() }.unwrap_or(b"");
+        Ok(RequestError::new(kind, subject))
+    }
+}
+
+/// Stores failure details in the caller's optional `ak_error` and returns the code.
+///
+/// # Safety
+/// `err` must be NULL or valid for a write.
+pub(crate) unsafe fn fail(err: *mut ak_error, details: ak_error) -> ak_result {
+    // SAFETY: the caller guarantees `err` is NULL or valid.
+    if let Some(slot) = unsafe { err.as_mut() } {
+        *slot = details;
+    }
+    details.code
+}
+
+/// A record whose fields borrow from the caller's input or strings: `ID NAME IP KEY`.
+#[allow(non_camel_case_types, reason = "C naming")]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ak_record {
+    /// Agent ID.
+    pub id: ak_str,
+    /// Agent name.
+    pub name: ak_str,
+    /// Agent address, as written in the input.
+    pub ip: ak_str,
+    /// Agent key.
+    pub key: ak_str,
+}
+
+impl ak_record {
+    pub(crate) const NONE: ak_record = ak_record { id: ak_str::NONE, name: ak_str::NONE, ip: ak_str::NONE, key: ak_str::NONE };
+}
+
+/// Longest ID plus NUL.
+pub const AK_ID_BUF: usize = 9;
+/// Longest name plus NUL.
+pub const AK_NAME_BUF: usize = 129;
+/// Longest address text plus NUL (rounded up).
+pub const AK_ADDR_BUF: usize = 48;
+/// Longest key plus NUL.
+pub const AK_KEY_BUF: usize = 129;
+
+/// An owned record in fixed NUL-terminated arrays, for values that had to be decoded (key-poll
+/// answers, imported keys). `ip` is in canonical form.
+#[allow(non_camel_case_types, reason = "C naming")]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ak_record_buf {
+    /// Agent ID.
+    pub id: [c_char; AK_ID_BUF],
+    /// Agent name.
+    pub name: [c_char; AK_NAME_BUF],
+    /// Agent address (canonical form).
+    pub ip: [c_char; AK_ADDR_BUF],
+    /// Agent key.
+    pub key: [c_char; AK_KEY_BUF],
+}
+
+impl ak_record_buf {
+    pub(crate) fn from_record(r: &RecordBuf) -> ak_record_buf {
+        let rec = r.as_record();
+        let mut out = ak_record_buf { id: [0; AK_ID_BUF], name: [0; AK_NAME_BUF], ip: [0; AK_ADDR_BUF], key: [0; AK_KEY_BUF] };
+        copy_into(&mut out.id, rec.id.as_bytes());
+        copy_into(&mut out.name, rec.name.as_str().as_bytes());
+        copy_into(&mut out.ip, rec.addr.to_text().as_bytes());
+        copy_into(&mut out.key, rec.key.as_str().as_bytes());
+        out
+    }
+}
+
+/// A validated address in both text forms.
+#[allow(non_camel_case_types, reason = "C naming")]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ak_addr {
+    /// Canonical form, used in replies and comparisons (`10.1.1.1/32`, expanded upper-case IPv6).
+    pub canonical: [c_char; AK_ADDR_BUF],
+    /// client.keys form (`10.1.1.1`, `10.0.0.0/8`).
+    pub file_form: [c_char; AK_ADDR_BUF],
+    /// 0 for `any`, 4 or 6.
+    pub family: u8,
+    /// Prefix length the mask stands for; 0 for `any` and for a non-contiguous netmask.
+    pub prefix_len: u8,
+    /// Exactly one IPv4 host (decides the agent's `!id!` message header).
+    pub single_host: bool,
+}
+
+/// Maps a core error to the code and fills `err`.
+///
+/// # Safety
+/// `err` must be NULL or valid for a write.
+pub(crate) unsafe fn fail_with(err: *mut ak_error, e: &Error) -> ak_result {
+    // SAFETY: forwarded contract.
+    unsafe { fail(err, ak_error::from_error(e)) }
+}
+
+/// Reports a C-ABI-level problem (NULL pointer, bad UTF-8) through `err` too.
+///
+/// # Safety
+/// `err` must be NULL or valid for a write.
+pub(crate) unsafe fn fail_code(err: *mut ak_error, code: ak_result) -> ak_result {
+    let details = ak_error { code, field: ak_field::AK_FIELD_NONE, line: 0, offset: 0, subject: ak_str::NONE };
+    // SAFETY: forwarded contract.
+    unsafe { fail(err, details) }
+}
