@@ -1,9 +1,11 @@
 # agentkeys: the one entry point for building and testing. CI runs `make test` (via .ci/run).
 #
 #   make run     start the registration server on ./agentkeys-data (port 1515)
-#   make test    everything: format, lints, Rust tests, no_std builds, docs
+#   make test    everything: format, lints, Rust tests, no_std builds, docs, C tests
+#   make install install the C library (PREFIX=/usr/local, DESTDIR for staging)
 #
-# Each part can be run alone: fmt-check, lint, test-rust, nostd, doc.
+# Each part can be run alone: fmt-check, lint, test-rust, nostd, doc, test-c, valgrind,
+# test-c-install; `make header` / `make c-vectors` refresh the generated C files.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -11,14 +13,25 @@ CARGO ?= cargo
 LOGS := target/test-logs
 NOSTD_TARGET := thumbv7em-none-eabihf
 
-.PHONY: run test fmt-check lint test-rust nostd doc bench
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+
+C_TESTS := validate keys request reply keypoll crypto
+C_FLAGS := -std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Itests/c
+C_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+C_LIBS := -lpthread -ldl -lm -lrt -lutil
+C_OUT := target/c-tests
+
+.PHONY: run test fmt-check lint test-rust nostd doc bench header c-vectors test-c valgrind install test-c-install
 
 run:
 	$(CARGO) run --release -p agentkeys-server -- serve
 
-test: fmt-check lint test-rust nostd doc
+test: fmt-check lint test-rust nostd doc test-c valgrind test-c-install
 	@echo "make test: all checks passed"
-	@cat $(LOGS)/*.log | awk '/^test result:/ { p += $$4; f += $$6 } END { printf "all suites: %d passed, %d failed\n", p, f }'
+	@cat $(LOGS)/*.log | awk '/^test result:/ { p += $$4; f += $$6 } /^[a-z_]+: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } END { printf "all suites: %d passed, %d failed\n", p, f }'
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -43,3 +56,49 @@ doc:
 
 bench:
 	$(CARGO) bench -p agentkeys --bench parse
+
+# Regenerate the committed C header / C test vectors after changing ffi/src or the shared vectors.
+header:
+	AGENTKEYS_UPDATE_HEADER=1 $(CARGO) test -p agentkeys-ffi --test header
+
+c-vectors:
+	AGENTKEYS_UPDATE_VECTORS=1 $(CARGO) test -p agentkeys-ffi --test c_vectors
+
+# C programs against the header and the static library, under AddressSanitizer and UBSan.
+test-c:
+	@mkdir -p $(C_OUT) $(LOGS)
+	$(CARGO) build -p agentkeys-ffi
+	@: > $(LOGS)/c.log
+	@for t in $(C_TESTS); do \
+	  cc $(C_FLAGS) $(C_SAN) tests/c/test_$$t.c target/debug/libagentkeys.a $(C_LIBS) -o $(C_OUT)/test_$$t && \
+	  $(C_OUT)/test_$$t | tee -a $(LOGS)/c.log || exit 1; \
+	done
+
+# The same C programs, unsanitized, under valgrind: any error fails the run.
+valgrind:
+	@mkdir -p $(C_OUT)
+	$(CARGO) build -p agentkeys-ffi
+	@for t in $(C_TESTS); do \
+	  cc $(C_FLAGS) tests/c/test_$$t.c target/debug/libagentkeys.a $(C_LIBS) -o $(C_OUT)/test_$${t}_plain && \
+	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	    $(C_OUT)/test_$${t}_plain > $(C_OUT)/valgrind_$$t.txt 2>&1 || { cat $(C_OUT)/valgrind_$$t.txt; exit 1; }; \
+	  echo "valgrind clean: test_$$t"; \
+	done
+
+install:
+	$(CARGO) build --release -p agentkeys-ffi
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 644 include/agentkeys.h $(DESTDIR)$(INCLUDEDIR)/agentkeys.h
+	install -m 644 target/release/libagentkeys.a $(DESTDIR)$(LIBDIR)/libagentkeys.a
+	install -m 755 target/release/libagentkeys.so $(DESTDIR)$(LIBDIR)/libagentkeys.so.$(VERSION)
+	ln -sf libagentkeys.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libagentkeys.so.0
+	ln -sf libagentkeys.so.0 $(DESTDIR)$(LIBDIR)/libagentkeys.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' ffi/agentkeys.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/agentkeys.pc
+
+# Install into a scratch prefix and build the example against it through pkg-config.
+test-c-install:
+	@mkdir -p $(C_OUT) $(LOGS)
+	rm -rf $(C_OUT)/prefix
+	$(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(C_OUT)/prefix
+	tests/c/run_example.sh $(CURDIR)/$(C_OUT)/prefix $(C_OUT) | tee $(LOGS)/example.log

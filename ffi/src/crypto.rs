@@ -106,7 +106,12 @@ pub unsafe extern "C" fn ak_export_key(
 /// # Safety
 /// `text` valid for `len` bytes; `out` writable; `err` NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ak_import_key(text: *const u8, len: usize, out: *mut ak_record_buf, err: *mut ak_error) -> ak_result {
+pub unsafe extern "C" fn ak_import_key(
+    text: *const u8,
+    len: usize,
+    out: *mut ak_record_buf,
+    err: *mut ak_error,
+) -> ak_result {
     ffi_panic_boundary! {
         // SAFETY: forwarded contract of this function.
         let (bytes, slot) = match unsafe { (in_bytes(text, len), out_param(out)) } {
@@ -157,4 +162,3 @@ pub unsafe extern "C" fn ak_ct_equal(a: *const u8, a_len: usize, b: *const u8, b
         }
     }
 }
-

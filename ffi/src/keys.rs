@@ -172,7 +172,8 @@ pub(crate) unsafe fn record_from_c<'a>(record: &ak_record) -> Result<Record<'a>,
     use agentkeys_core::{AgentAddr, AgentId, AgentKey, AgentName, Field};
     let missing = |f| agentkeys_core::Error::new(agentkeys_core::ErrorKind::MissingField).with_field(f);
     // SAFETY: forwarded contract.
-    let (id, name, ip, key) = unsafe { (record.id.as_opt(), record.name.as_opt(), record.ip.as_opt(), record.key.as_opt()) };
+    let (id, name, ip, key) =
+        unsafe { (record.id.as_opt(), record.name.as_opt(), record.ip.as_opt(), record.key.as_opt()) };
     Ok(Record::new(
         AgentId::parse(id.ok_or(missing(Field::Id))?)?,
         AgentName::parse(name.ok_or(missing(Field::Name))?)?,

@@ -21,7 +21,12 @@ use crate::types::{ak_error, ak_record, ak_str, fail_code, fail_with};
 /// `err` readable, its `subject` valid for its length; `buf` valid for `cap` bytes; `written`
 /// writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ak_error_reply(err: *const ak_error, buf: *mut c_char, cap: usize, written: *mut usize) -> ak_result {
+pub unsafe extern "C" fn ak_error_reply(
+    err: *const ak_error,
+    buf: *mut c_char,
+    cap: usize,
+    written: *mut usize,
+) -> ak_result {
     ffi_panic_boundary! {
         // SAFETY: forwarded contract of this function.
         let details = match unsafe { in_ref(err) } {
@@ -102,7 +107,12 @@ pub struct ak_reply {
 /// `input` valid for `len` bytes and alive while `*out` is used; `out` writable; `err` NULL or
 /// writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ak_reply_parse(data: *const u8, len: usize, out: *mut ak_reply, err: *mut ak_error) -> ak_result {
+pub unsafe extern "C" fn ak_reply_parse(
+    data: *const u8,
+    len: usize,
+    out: *mut ak_reply,
+    err: *mut ak_error,
+) -> ak_result {
     ffi_panic_boundary! {
         // SAFETY: forwarded contract of this function.
         let (bytes, slot) = match unsafe { (in_bytes(data, len), out_param(out)) } {

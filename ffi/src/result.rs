@@ -122,8 +122,8 @@ pub enum ak_result {
 
 impl From<ErrorKind> for ak_result {
     fn from(kind: ErrorKind) -> Self {
-        use ak_result::*;
         use ErrorKind::*;
+        use ak_result::*;
         match kind {
             BufferTooSmall => AK_BUFFER_TOO_SMALL,
             InvalidId => AK_INVALID_ID,
@@ -306,5 +306,45 @@ pub(crate) fn copy_text<'b>(dst: &'b mut [u8], text: &[u8]) -> Result<&'b [u8], 
             Ok(d)
         }
         None => Err(crate::io::too_small(text.len())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screaming(name: &str) -> String {
+        let mut out = String::from("AK_");
+        for (i, c) in name.chars().enumerate() {
+            if c.is_ascii_uppercase() && i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_uppercase());
+        }
+        out
+    }
+
+    #[test]
+    fn every_core_kind_has_its_code_and_name() {
+        for &kind in ErrorKind::ALL {
+            let code = ak_result::from(kind);
+            if kind == ErrorKind::BufferTooSmall {
+                assert_eq!(code, ak_result::AK_BUFFER_TOO_SMALL);
+                continue;
+            }
+            assert_eq!(code as u32, 1000 + u32::from(kind.code()), "{kind:?}");
+            assert_eq!(code.name(), screaming(kind.name()), "{kind:?}");
+            assert_eq!(code.kind(), Some(kind));
+            assert_eq!(ak_result::from_u32(code as u32), Some(code));
+        }
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        for (i, (a, _)) in ALL_RESULTS.iter().enumerate() {
+            for (b, _) in &ALL_RESULTS[i + 1..] {
+                assert_ne!(*a as u32, *b as u32);
+            }
+        }
     }
 }

@@ -176,7 +176,8 @@ pub struct ak_record {
 }
 
 impl ak_record {
-    pub(crate) const NONE: ak_record = ak_record { id: ak_str::NONE, name: ak_str::NONE, ip: ak_str::NONE, key: ak_str::NONE };
+    pub(crate) const NONE: ak_record =
+        ak_record { id: ak_str::NONE, name: ak_str::NONE, ip: ak_str::NONE, key: ak_str::NONE };
 }
 
 /// Longest ID plus NUL.
@@ -207,7 +208,8 @@ pub struct ak_record_buf {
 impl ak_record_buf {
     pub(crate) fn from_record(r: &RecordBuf) -> ak_record_buf {
         let rec = r.as_record();
-        let mut out = ak_record_buf { id: [0; AK_ID_BUF], name: [0; AK_NAME_BUF], ip: [0; AK_ADDR_BUF], key: [0; AK_KEY_BUF] };
+        let mut out =
+            ak_record_buf { id: [0; AK_ID_BUF], name: [0; AK_NAME_BUF], ip: [0; AK_ADDR_BUF], key: [0; AK_KEY_BUF] };
         copy_into(&mut out.id, rec.id.as_bytes());
         copy_into(&mut out.name, rec.name.as_str().as_bytes());
         copy_into(&mut out.ip, rec.addr.to_text().as_bytes());

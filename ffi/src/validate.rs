@@ -73,7 +73,12 @@ pub unsafe extern "C" fn ak_validate_key(key: *const u8, len: usize, err: *mut a
 /// # Safety
 /// `ip` valid for `len` bytes; `out` writable; `err` NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ak_validate_addr(ip: *const u8, len: usize, out: *mut ak_addr, err: *mut ak_error) -> ak_result {
+pub unsafe extern "C" fn ak_validate_addr(
+    ip: *const u8,
+    len: usize,
+    out: *mut ak_addr,
+    err: *mut ak_error,
+) -> ak_result {
     ffi_panic_boundary! {
         // SAFETY: forwarded contract of this function.
         let (bytes, slot) = match unsafe { (in_bytes(ip, len), out_param(out)) } {
