@@ -116,6 +116,8 @@ enum ak_result
   AK_INVALID_REPLY = 1080,
   // The server closed the connection without replying.
   AK_EMPTY_REPLY = 1081,
+  // The manager refused the registration (its `ERROR: …` reply).
+  AK_SERVER_REFUSED = 1082,
   // Key-poll output that is not valid JSON (or not an object).
   AK_INVALID_JSON = 1100,
   // JSON nested deeper than the reader supports.
@@ -128,6 +130,8 @@ enum ak_result
   AK_DUPLICATE_MEMBER = 1104,
   // The `error` member is not an integer that fits 32 bits.
   AK_INVALID_ERROR_CODE = 1105,
+  // The key-poll script answered with a non-zero `error` and its message.
+  AK_SCRIPT_REFUSED = 1106,
   // Base64 text with a character outside the standard alphabet, or bad padding.
   AK_INVALID_BASE64 = 1120,
   // A decoded record without the four space-separated fields.

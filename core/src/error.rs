@@ -79,6 +79,8 @@ pub enum ErrorKind {
     InvalidReply = 80,
     /// The server closed the connection without replying.
     EmptyReply = 81,
+    /// The manager refused the registration (its `ERROR: …` reply).
+    ServerRefused = 82,
 
     /// Key-poll output that is not valid JSON (or not an object).
     InvalidJson = 100,
@@ -92,6 +94,8 @@ pub enum ErrorKind {
     DuplicateMember = 104,
     /// The `error` member is not an integer that fits 32 bits.
     InvalidErrorCode = 105,
+    /// The key-poll script answered with a non-zero `error` and its message.
+    ScriptRefused = 106,
 
     /// Base64 text with a character outside the standard alphabet, or bad padding.
     InvalidBase64 = 120,
@@ -162,12 +166,14 @@ impl ErrorKind {
             InvalidKeyHash => "InvalidKeyHash",
             InvalidReply => "InvalidReply",
             EmptyReply => "EmptyReply",
+            ServerRefused => "ServerRefused",
             InvalidJson => "InvalidJson",
             JsonTooDeep => "JsonTooDeep",
             MissingMember => "MissingMember",
             WrongType => "WrongType",
             DuplicateMember => "DuplicateMember",
             InvalidErrorCode => "InvalidErrorCode",
+            ScriptRefused => "ScriptRefused",
             InvalidBase64 => "InvalidBase64",
             InvalidRecord => "InvalidRecord",
             BufferTooSmall => "BufferTooSmall",
@@ -214,12 +220,14 @@ impl ErrorKind {
             InvalidKeyHash => "key hash must be 40 hexadecimal characters",
             InvalidReply => "server reply is neither OSSEC K:'…' nor ERROR: …",
             EmptyReply => "server closed the connection without a reply",
+            ServerRefused => "the manager refused the registration",
             InvalidJson => "not a valid JSON object",
             JsonTooDeep => "JSON nested too deeply",
             MissingMember => "missing JSON member",
             WrongType => "JSON member has the wrong type",
             DuplicateMember => "duplicate JSON member",
             InvalidErrorCode => "the error member must be an integer that fits in 32 bits",
+            ScriptRefused => "the key-poll script reported an error",
             InvalidBase64 => "invalid Base64",
             InvalidRecord => "expected a record of four fields: ID NAME IP KEY",
             BufferTooSmall => "output buffer too small",
@@ -307,12 +315,14 @@ impl ErrorKind {
             InvalidKeyHash,
             InvalidReply,
             EmptyReply,
+            ServerRefused,
             InvalidJson,
             JsonTooDeep,
             MissingMember,
             WrongType,
             DuplicateMember,
             InvalidErrorCode,
+            ScriptRefused,
             InvalidBase64,
             InvalidRecord,
             BufferTooSmall,

@@ -92,6 +92,8 @@ pub enum ak_result {
     AK_INVALID_REPLY = 1080,
     /// The server closed the connection without replying.
     AK_EMPTY_REPLY = 1081,
+    /// The manager refused the registration (its `ERROR: …` reply).
+    AK_SERVER_REFUSED = 1082,
     /// Key-poll output that is not valid JSON (or not an object).
     AK_INVALID_JSON = 1100,
     /// JSON nested deeper than the reader supports.
@@ -104,6 +106,8 @@ pub enum ak_result {
     AK_DUPLICATE_MEMBER = 1104,
     /// The `error` member is not an integer that fits 32 bits.
     AK_INVALID_ERROR_CODE = 1105,
+    /// The key-poll script answered with a non-zero `error` and its message.
+    AK_SCRIPT_REFUSED = 1106,
     /// Base64 text with a character outside the standard alphabet, or bad padding.
     AK_INVALID_BASE64 = 1120,
     /// A decoded record without the four space-separated fields.
@@ -156,12 +160,14 @@ impl From<ErrorKind> for ak_result {
             InvalidKeyHash => AK_INVALID_KEY_HASH,
             InvalidReply => AK_INVALID_REPLY,
             EmptyReply => AK_EMPTY_REPLY,
+            ServerRefused => AK_SERVER_REFUSED,
             InvalidJson => AK_INVALID_JSON,
             JsonTooDeep => AK_JSON_TOO_DEEP,
             MissingMember => AK_MISSING_MEMBER,
             WrongType => AK_WRONG_TYPE,
             DuplicateMember => AK_DUPLICATE_MEMBER,
             InvalidErrorCode => AK_INVALID_ERROR_CODE,
+            ScriptRefused => AK_SCRIPT_REFUSED,
             InvalidBase64 => AK_INVALID_BASE64,
             InvalidRecord => AK_INVALID_RECORD,
             DuplicateName => AK_DUPLICATE_NAME,
@@ -252,12 +258,14 @@ pub(crate) const ALL_RESULTS: &[(ak_result, &str)] = &[
     (ak_result::AK_INVALID_KEY_HASH, "AK_INVALID_KEY_HASH"),
     (ak_result::AK_INVALID_REPLY, "AK_INVALID_REPLY"),
     (ak_result::AK_EMPTY_REPLY, "AK_EMPTY_REPLY"),
+    (ak_result::AK_SERVER_REFUSED, "AK_SERVER_REFUSED"),
     (ak_result::AK_INVALID_JSON, "AK_INVALID_JSON"),
     (ak_result::AK_JSON_TOO_DEEP, "AK_JSON_TOO_DEEP"),
     (ak_result::AK_MISSING_MEMBER, "AK_MISSING_MEMBER"),
     (ak_result::AK_WRONG_TYPE, "AK_WRONG_TYPE"),
     (ak_result::AK_DUPLICATE_MEMBER, "AK_DUPLICATE_MEMBER"),
     (ak_result::AK_INVALID_ERROR_CODE, "AK_INVALID_ERROR_CODE"),
+    (ak_result::AK_SCRIPT_REFUSED, "AK_SCRIPT_REFUSED"),
     (ak_result::AK_INVALID_BASE64, "AK_INVALID_BASE64"),
     (ak_result::AK_INVALID_RECORD, "AK_INVALID_RECORD"),
     (ak_result::AK_DUPLICATE_NAME, "AK_DUPLICATE_NAME"),
