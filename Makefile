@@ -18,20 +18,25 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
+VENV := .venv
+VPY := $(CURDIR)/$(VENV)/bin
+
 C_TESTS := validate keys request reply keypoll crypto
 C_FLAGS := -std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Itests/c
 C_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 C_LIBS := -lpthread -ldl -lm -lrt -lutil
 C_OUT := target/c-tests
 
-.PHONY: run test fmt-check lint test-rust nostd doc bench header c-vectors test-c valgrind install test-c-install
+.PHONY: run test fmt-check lint test-rust nostd doc bench header c-vectors test-c valgrind install test-c-install \
+	venv wheel test-python bench-python
 
 run:
 	$(CARGO) run --release -p agentkeys-server -- serve
 
-test: fmt-check lint test-rust nostd doc test-c valgrind test-c-install
+test: fmt-check lint test-rust nostd doc test-c valgrind test-c-install test-python
 	@echo "make test: all checks passed"
-	@cat $(LOGS)/*.log | awk '/^test result:/ { p += $$4; f += $$6 } /^[a-z_]+: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } END { printf "all suites: %d passed, %d failed\n", p, f }'
+	@cat $(LOGS)/*.log | awk '/^test result:/ { p += $$4; f += $$6 } /^[a-z_]+: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } \
+	  /^=+ .* in [0-9.]+s/ { for (i = 2; i <= NF; i++) { if ($$i ~ /^passed,?$$/) p += $$(i-1); if ($$i ~ /^failed,?$$/) f += $$(i-1) } } END { printf "all suites: %d passed, %d failed\n", p, f }'
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -102,3 +107,29 @@ test-c-install:
 	rm -rf $(C_OUT)/prefix
 	$(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(C_OUT)/prefix
 	tests/c/run_example.sh $(CURDIR)/$(C_OUT)/prefix $(C_OUT) | tee $(LOGS)/example.log
+
+# A virtual environment with the pinned Python tools (re-created when the pins change).
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: python/requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VPY)/pip install -q --upgrade pip
+	$(VPY)/pip install -q -r python/requirements-dev.txt
+	touch $@
+
+# The abi3 wheel, installed into the venv as a user would install it.
+wheel: venv
+	rm -rf target/wheels
+	cd python && $(VPY)/maturin build -q --out ../target/wheels
+	$(VPY)/pip install -q --force-reinstall --no-deps target/wheels/agentkeys-*.whl
+
+test-python: wheel
+	@mkdir -p $(LOGS)
+	cd /tmp && $(VPY)/pytest -ra -p no:cacheprovider --rootdir=$(CURDIR)/python $(CURDIR)/python/tests | tee $(CURDIR)/$(LOGS)/python.log
+	$(VPY)/mypy --strict --cache-dir=target/mypy-cache python/agentkeys examples/python
+	$(VPY)/python -m mypy.stubtest --mypy-config-file python/pyproject.toml agentkeys._native
+
+bench-python: venv
+	cd python && $(VPY)/maturin build -q --release --out ../target/wheels-release
+	$(VPY)/pip install -q --force-reinstall --no-deps target/wheels-release/agentkeys-*.whl
+	$(VPY)/python python/bench/bench_parse.py

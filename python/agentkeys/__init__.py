@@ -1,0 +1,68 @@
+"""agentkeys: agent registration for Wazuh and OSSEC.
+
+Parse, validate and write ``client.keys``, registration requests and replies (port 1515), and
+key-poll answers, with exactly the rules of the Wazuh 4.x manager. Every rule is implemented once,
+in Rust, and shared with the C library and the ``agentkeys`` server.
+
+>>> import agentkeys
+>>> [r.name for r in agentkeys.parse_keys(b"001 web-01 any 0123abcd\\n")]
+['web-01']
+>>> agentkeys.normalize_ip("::1")
+'0000:0000:0000:0000:0000:0000:0000:0001'
+"""
+
+from ._native import (
+    Error,
+    ParseError,
+    Record,
+    Request,
+    RequestRefused,
+    ScriptRefused,
+    ServerRefused,
+    ValidationError,
+    __version__,
+    encryption_key,
+    export_key,
+    file_ip,
+    generate_key,
+    import_key,
+    key_hash,
+    normalize_ip,
+    parse_keys,
+    parse_reply,
+    validate_groups,
+    validate_id,
+    validate_ip,
+    validate_key,
+    validate_name,
+)
+from . import keypoll
+from .keys_file import KeysFile
+
+__all__ = [
+    "Error",
+    "KeysFile",
+    "ParseError",
+    "Record",
+    "Request",
+    "RequestRefused",
+    "ScriptRefused",
+    "ServerRefused",
+    "ValidationError",
+    "__version__",
+    "encryption_key",
+    "export_key",
+    "file_ip",
+    "generate_key",
+    "import_key",
+    "key_hash",
+    "keypoll",
+    "normalize_ip",
+    "parse_keys",
+    "parse_reply",
+    "validate_groups",
+    "validate_id",
+    "validate_ip",
+    "validate_key",
+    "validate_name",
+]
