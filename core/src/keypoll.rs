@@ -21,6 +21,23 @@ use crate::record::{Record, RecordBuf};
 /// The shortest ID a script may return.
 pub const MIN_SCRIPT_ID_LEN: usize = 3;
 
+/// Validates an agent ID as the key-poll contract requires: a valid [`AgentId`] of 3 to 8 digits.
+///
+/// ```
+/// assert!(agentkeys::validate_script_id(b"001").is_ok());
+/// assert_eq!(agentkeys::validate_script_id(b"42").unwrap_err().kind(), agentkeys::ErrorKind::ScriptIdTooShort);
+/// ```
+///
+/// # Errors
+/// `InvalidId`, `ReservedId` or `ScriptIdTooShort`.
+pub fn validate_script_id(id: &[u8]) -> Result<AgentId, Error> {
+    let parsed = AgentId::parse(id)?;
+    if parsed.as_bytes().len() < MIN_SCRIPT_ID_LEN {
+        return Err(Error::at(ErrorKind::ScriptIdTooShort, Field::Id, 0));
+    }
+    Ok(parsed)
+}
+
 /// What a key-poll script answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant, reason = "no_std: the record is owned in place, without a heap")]
@@ -132,10 +149,7 @@ fn parse_data(input: &[u8], at: usize) -> Result<RecordBuf, Error> {
     let (key, key_at) = get(3)?;
 
     let id_text = decode::<{ AgentId::MAX_LEN }>(id, ErrorKind::InvalidId, Field::Id, id_at)?;
-    let id = AgentId::parse(id_text.as_bytes()).map_err(|e| e.shifted(id_at + 1))?;
-    if id.as_bytes().len() < MIN_SCRIPT_ID_LEN {
-        return Err(Error::at(ErrorKind::ScriptIdTooShort, Field::Id, id_at));
-    }
+    let id = validate_script_id(id_text.as_bytes()).map_err(|e| e.shifted(id_at + 1))?;
     let name_text = decode::<{ AgentName::MAX_LEN }>(name, ErrorKind::InvalidName, Field::Name, name_at)?;
     let name = AgentName::parse(name_text.as_bytes()).map_err(|e| e.shifted(name_at + 1))?;
     let ip_text = decode::<64>(ip, ErrorKind::InvalidAddr, Field::Ip, ip_at)?;

@@ -77,6 +77,7 @@ pub use json::JsonStr;
 pub use key::{AgentKey, GeneratedKey, ct_eq};
 pub use keypoll::{
     KeyPollAnswer, MIN_SCRIPT_ID_LEN, encode_keypoll_error, encode_keypoll_success, parse_keypoll_output,
+    validate_script_id,
 };
 pub use keys_file::{KeysLines, Line, NumberedLine, RemovedLine, parse_keys, parse_line, write_keys};
 pub use name::AgentName;

@@ -35,6 +35,7 @@ from ._native import (
     validate_ip,
     validate_key,
     validate_name,
+    validate_script_id,
 )
 from . import keypoll
 from .keys_file import KeysFile
@@ -65,4 +66,5 @@ __all__ = [
     "validate_ip",
     "validate_key",
     "validate_name",
+    "validate_script_id",
 ]

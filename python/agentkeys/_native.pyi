@@ -8,7 +8,7 @@ __all__ = [
     "ValidationError", "encryption_key", "export_key", "file_ip", "generate_key", "import_key",
     "key_hash", "keypoll_error", "keypoll_success", "normalize_ip", "parse_keypoll_output",
     "parse_keys", "parse_reply", "scan_keys", "validate_groups", "validate_id", "validate_ip",
-    "validate_key", "validate_name",
+    "validate_key", "validate_name", "validate_script_id",
 ]
 
 __version__: str
@@ -127,6 +127,10 @@ def scan_keys(data: Union[bytes, bytearray, str]) -> Tuple[List[Record], List[Er
 
 def validate_id(id: str) -> str:
     """Returns ``id`` if it is 1–8 digits and not all zeros; else raises :class:`ValidationError`."""
+
+def validate_script_id(id: str) -> str:
+    """Returns ``id`` if it is valid in a key-poll answer (3–8 digits, not all zeros); else raises
+    :class:`ValidationError` (``kind`` ``"ScriptIdTooShort"`` for 1–2 digits)."""
 
 def validate_name(name: str) -> str:
     """Returns ``name`` if it is 2–128 of ``A-Z a-z 0-9 . _ -`` not starting with ``.``."""

@@ -35,6 +35,7 @@ from ._native import (
     normalize_ip,
     parse_keypoll_output,
     validate_id,
+    validate_script_id,
 )
 
 #: ``error`` code: the script was called with wrong arguments.
@@ -58,7 +59,7 @@ def success(*, id: str, name: str, ip: str, key: str) -> str:
     """The JSON of a found agent. Raises :class:`agentkeys.ValidationError` for an invalid field
     (including an ID of fewer than 3 digits, which managers refuse from scripts)."""
     answer = keypoll_success(id=id, name=name, ip=ip, key=key)
-    parse_keypoll_output(answer)
+    validate_script_id(id)
     return answer
 
 
@@ -69,8 +70,8 @@ def error(code: int, message: str) -> str:
 
 def parse_output(text: Union[str, bytes]) -> Record:
     """Parses a script's output as the manager does. Raises :class:`agentkeys.ScriptRefused` for an
-    error answer (``.code``, ``.script_message``), :class:`agentkeys.ParseError` or
-    :class:`agentkeys.ValidationError` for an answer the manager would reject."""
+    error answer (``.code``, ``.script_message``), :class:`agentkeys.ParseError` for an answer the
+    manager would reject (``.kind`` and ``.field`` say why)."""
     return parse_keypoll_output(text)
 
 

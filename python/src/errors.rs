@@ -54,6 +54,15 @@ pub(crate) fn to_py(e: CoreError) -> PyErr {
     Python::attach(|py| build(py, class_for(py, e.kind()), e.to_string(), &e))
 }
 
+/// `ParseError` for anything found while parsing input text (a client.keys line, a reply, a
+/// key-poll answer, an export), whatever the kind: the input is what is wrong.
+pub(crate) fn parse_error(e: CoreError) -> PyErr {
+    match e.kind() {
+        ErrorKind::ServerRefused | ErrorKind::ScriptRefused => to_py(e),
+        _ => Python::attach(|py| build(py, py.get_type::<ParseError>(), e.to_string(), &e)),
+    }
+}
+
 /// `ValidationError` for a value the caller asked us to encode (whatever the kind's usual class).
 pub(crate) fn invalid_value(e: CoreError) -> PyErr {
     Python::attach(|py| build(py, py.get_type::<ValidationError>(), e.to_string(), &e))

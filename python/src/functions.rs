@@ -10,7 +10,7 @@ use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyString};
 
-use crate::errors::{ScriptRefused, ServerRefused, invalid_value, to_py, type_error};
+use crate::errors::{ScriptRefused, ServerRefused, invalid_value, parse_error, to_py, type_error};
 use crate::record::Record;
 
 /// Inputs above this size are parsed with the GIL released.
@@ -61,7 +61,7 @@ fn parse_maybe_detached(py: Python<'_>, data: Vec<u8>, stop: bool) -> Vec<Parsed
 
 /// Parses a whole client.keys (``bytes`` or ``str``) into records, in file order. Comments are
 /// skipped; removed agents come back with ``removed=True``. Raises ``ParseError`` (with ``.line``,
-/// 1-based) at the first invalid line. The GIL is released while large inputs are parsed.
+/// 1-based, and ``.kind`` naming the rule) at the first invalid line. The GIL is released while large inputs are parsed.
 #[pyfunction]
 pub(crate) fn parse_keys(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Vec<Record>> {
     let data = bytes_of(data, "data")?;
@@ -69,7 +69,7 @@ pub(crate) fn parse_keys(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Ve
     for parsed in parse_maybe_detached(py, data, true) {
         match parsed {
             Parsed::Record(r) => records.push(r),
-            Parsed::Problem(e) => return Err(to_py(e)),
+            Parsed::Problem(e) => return Err(parse_error(e)),
             Parsed::Skip => {}
         }
     }
@@ -77,7 +77,7 @@ pub(crate) fn parse_keys(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Ve
 }
 
 /// Parses a whole client.keys without stopping: returns ``(records, problems)`` where every
-/// problem is a ``ParseError``/``ValidationError`` instance with ``.line`` set.
+/// problem is a ``ParseError`` instance with ``.line`` set.
 #[pyfunction]
 pub(crate) fn scan_keys(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<(Vec<Record>, Vec<PyErr>)> {
     let data = bytes_of(data, "data")?;
@@ -85,7 +85,7 @@ pub(crate) fn scan_keys(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<(Ve
     for parsed in parse_maybe_detached(py, data, false) {
         match parsed {
             Parsed::Record(r) => records.push(r),
-            Parsed::Problem(e) => problems.push(to_py(e)),
+            Parsed::Problem(e) => problems.push(parse_error(e)),
             Parsed::Skip => {}
         }
     }
@@ -97,6 +97,13 @@ pub(crate) fn scan_keys(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<(Ve
 #[pyfunction]
 pub(crate) fn validate_id(id: &str) -> PyResult<String> {
     AgentId::parse(id.as_bytes()).map(|i| i.as_str().to_owned()).map_err(to_py)
+}
+
+/// Returns ``id`` if it is a valid ID for a key-poll answer (3–8 digits), else raises
+/// ``ValidationError``.
+#[pyfunction]
+pub(crate) fn validate_script_id(id: &str) -> PyResult<String> {
+    agentkeys::validate_script_id(id.as_bytes()).map(|i| i.as_str().to_owned()).map_err(to_py)
 }
 
 /// Returns ``name`` if it is a valid agent name, else raises ``ValidationError``.
@@ -179,16 +186,16 @@ pub(crate) fn export_key(record: PyRef<'_, Record>) -> PyResult<String> {
 #[pyfunction]
 pub(crate) fn import_key(text: &Bound<'_, PyAny>) -> PyResult<Record> {
     let bytes = bytes_of(text, "text")?;
-    core_import_key(&bytes).map(|r| Record::from_core(&r.as_record())).map_err(to_py)
+    core_import_key(&bytes).map(|r| Record::from_core(&r.as_record())).map_err(parse_error)
 }
 
 /// Parses a manager's reply (Wazuh 4.x, 3.x or OSSEC style) and returns the record, validated as a
 /// Wazuh 4.x agent does. Raises ``ServerRefused`` (``.server_message``) when the manager refused,
-/// ``ParseError``/``ValidationError`` when the reply is malformed.
+/// ``ParseError`` when the reply is malformed or its record invalid.
 #[pyfunction]
 pub(crate) fn parse_reply(data: &Bound<'_, PyAny>) -> PyResult<Record> {
     let bytes = bytes_of(data, "data")?;
-    match core_parse_reply(&bytes).map_err(to_py)? {
+    match core_parse_reply(&bytes).map_err(parse_error)? {
         Reply::Key { record, .. } => Ok(Record::from_core(&record)),
         Reply::Refused(message) => {
             let message = String::from_utf8_lossy(message).into_owned();
@@ -223,11 +230,11 @@ pub(crate) fn keypoll_error(code: i32, message: &str) -> PyResult<String> {
 }
 
 /// Parses a key-poll script's output into a record. Raises ``ScriptRefused`` (``.code``,
-/// ``.script_message``) for an error answer, ``ParseError``/``ValidationError`` otherwise.
+/// ``.script_message``) for an error answer, ``ParseError`` for anything the manager would reject.
 #[pyfunction]
 pub(crate) fn parse_keypoll_output(text: &Bound<'_, PyAny>) -> PyResult<Record> {
     let bytes = bytes_of(text, "text")?;
-    match core_parse_keypoll(&bytes).map_err(to_py)? {
+    match core_parse_keypoll(&bytes).map_err(parse_error)? {
         KeyPollAnswer::Found(r) => Ok(Record::from_core(&r.as_record())),
         KeyPollAnswer::Refused { code, message } => {
             let message = message.to_string();

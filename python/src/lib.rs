@@ -24,6 +24,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::parse_keys, m)?)?;
     m.add_function(wrap_pyfunction!(functions::scan_keys, m)?)?;
     m.add_function(wrap_pyfunction!(functions::validate_id, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::validate_script_id, m)?)?;
     m.add_function(wrap_pyfunction!(functions::validate_name, m)?)?;
     m.add_function(wrap_pyfunction!(functions::validate_ip, m)?)?;
     m.add_function(wrap_pyfunction!(functions::validate_key, m)?)?;

@@ -77,7 +77,7 @@ def test_parse_reply_styles() -> None:
 
 
 def test_errors_have_kind_field_line_offset() -> None:
-    with pytest.raises(agentkeys.ValidationError) as e:
+    with pytest.raises(agentkeys.ParseError) as e:
         agentkeys.parse_keys(b"001 a1 any k1\n# ok\n003 bad*name any k3\n")
     err = e.value
     assert (err.kind, err.field, err.line, err.offset) == ("InvalidName", "name", 3, 7)
@@ -206,6 +206,18 @@ def test_keys_file_write_failure_keeps_the_old_file(tmp_path: Path, monkeypatch:
         agentkeys.KeysFile(agents=[]).write(path)
     assert path.read_bytes() == b"001 a1 any k1\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["client.keys"]
+
+
+def test_validators_raise_validation_error() -> None:
+    assert agentkeys.validate_script_id("001") == "001"
+    for call, kind in (
+        (lambda: agentkeys.validate_script_id("42"), "ScriptIdTooShort"),
+        (lambda: agentkeys.validate_id("000"), "ReservedId"),
+        (lambda: agentkeys.Record("001", "a b", "any", "k"), "InvalidName"),
+    ):
+        with pytest.raises(agentkeys.ValidationError) as e:
+            call()
+        assert e.value.kind == kind
 
 
 def test_generate_key_and_secrets() -> None:
