@@ -146,6 +146,8 @@ enum ak_result
   AK_UNKNOWN_GROUP = 1163,
   // Registration refused: the name equals the manager's host name.
   AK_MANAGER_NAME = 1164,
+  // The manager could not add the agent (its files could not be written).
+  AK_INTERNAL_ERROR = 1165,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -115,6 +115,8 @@ pub enum ErrorKind {
     UnknownGroup = 163,
     /// Registration refused: the name equals the manager's host name.
     ManagerName = 164,
+    /// The manager could not add the agent (its files could not be written).
+    InternalError = 165,
 }
 
 /// How the upstream reply text for a kind is built: a fixed text, or a fixed text around a value.
@@ -182,6 +184,7 @@ impl ErrorKind {
             DuplicateId => "DuplicateId",
             UnknownGroup => "UnknownGroup",
             ManagerName => "ManagerName",
+            InternalError => "InternalError",
         }
     }
 
@@ -236,6 +239,7 @@ impl ErrorKind {
             DuplicateId => "an active agent already has this ID",
             UnknownGroup => "group does not exist",
             ManagerName => "agent name equals the manager's host name",
+            InternalError => "the manager could not add the agent",
         }
     }
 
@@ -264,6 +268,7 @@ impl ErrorKind {
             UnknownGroup => WithValue("ERROR: Invalid group: "),
             DuplicateIp => WithValue("ERROR: Duplicate IP: "),
             DuplicateName => WithValue("ERROR: Duplicate agent name: "),
+            InternalError => WithValue("ERROR: Internal manager error adding agent: "),
             _ => return None,
         })
     }
@@ -331,6 +336,7 @@ impl ErrorKind {
             DuplicateId,
             UnknownGroup,
             ManagerName,
+            InternalError,
         ]
     };
 

@@ -122,6 +122,8 @@ pub enum ak_result {
     AK_UNKNOWN_GROUP = 1163,
     /// Registration refused: the name equals the manager's host name.
     AK_MANAGER_NAME = 1164,
+    /// The manager could not add the agent (its files could not be written).
+    AK_INTERNAL_ERROR = 1165,
 }
 
 impl From<ErrorKind> for ak_result {
@@ -175,6 +177,7 @@ impl From<ErrorKind> for ak_result {
             DuplicateId => AK_DUPLICATE_ID,
             UnknownGroup => AK_UNKNOWN_GROUP,
             ManagerName => AK_MANAGER_NAME,
+            InternalError => AK_INTERNAL_ERROR,
             // A kind added to core without a code here: still an error, never AK_OK.
             _ => AK_PANIC,
         }
@@ -273,6 +276,7 @@ pub(crate) const ALL_RESULTS: &[(ak_result, &str)] = &[
     (ak_result::AK_DUPLICATE_ID, "AK_DUPLICATE_ID"),
     (ak_result::AK_UNKNOWN_GROUP, "AK_UNKNOWN_GROUP"),
     (ak_result::AK_MANAGER_NAME, "AK_MANAGER_NAME"),
+    (ak_result::AK_INTERNAL_ERROR, "AK_INTERNAL_ERROR"),
 ];
 
 /// Writes the description of `code` (e.g. "agent name must be 2 to 128 characters …") into

@@ -1,37 +1,276 @@
 //! `agentkeys`: the registration server, enrollment client and agent management tool.
 
-use std::process::ExitCode;
+mod config;
+mod enroll;
+mod home;
+mod registry;
+mod serve;
+mod status;
+mod tls;
 
-const USAGE: &str = "usage: agentkeys <command>\n\ncommands:\n  serve      run the registration server (not yet implemented)\n  keygen     print a new random agent key\n  version    print the version\n";
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tracing::{error, info, warn};
+
+use crate::config::{Config, StatusSource as StatusSetting};
+use crate::home::Home;
+use crate::registry::store::Store;
+use crate::registry::{Rules, owner};
+use crate::status::StatusSource;
+
+/// Agent registration for Wazuh and OSSEC.
+#[derive(Debug, Parser)]
+#[command(name = "agentkeys", version, about, long_about = None)]
+struct Cli {
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long, global = true, env = "AGENTKEYS_LOG", default_value = "info")]
+    log_level: tracing::Level,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the registration server (a drop-in wazuh-authd).
+    Serve(ServeArgs),
+    /// Register this host with a manager (like agent-auth).
+    Enroll(enroll::EnrollArgs),
+    /// Certificates.
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// Print a new random agent key.
+    Keygen,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Installation directory (Wazuh layout); created if missing.
+    #[arg(long, env = "AGENTKEYS_HOME", default_value = "agentkeys-data")]
+    home: PathBuf,
+    /// TOML configuration (default: <home>/etc/agentkeys.toml if it exists).
+    #[arg(long, env = "AGENTKEYS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Import the <auth> block of this ossec.conf (the TOML file overrides it).
+    #[arg(long, env = "AGENTKEYS_OSSEC_CONF")]
+    ossec_conf: Option<PathBuf>,
+    /// Registration port (overrides the configuration; 0 picks a free port).
+    #[arg(long, env = "AGENTKEYS_PORT")]
+    port: Option<u16>,
+    /// Address to listen on (overrides the configuration).
+    #[arg(long, env = "AGENTKEYS_BIND")]
+    bind: Option<IpAddr>,
+    /// Validate the configuration, print the effective one, and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum CertCommand {
+    /// Create a self-signed ECDSA P-256 manager certificate.
+    Generate {
+        /// Installation directory whose etc/sslmanager.{cert,key} to write.
+        #[arg(long, env = "AGENTKEYS_HOME", default_value = "agentkeys-data")]
+        home: PathBuf,
+        /// Names (DNS or IP) for the certificate; default: the host name and localhost.
+        #[arg(long = "name")]
+        names: Vec<String>,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("serve") => {
-            eprintln!("agentkeys serve: not yet implemented");
-            ExitCode::from(2)
-        }
-        Some("keygen") => match agentkeys::GeneratedKey::from_os() {
+    let cli = Cli::parse();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(cli.log_level)
+        .with_target(false)
+        .with_ansi(ansi)
+        .init();
+    let status = match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::Enroll(args) => enroll::run(&args),
+        Command::Cert(CertCommand::Generate { home, names, force }) => cert_generate(&Home::new(home), names, force),
+        Command::Keygen => match agentkeys::GeneratedKey::from_os() {
             Ok(key) => {
                 println!("{}", key.as_str());
-                ExitCode::SUCCESS
+                0
             }
             Err(e) => {
                 eprintln!("agentkeys keygen: no entropy from the operating system: {e}");
-                ExitCode::FAILURE
+                1
             }
         },
-        Some("version" | "--version" | "-V") => {
-            println!("agentkeys {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+    };
+    ExitCode::from(u8::try_from(status).unwrap_or(1))
+}
+
+fn cert_generate(home: &Home, names: Vec<String>, force: bool) -> i32 {
+    let config = Config::default();
+    let (cert, key) = (home.join(&config.auth.ssl_manager_cert), home.join(&config.auth.ssl_manager_key));
+    if !force && (cert.exists() || key.exists()) {
+        eprintln!("agentkeys cert generate: {} or {} exists; use --force to replace", cert.display(), key.display());
+        return 1;
+    }
+    let names = if names.is_empty() { vec![home::hostname(&config), "localhost".to_owned()] } else { names };
+    match home::generate_certificate(&cert, &key, &names) {
+        Ok(()) => {
+            println!("{}", cert.display());
+            0
         }
-        Some("help" | "--help" | "-h") => {
-            print!("{USAGE}");
-            ExitCode::SUCCESS
+        Err(e) => {
+            eprintln!("agentkeys cert generate: {e}");
+            1
         }
-        _ => {
-            eprint!("{USAGE}");
-            ExitCode::from(2)
+    }
+}
+
+fn serve(args: &ServeArgs) -> i32 {
+    let home = Home::new(&args.home);
+    let (mut config, sources) = match Config::load(home.root(), args.config.as_deref(), args.ossec_conf.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("agentkeys serve: configuration error: {e}");
+            return 1;
         }
+    };
+    if let Some(port) = args.port {
+        config.auth.port = port;
+    }
+    if let Some(bind) = args.bind {
+        config.server.bind = Some(bind);
+    }
+    for warning in &sources.warnings {
+        warn!("{warning}");
+    }
+    if args.check {
+        print!("{}", config.to_toml());
+        println!("# configuration OK");
+        return 0;
+    }
+    if config.auth.disabled {
+        info!("Daemon is disabled. Closing.");
+        return 0;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("agentkeys serve: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(run_server(home, config)) {
+        Ok(()) => 0,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("agentkeys serve: {e}");
+            1
+        }
+    }
+}
+
+async fn run_server(home: Home, config: Config) -> Result<(), String> {
+    home.prepare()?;
+    let cert = home.join(&config.auth.ssl_manager_cert);
+    let key = home.join(&config.auth.ssl_manager_key);
+    match (cert.exists(), key.exists()) {
+        (false, false) => {
+            let names = vec![home::hostname(&config), "localhost".to_owned()];
+            home::generate_certificate(&cert, &key, &names)?;
+            info!("generated a self-signed ECDSA P-256 certificate: {}", cert.display());
+        }
+        (true, true) => {}
+        (true, false) => return Err(format!("Unable to read private key file (not found): {}", key.display())),
+        (false, true) => return Err(format!("Unable to read certificate file (not found): {}", cert.display())),
+    }
+    let tls = tls::server_config(&cert, &key)?;
+
+    let password = if config.auth.use_password {
+        let path = home.password_file();
+        let (password, created) = home::load_or_create_password(&path)?;
+        if created {
+            info!("Random password written to {} (mode 0640); agents need it to register", path.display());
+        }
+        Some(password)
+    } else {
+        None
+    };
+
+    let store = Store::new(&home, config.server.durability);
+    let (registry, warnings) = store.load(config.auth.purge)?;
+    for warning in warnings {
+        warn!("{warning}");
+    }
+    info!(
+        "loaded {} agents from {} (highest ID {})",
+        registry.len(),
+        home.client_keys().display(),
+        registry.highest_id()
+    );
+    let status = match config.server.agent_status {
+        StatusSetting::None => StatusSource::None,
+        StatusSetting::WazuhDb => StatusSource::WazuhDb(home.join(&config.server.wazuh_db_socket)),
+    };
+    let rules =
+        Rules { force: config.auth.force.clone(), hostname: home::hostname(&config), status, purge: config.auth.purge };
+    let (handle, owner_task) = owner::spawn(registry, store, rules);
+
+    let shutdown = shutdown_signal();
+    if config.auth.remote_enrollment {
+        let ip = config.server.bind.unwrap_or(if config.auth.ipv6 {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        });
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, config.auth.port))
+            .await
+            .map_err(|e| format!("cannot listen on {ip} port {}: {e}", config.auth.port))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let mode = if password.is_some() {
+            "Using password specified on file: etc/authd.pass"
+        } else {
+            "No password required."
+        };
+        info!("Accepting connections on port {}. {mode}", local.port());
+        info!("agentkeys: listening on {local}");
+        let manager_version = (!config.auth.agents.allow_higher_versions)
+            .then(|| agentkeys::Version::parse_lenient(config.server.manager_version.as_bytes()));
+        let server = serve::Listener {
+            registry: handle,
+            home,
+            password,
+            manager_version,
+            use_source_ip: config.auth.use_source_ip,
+            timeout: Duration::from_secs(config.server.connection_timeout.as_secs()),
+            acceptor: tokio_rustls::TlsAcceptor::from(tls),
+            max_connections: config.server.max_connections,
+        };
+        server.run(listener, shutdown).await;
+    } else {
+        info!("Port {} was set as disabled.", config.auth.port);
+        drop(handle);
+        shutdown.await;
+    }
+    // Every handle is gone: the owner writes what it holds and ends.
+    let _ = owner_task.await;
+    info!("agentkeys: stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = int.recv() => info!("SIGINT received"),
     }
 }

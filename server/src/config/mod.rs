@@ -1,0 +1,351 @@
+//! Server configuration: TOML (`etc/agentkeys.toml` or `--config`), the `<auth>` block of an
+//! `ossec.conf` (`--ossec-conf`), environment and command line, in that order of precedence
+//! (CLI > env > TOML > ossec.conf > defaults). Every `<auth>` option of SPEC 4.1 has a TOML twin
+//! with the upstream default.
+
+mod interval;
+mod ossec;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use interval::Interval;
+
+/// Upstream's default cipher list (`<ciphers>`).
+pub const DEFAULT_CIPHERS: &str = "HIGH:!ADH:!EXP:!MD5:!RC4:!3DES:!CAMELLIA:@STRENGTH";
+
+/// A configuration problem, naming the file and line when there is one.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The options of upstream's `<auth>` block.
+    pub auth: AuthConfig,
+    /// Settings of agentkeys itself.
+    pub server: ServerSettings,
+}
+
+/// Upstream's `<auth>` options (SPEC 4.1), with upstream's defaults.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// `<disabled>`: do not run at all.
+    pub disabled: bool,
+    /// `<port>`: the registration port.
+    pub port: u16,
+    /// `<ipv6>`: listen on `::` (dual stack) instead of `0.0.0.0`.
+    pub ipv6: bool,
+    /// `<use_source_ip>`: record the connection's address when the agent sends no `IP:`.
+    pub use_source_ip: bool,
+    /// `<purge>`: drop removed agents from client.keys (`false` keeps them as `!` lines).
+    pub purge: bool,
+    /// `<use_password>`: require `etc/authd.pass`.
+    pub use_password: bool,
+    /// `<remote_enrollment>`: open the TLS port.
+    pub remote_enrollment: bool,
+    /// `<ciphers>`: OpenSSL cipher list (TLS 1.2).
+    pub ciphers: String,
+    /// `<ssl_agent_ca>`: CA that agent certificates must chain to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssl_agent_ca: Option<PathBuf>,
+    /// `<ssl_verify_host>`: check the agent certificate's names against its address.
+    pub ssl_verify_host: bool,
+    /// `<ssl_manager_cert>`: server certificate (PEM), relative to the home.
+    pub ssl_manager_cert: PathBuf,
+    /// `<ssl_manager_key>`: server key (PEM), relative to the home.
+    pub ssl_manager_key: PathBuf,
+    /// `<ssl_auto_negotiate>`: accept any TLS version the library allows.
+    pub ssl_auto_negotiate: bool,
+    /// `<force>`: when a new registration may replace an existing agent.
+    pub force: ForceConfig,
+    /// `<agents>`.
+    pub agents: AgentsConfig,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            disabled: false,
+            port: 1515,
+            ipv6: false,
+            use_source_ip: false,
+            purge: false,
+            use_password: false,
+            remote_enrollment: true,
+            ciphers: DEFAULT_CIPHERS.to_owned(),
+            ssl_agent_ca: None,
+            ssl_verify_host: false,
+            ssl_manager_cert: PathBuf::from("etc/sslmanager.cert"),
+            ssl_manager_key: PathBuf::from("etc/sslmanager.key"),
+            ssl_auto_negotiate: false,
+            force: ForceConfig::default(),
+            agents: AgentsConfig::default(),
+        }
+    }
+}
+
+/// `<force>` (SPEC 4.3).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForceConfig {
+    /// `<enabled>`: replacing is allowed at all.
+    pub enabled: bool,
+    /// `<key_mismatch>`: refuse to replace an agent that proves it holds the current key.
+    pub key_mismatch: bool,
+    /// `<disconnected_time enabled="…">`.
+    pub disconnected_time: DisconnectedTime,
+    /// `<after_registration_time>`: minimum age of the old agent.
+    pub after_registration_time: Interval,
+}
+
+impl Default for ForceConfig {
+    fn default() -> Self {
+        ForceConfig {
+            enabled: true,
+            key_mismatch: true,
+            disconnected_time: DisconnectedTime::default(),
+            after_registration_time: Interval::from_secs(3600),
+        }
+    }
+}
+
+/// `<disconnected_time enabled="yes">1h</disconnected_time>`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DisconnectedTime {
+    /// The rule applies.
+    pub enabled: bool,
+    /// How long the old agent must have been disconnected.
+    pub value: Interval,
+}
+
+impl Default for DisconnectedTime {
+    fn default() -> Self {
+        DisconnectedTime { enabled: true, value: Interval::from_secs(3600) }
+    }
+}
+
+/// `<agents>`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsConfig {
+    /// `<allow_higher_versions>`: accept agents newer than the manager.
+    pub allow_higher_versions: bool,
+}
+
+/// When a registration counts as done.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Written and fsynced before the `OSSEC K:` reply (default).
+    #[default]
+    Durable,
+    /// Written but not fsynced: faster, loses the last registrations on a power cut.
+    Fast,
+}
+
+/// Where the force rules get an existing agent's connection state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StatusSource {
+    /// Every agent counts as never connected (standalone use).
+    #[default]
+    None,
+    /// Ask wazuh-db (`queue/db/wdb`), to run beside a real Wazuh manager.
+    WazuhDb,
+}
+
+/// Settings of agentkeys itself.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on; default `0.0.0.0`, or `::` with `auth.ipv6`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<IpAddr>,
+    /// The manager version agents are checked against (`V:`).
+    pub manager_version: String,
+    /// The manager's host name (agents may not take it); default: the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Most TLS connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// Deadline for the handshake and the request of one connection.
+    pub connection_timeout: Interval,
+    /// `durable` (fsync before replying) or `fast`.
+    pub durability: Durability,
+    /// `none` or `wazuh-db`.
+    pub agent_status: StatusSource,
+    /// The wazuh-db socket, relative to the home.
+    pub wazuh_db_socket: PathBuf,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            bind: None,
+            manager_version: agentkeys::Version::DEFAULT_MANAGER.to_owned(),
+            hostname: None,
+            max_connections: 1000,
+            connection_timeout: Interval::from_secs(10),
+            durability: Durability::Durable,
+            agent_status: StatusSource::None,
+            wazuh_db_socket: PathBuf::from("queue/db/wdb"),
+        }
+    }
+}
+
+/// Where the configuration came from, for `--check` and the start-up log.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// The ossec.conf imported, if any.
+    pub ossec_conf: Option<PathBuf>,
+    /// The TOML file read, if any.
+    pub toml: Option<PathBuf>,
+    /// Warnings (deprecated options and the like), already worded for the log.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Builds the configuration: defaults, then `ossec_conf`'s `<auth>` (if given), then the TOML
+    /// file (`toml_path`, or `<home>/etc/agentkeys.toml` if it exists).
+    ///
+    /// # Errors
+    /// A file that cannot be read, a syntax error, an unknown key or option, or a bad value, named
+    /// with its file and line.
+    pub fn load(
+        home: &Path,
+        toml_path: Option<&Path>,
+        ossec_conf: Option<&Path>,
+    ) -> Result<(Config, Sources), ConfigError> {
+        let mut sources = Sources::default();
+        let mut config = Config::default();
+        if let Some(path) = ossec_conf {
+            let text = read(path)?;
+            ossec::apply_auth(&mut config, &text, path, &mut sources.warnings)?;
+            sources.ossec_conf = Some(path.to_owned());
+        }
+        let default_toml = home.join("etc/agentkeys.toml");
+        let toml_path = match toml_path {
+            Some(p) => Some(p.to_owned()),
+            None if default_toml.exists() => Some(default_toml),
+            None => None,
+        };
+        if let Some(path) = toml_path {
+            let text = read(&path)?;
+            config = overlay_toml(config, &text, &path)?;
+            sources.toml = Some(path);
+        }
+        config.validate()?;
+        Ok((config, sources))
+    }
+
+    /// Cross-field checks.
+    ///
+    /// # Errors
+    /// A value out of range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.auth.port == 0 {
+            return Err(ConfigError("auth.port: must be 1 to 65535".into()));
+        }
+        if self.server.max_connections == 0 {
+            return Err(ConfigError("server.max_connections: must be at least 1".into()));
+        }
+        if self.server.connection_timeout.as_secs() == 0 {
+            return Err(ConfigError("server.connection_timeout: must be at least 1 second".into()));
+        }
+        if let Some(name) = &self.server.hostname
+            && name.is_empty()
+        {
+            return Err(ConfigError("server.hostname: must not be empty".into()));
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, for `--check`.
+    #[must_use]
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))
+}
+
+/// Applies a TOML file over `base`: keys it sets win, the rest keep `base`'s values. The file is
+/// first checked on its own so that an unknown key or a bad type is reported with its line.
+fn overlay_toml(base: Config, text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let located = |e: toml::de::Error| ConfigError(format!("{}: {}", path.display(), e.to_string().trim_end()));
+    toml::from_str::<Config>(text).map_err(located)?;
+    let overlay: toml::Table = toml::from_str(text).map_err(located)?;
+    let mut merged = toml::Table::try_from(&base).map_err(|e| ConfigError(format!("internal: {e}")))?;
+    merge(&mut merged, overlay);
+    toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| ConfigError(format!("{}: {e}", path.display())))
+}
+
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_toml(text: &str) -> Result<Config, ConfigError> {
+        overlay_toml(Config::default(), text, Path::new("agentkeys.toml")).and_then(|c| c.validate().map(|()| c))
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_file_and_line() {
+        let err = load_toml("[auth]\nport = 1515\nprot = 1\n").unwrap_err().to_string();
+        assert!(err.starts_with("agentkeys.toml: TOML parse error at line 3"), "{err}");
+        assert!(err.contains("unknown field `prot`"), "{err}");
+    }
+
+    #[test]
+    fn overlay_keeps_unset_values() {
+        let mut base = Config::default();
+        base.auth.use_password = true;
+        let merged = overlay_toml(base, "[auth.force]\nafter_registration_time = \"2m\"\n", Path::new("x")).unwrap();
+        assert!(merged.auth.use_password);
+        assert_eq!(merged.auth.force.after_registration_time.as_secs(), 120);
+        assert!(merged.auth.force.enabled);
+    }
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let text = Config::default().to_toml();
+        let back = load_toml(&text).unwrap();
+        assert_eq!(back.to_toml(), text);
+        assert!(text.contains("port = 1515"));
+    }
+
+    #[test]
+    fn bad_values() {
+        assert!(load_toml("[auth]\nport = 0\n").is_err());
+        assert!(load_toml("[auth]\nport = 70000\n").is_err());
+        assert!(load_toml("[server]\ndurability = \"sometimes\"\n").is_err());
+        assert!(load_toml("[auth.force]\nafter_registration_time = \"1x\"\n").is_err());
+    }
+}

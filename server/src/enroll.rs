@@ -1,0 +1,168 @@
+//! `agentkeys enroll`: the agent side of registration (SPEC 6.1, 6.3, 6.4), like `agent-auth`.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentkeys::{AgentAddr, AgentName, Groups, IpField, Line, Reply, Request, key_hash, parse_keys, parse_reply};
+use rustls::pki_types::ServerName;
+
+use crate::home::{SECRET_MODE, write_new_file};
+
+/// What to send and where.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnrollArgs {
+    /// Manager address (IP or host name).
+    #[arg(short = 'm', long = "manager")]
+    pub manager: String,
+    /// Manager port.
+    #[arg(short = 'p', long, default_value_t = 1515, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+    /// Agent name (default: the host name without characters names may not hold).
+    #[arg(short = 'A', long = "name")]
+    pub name: Option<String>,
+    /// Groups, comma-separated.
+    #[arg(short = 'G', long)]
+    pub groups: Option<String>,
+    /// Enrollment password.
+    #[arg(short = 'P', long, conflicts_with = "password_file")]
+    pub password: Option<String>,
+    /// File whose first line is the enrollment password (used if longer than 2 bytes).
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// Address to register the agent with (`IP:'…'`).
+    #[arg(short = 'I', long = "ip", conflicts_with = "use_source_ip")]
+    pub ip: Option<String>,
+    /// Let the manager use the connection's source address (`IP:'src'`).
+    #[arg(short = 'i', long = "use-source-ip")]
+    pub use_source_ip: bool,
+    /// The agent's client.keys: read for `K:`, replaced with the new key.
+    #[arg(long = "keys", default_value = "client.keys")]
+    pub keys: PathBuf,
+    /// Version sent in `V:` (the manager refuses versions newer than its own).
+    #[arg(long, default_value = agentkeys::Version::DEFAULT_MANAGER)]
+    pub agent_version: String,
+    /// Seconds to wait for the connection and for the reply.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// Runs the enrollment; returns the exit status.
+pub fn run(args: &EnrollArgs) -> i32 {
+    match enroll(args) {
+        Ok(record) => {
+            println!("Valid key received");
+            eprintln!("agentkeys enroll: registered as agent '{record}'");
+            0
+        }
+        Err(why) => {
+            eprintln!("agentkeys enroll: {why}");
+            1
+        }
+    }
+}
+
+fn default_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')).collect()
+}
+
+fn password(args: &EnrollArgs) -> Result<Option<String>, String> {
+    if let Some(p) = &args.password {
+        return Ok(Some(p.clone()));
+    }
+    let Some(path) = &args.password_file else { return Ok(None) };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let first = text.lines().next().unwrap_or("").to_owned();
+    Ok((first.len() > 2).then_some(first))
+}
+
+/// The `K:` value: the hash of the first agent in the existing keys file.
+fn current_key_hash(path: &PathBuf) -> Option<String> {
+    let data = std::fs::read(path).ok()?;
+    parse_keys(&data).find_map(|l| match l.line {
+        Line::Agent(r) => Some(key_hash(r.id.as_str(), r.name.as_str(), r.key.as_str()).to_string()),
+        _ => None,
+    })
+}
+
+fn enroll(args: &EnrollArgs) -> Result<String, String> {
+    let name = args.name.clone().unwrap_or_else(default_name);
+    let name = AgentName::new(&name).map_err(|e| format!("invalid agent name {name:?}: {e}"))?;
+    let groups = match &args.groups {
+        Some(g) => Some(Groups::parse(g.as_bytes()).map_err(|e| format!("invalid groups {g:?}: {e}"))?),
+        None => None,
+    };
+    let ip = match (&args.ip, args.use_source_ip) {
+        (Some(ip), _) => IpField::Addr(AgentAddr::new(ip).map_err(|e| format!("invalid address {ip:?}: {e}"))?),
+        (None, true) => IpField::Source,
+        (None, false) => IpField::Absent,
+    };
+    let password = password(args)?;
+    let hash = current_key_hash(&args.keys);
+    let request = Request {
+        password: password.as_deref().map(str::as_bytes),
+        name,
+        version: Some(args.agent_version.as_bytes()),
+        groups,
+        ip,
+        key_hash: hash.as_deref().map(str::as_bytes),
+    };
+    let mut wire =
+        vec![0u8; 4096 + args.groups.as_ref().map_or(0, String::len) + password.as_ref().map_or(0, String::len)];
+    let wire = request.encode_into(&mut wire).map_err(|e| format!("cannot build the request: {e}"))?.to_vec();
+
+    eprintln!("agentkeys enroll: warning: the manager's certificate is not verified");
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let reply = exchange(&args.manager, args.port, &wire, timeout)?;
+    match parse_reply(&reply).map_err(|e| format!("invalid reply from the manager: {e}"))? {
+        Reply::Refused(message) => Err(format!("{} (from manager)", String::from_utf8_lossy(message))),
+        Reply::Key { text, .. } => {
+            let mut contents = text.as_bytes().to_vec();
+            contents.push(b'\n');
+            write_new_file(&args.keys, &contents, SECRET_MODE)?;
+            Ok(text.to_owned())
+        }
+    }
+}
+
+/// Connects, sends the request, and reads the reply until the manager closes.
+fn exchange(manager: &str, port: u16, request: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
+    let addrs: Vec<_> =
+        (manager, port).to_socket_addrs().map_err(|e| format!("cannot resolve {manager}: {e}"))?.collect();
+    let mut last = format!("cannot resolve {manager}");
+    let mut tcp = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => {
+                tcp = Some(s);
+                break;
+            }
+            Err(e) => last = format!("cannot connect to {addr}: {e}"),
+        }
+    }
+    let tcp = tcp.ok_or(last)?;
+    tcp.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    tcp.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let server_name = match manager.parse::<IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(ip.into()),
+        Err(_) => {
+            ServerName::try_from(manager.to_owned()).map_err(|e| format!("invalid manager name {manager:?}: {e}"))?
+        }
+    };
+    let config = crate::tls::unverified_client_config()?;
+    let conn = rustls::ClientConnection::new(Arc::clone(&config), server_name).map_err(|e| format!("TLS: {e}"))?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(request).map_err(|e| format!("cannot send the request: {e}"))?;
+    let mut reply = Vec::new();
+    match tls.read_to_end(&mut reply) {
+        Ok(_) => {}
+        // Managers that close without close_notify (OSSEC, Wazuh 3.x) end the stream this way.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !reply.is_empty() => {}
+        Err(e) if !reply.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) => return Err(format!("no reply from the manager: {e}")),
+    }
+    Ok(reply)
+}

@@ -1,0 +1,209 @@
+//! The installation directory, laid out as Wazuh's (`/var/ossec`), and what lives in it.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+
+/// Mode of files agentkeys creates that hold secrets or keys (upstream: 0640 root:wazuh).
+pub const SECRET_MODE: u32 = 0o640;
+
+/// Paths of a home directory.
+#[derive(Clone, Debug)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// A home rooted at `root` (not created yet).
+    pub fn new(root: impl Into<PathBuf>) -> Home {
+        Home { root: root.into() }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A path relative to the home (absolute paths are kept).
+    pub fn join(&self, relative: impl AsRef<Path>) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// `etc/client.keys`.
+    pub fn client_keys(&self) -> PathBuf {
+        self.join("etc/client.keys")
+    }
+
+    /// `queue/agents-timestamp`.
+    pub fn timestamps(&self) -> PathBuf {
+        self.join("queue/agents-timestamp")
+    }
+
+    /// `etc/agentkeys.state`: ours (highest ID ever issued, groups per agent).
+    pub fn state(&self) -> PathBuf {
+        self.join("etc/agentkeys.state")
+    }
+
+    /// `etc/authd.pass`.
+    pub fn password_file(&self) -> PathBuf {
+        self.join("etc/authd.pass")
+    }
+
+    /// `etc/shared/<group>`: a group exists when this directory does.
+    pub fn group_dir(&self, group: &str) -> PathBuf {
+        self.join("etc/shared").join(group)
+    }
+
+    /// Creates the directories of the Wazuh layout that agentkeys uses, an empty `client.keys`
+    /// (0640) and the `default` group, leaving whatever exists alone.
+    ///
+    /// # Errors
+    /// I/O errors, with the path.
+    pub fn prepare(&self) -> Result<(), String> {
+        for dir in ["etc/shared/default", "queue/sockets", "queue/db", "logs"] {
+            let path = self.join(dir);
+            std::fs::create_dir_all(&path).map_err(|e| format!("{}: cannot create: {e}", path.display()))?;
+        }
+        let keys = self.client_keys();
+        if !keys.exists() {
+            std::fs::OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .mode(SECRET_MODE)
+                .open(&keys)
+                .map_err(|e| format!("{}: cannot create: {e}", keys.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `contents` to `path` through a temporary file and a rename, with `mode`.
+///
+/// # Errors
+/// I/O errors, with the path.
+pub fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), String> {
+    let tmp = path.with_extension("agentkeys-tmp");
+    let fail = |e: std::io::Error| format!("{}: cannot write: {e}", path.display());
+    let mut file =
+        std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(mode).open(&tmp).map_err(fail)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(fail)?;
+    file.write_all(contents).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+/// The manager's host name (agents may not register under it): `server.hostname`, else the
+/// kernel's, else `localhost` (as upstream falls back).
+pub fn hostname(config: &Config) -> String {
+    if let Some(name) = &config.server.hostname {
+        return name.clone();
+    }
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Generates a self-signed ECDSA P-256 manager certificate for `names` (valid about 10 years) and writes
+/// `cert` (0644) and `key` (0640).
+///
+/// # Errors
+/// Generation or I/O errors.
+pub fn generate_certificate(cert: &Path, key: &Path, names: &[String]) -> Result<(), String> {
+    let key_pair = rcgen::KeyPair::generate().map_err(|e| format!("cannot generate a key: {e}"))?;
+    let mut params =
+        rcgen::CertificateParams::new(names.to_vec()).map_err(|e| format!("invalid certificate name: {e}"))?;
+    let cn = names.first().cloned().unwrap_or_else(|| "agentkeys".to_owned());
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "agentkeys");
+    // Valid from yesterday (clock skew) for ten years; day 28 exists in every month.
+    let today = chrono::Utc::now().date_naive();
+    let (year, month) = (chrono::Datelike::year(&today), chrono::Datelike::month(&today) as u8);
+    params.not_before = rcgen::date_time_ymd(year - 1, month, 28);
+    params.not_after = rcgen::date_time_ymd(year + 10, month, 28);
+    let certificate = params.self_signed(&key_pair).map_err(|e| format!("cannot sign the certificate: {e}"))?;
+    for path in [cert, key] {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+        }
+    }
+    write_new_file(key, key_pair.serialize_pem().as_bytes(), SECRET_MODE)?;
+    write_new_file(cert, certificate.pem().as_bytes(), 0o644)
+}
+
+/// Loads or creates the enrollment password (`use_password`, DESIGN §7.5).
+///
+/// An existing `etc/authd.pass` must hold a password of at least 3 characters on its first line
+/// that is not only white space (upstream silently runs without a password for 1–2 byte files).
+/// A trailing `\r\n` or `\n` is removed. A missing file gets a random 32-hex password, written
+/// with mode 0640 and never logged.
+///
+/// # Errors
+/// A bad or unreadable file.
+pub fn load_or_create_password(path: &Path) -> Result<(Vec<u8>, bool), String> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let first = bytes.split(|&b| b == b'\n').next().unwrap_or(b"");
+            let first = first.strip_suffix(b"\r").unwrap_or(first);
+            if first.len() < 3 || first.iter().all(u8::is_ascii_whitespace) {
+                return Err(format!(
+                    "{}: the password must be at least 3 characters on the first line and not only white space",
+                    path.display()
+                ));
+            }
+            Ok((first.to_vec(), false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = agentkeys::GeneratedKey::from_os().map_err(|e| format!("no entropy for a password: {e}"))?;
+            let password = key.as_str().as_bytes()[..32].to_vec();
+            let mut contents = password.clone();
+            contents.push(b'\n');
+            write_new_file(path, &contents, SECRET_MODE)?;
+            Ok((password, true))
+        }
+        Err(e) => Err(format!("{}: cannot read: {e}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("agentkeys-home-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn password_rules() {
+        let dir = tmp("pw");
+        let path = dir.join("authd.pass");
+        for bad in [&b""[..], b"a", b"ab\n", b"   \n", b"\t\t\t"] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(load_or_create_password(&path).is_err(), "{bad:?}");
+        }
+        std::fs::write(&path, b"top secret\r\nsecond line\n").unwrap();
+        assert_eq!(load_or_create_password(&path).unwrap(), (b"top secret".to_vec(), false));
+        std::fs::remove_file(&path).unwrap();
+        let (generated, created) = load_or_create_password(&path).unwrap();
+        assert!(created && generated.len() == 32);
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(load_or_create_password(&path).unwrap(), (generated, false));
+    }
+
+    #[test]
+    fn certificate_is_written() {
+        let dir = tmp("cert");
+        generate_certificate(&dir.join("etc/sslmanager.cert"), &dir.join("etc/sslmanager.key"), &["manager".into()])
+            .unwrap();
+        let cert = std::fs::read_to_string(dir.join("etc/sslmanager.cert")).unwrap();
+        assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
+        let mode = std::fs::metadata(dir.join("etc/sslmanager.key")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+    }
+}

@@ -1,0 +1,459 @@
+//! The registry of agents: in-memory state, indexes, and the decisions of a registration
+//! (SPEC 3.6 order, SPEC 4.3 force rules). Only the owner task (`owner.rs`) touches it; files are
+//! `store.rs`'s job.
+
+pub mod owner;
+pub mod store;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use agentkeys::{AgentAddr, AgentId, ErrorKind, GeneratedKey, key_hash};
+use tracing::{info, warn};
+
+use crate::config::ForceConfig;
+use crate::status::{Connection, StatusSource};
+
+/// One registered agent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Agent {
+    /// Its ID, as written.
+    pub id: AgentId,
+    /// Its name.
+    pub name: Box<str>,
+    /// Its address (canonical form kept; written in file form).
+    pub addr: AgentAddr,
+    /// Its key.
+    pub key: Box<str>,
+    /// Its groups, de-duplicated, if it registered with some.
+    pub groups: Option<Box<str>>,
+    /// When it was registered (epoch seconds), 0 if unknown.
+    pub date_add: i64,
+}
+
+impl Agent {
+    /// The client.keys line, without newline.
+    pub fn line(&self) -> String {
+        format!("{} {} {} {}", self.id, self.name, self.addr.file_form(), self.key)
+    }
+
+    /// The line upstream keeps for a removed agent when `purge` is off.
+    fn removed_line(&self) -> String {
+        format!("{} !{} {} {}", self.id, self.name, self.addr.file_form(), self.key)
+    }
+}
+
+/// A registration to decide: from port 1515, the admin socket or key polling.
+#[derive(Clone, Debug)]
+pub struct NewAgent {
+    /// The name (validated).
+    pub name: String,
+    /// The address decided for it.
+    pub addr: AgentAddr,
+    /// Its groups, de-duplicated and checked.
+    pub groups: Option<String>,
+    /// `K:` of the request, for the `key_mismatch` rule.
+    pub key_hash: Option<Vec<u8>>,
+    /// An explicit ID (admin socket, key polling); None allocates the next one.
+    pub id: Option<AgentId>,
+    /// An explicit key; None generates one.
+    pub key: Option<String>,
+}
+
+/// Why a registration was refused: the kind and the value upstream's reply quotes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The reason.
+    pub kind: ErrorKind,
+    /// The value the reply quotes (name, address, …).
+    pub subject: String,
+}
+
+impl Refusal {
+    /// A refusal of `kind` about `subject`.
+    pub fn new(kind: ErrorKind, subject: impl Into<String>) -> Refusal {
+        Refusal { kind, subject: subject.into() }
+    }
+}
+
+/// What the decisions depend on besides the registry.
+pub struct Rules {
+    /// `<force>`.
+    pub force: ForceConfig,
+    /// The manager's host name.
+    pub hostname: String,
+    /// Where agent states come from.
+    pub status: StatusSource,
+    /// `<purge>`: removed agents leave no `!` line.
+    pub purge: bool,
+}
+
+/// A decided registration, not applied yet.
+#[derive(Debug)]
+pub struct Plan {
+    victims: Vec<usize>,
+    agent: Agent,
+}
+
+/// What applying a plan changed, to undo it if it cannot be written.
+#[derive(Debug)]
+pub struct Applied {
+    /// Where the new agent went.
+    pub slot: usize,
+    /// The agents it replaced.
+    pub removed: Vec<Agent>,
+    /// How many `!` lines were added for them.
+    pub removed_lines_added: usize,
+    /// The highest ID before.
+    pub previous_highest: u32,
+}
+
+/// All agents, indexed by ID, name and address.
+#[derive(Debug, Default)]
+pub struct Registry {
+    slots: Vec<Option<Agent>>,
+    free: Vec<usize>,
+    by_id: HashMap<AgentId, usize>,
+    by_name: HashMap<Box<str>, usize>,
+    by_addr: HashMap<AgentAddr, usize>,
+    removed_lines: Vec<String>,
+    highest_id: u32,
+    active: usize,
+}
+
+/// Why a loaded agent could not be indexed (upstream keeps the first of duplicates).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Duplicate {
+    /// Another agent has this ID.
+    Id,
+    /// Another agent has this name.
+    Name,
+}
+
+impl Registry {
+    /// Number of active agents.
+    pub fn len(&self) -> usize {
+        self.active
+    }
+
+    /// The highest ID ever issued or seen.
+    pub fn highest_id(&self) -> u32 {
+        self.highest_id
+    }
+
+    /// Raises the highest ID (from files: removed lines, our state file).
+    pub fn note_id(&mut self, id: u32) {
+        self.highest_id = self.highest_id.max(id);
+    }
+
+    /// Keeps a removed agent's line verbatim (when `purge` is off).
+    pub fn keep_removed_line(&mut self, line: String) {
+        self.removed_lines.push(line);
+    }
+
+    /// Active agents in file order.
+    pub fn agents(&self) -> impl Iterator<Item = &Agent> {
+        self.slots.iter().flatten()
+    }
+
+    /// Removed agents' lines.
+    #[cfg(test)]
+    pub fn removed_lines(&self) -> &[String] {
+        &self.removed_lines
+    }
+
+    /// The agent with this ID.
+    #[cfg(test)]
+    pub fn get(&self, id: &AgentId) -> Option<&Agent> {
+        self.by_id.get(id).and_then(|&s| self.slots[s].as_ref())
+    }
+
+    /// The slot of an agent with this ID, to read it after `apply`.
+    pub fn slot(&self, slot: usize) -> Option<&Agent> {
+        self.slots.get(slot).and_then(Option::as_ref)
+    }
+
+    /// Sets the groups of a loaded agent (from our state file).
+    pub fn set_groups(&mut self, id: &AgentId, groups: Box<str>) {
+        if let Some(&slot) = self.by_id.get(id)
+            && let Some(agent) = self.slots[slot].as_mut()
+        {
+            agent.groups = Some(groups);
+        }
+    }
+
+    /// Sets the registration time of a loaded agent (from agents-timestamp).
+    pub fn set_date_add(&mut self, id: &AgentId, date_add: i64) {
+        if let Some(&slot) = self.by_id.get(id)
+            && let Some(agent) = self.slots[slot].as_mut()
+        {
+            agent.date_add = date_add;
+        }
+    }
+
+    /// Adds an agent read from client.keys. Like upstream, a duplicate ID or name stays in the
+    /// file but only the first one is found by lookups; the caller is told so it can warn.
+    pub fn load(&mut self, agent: Agent) -> Option<Duplicate> {
+        let slot = self.slots.len();
+        self.highest_id = self.highest_id.max(agent.id.value());
+        let duplicate = if self.by_id.contains_key(&agent.id) {
+            Some(Duplicate::Id)
+        } else if self.by_name.contains_key(&agent.name) {
+            Some(Duplicate::Name)
+        } else {
+            None
+        };
+        self.by_id.entry(agent.id).or_insert(slot);
+        self.by_name.entry(agent.name.clone()).or_insert(slot);
+        if !agent.addr.is_any() {
+            self.by_addr.entry(agent.addr.without_suffix()).or_insert(slot);
+        }
+        self.slots.push(Some(agent));
+        self.active += 1;
+        duplicate
+    }
+
+    /// Decides a registration in upstream's order (SPEC 3.6): explicit ID, address, host name,
+    /// name; each collision goes through the force rules. Unlike upstream, nothing is changed
+    /// until every check has passed (upstream keeps an address replacement even when the name is
+    /// then refused).
+    pub async fn plan(&self, new: &NewAgent, rules: &Rules, now: i64) -> Result<Plan, Refusal> {
+        let hash = new.key_hash.as_deref();
+        let mut victims = Vec::new();
+        if let Some(id) = new.id
+            && let Some(&slot) = self.by_id.get(&id)
+        {
+            let old = self.slots[slot].as_ref().ok_or_else(|| Refusal::new(ErrorKind::DuplicateId, id.as_str()))?;
+            match self.may_replace(old, hash, rules, now).await {
+                Ok(msg) => {
+                    info!("Duplicate ID. {msg}");
+                    victims.push(slot);
+                }
+                Err(msg) => {
+                    warn!("Duplicate ID, rejecting enrollment. {msg}");
+                    return Err(Refusal::new(ErrorKind::DuplicateId, id.as_str()));
+                }
+            }
+        }
+        let ip_text = new.addr.to_string();
+        // Upstream compares strings: a stored address loses its suffix, a requested one keeps it.
+        if !new.addr.is_any()
+            && !ip_text.contains('/')
+            && let Some(&slot) = self.by_addr.get(&new.addr)
+            && !victims.contains(&slot)
+            && let Some(old) = self.slots[slot].as_ref()
+        {
+            match self.may_replace(old, hash, rules, now).await {
+                Ok(msg) => {
+                    info!("Duplicate IP '{ip_text}'. {msg}");
+                    victims.push(slot);
+                }
+                Err(msg) => {
+                    warn!("Duplicate IP '{ip_text}', rejecting enrollment. {msg}");
+                    return Err(Refusal::new(ErrorKind::DuplicateIp, ip_text));
+                }
+            }
+        }
+        if new.name == rules.hostname {
+            info!("Invalid agent name {} (same as manager)", new.name);
+            return Err(Refusal::new(ErrorKind::ManagerName, new.name.clone()));
+        }
+        if let Some(&slot) = self.by_name.get(new.name.as_str())
+            && !victims.contains(&slot)
+            && let Some(old) = self.slots[slot].as_ref()
+        {
+            match self.may_replace(old, hash, rules, now).await {
+                Ok(msg) => {
+                    info!("Duplicate name. {msg}");
+                    victims.push(slot);
+                }
+                Err(msg) => {
+                    warn!("Duplicate name '{}', rejecting enrollment. {msg}", new.name);
+                    return Err(Refusal::new(ErrorKind::DuplicateName, new.name.clone()));
+                }
+            }
+        }
+        let id = match new.id {
+            Some(id) => id,
+            None => AgentId::from_number(self.highest_id.saturating_add(1))
+                .map_err(|_| Refusal::new(ErrorKind::InternalError, new.name.clone()))?,
+        };
+        let key = match &new.key {
+            Some(k) => k.clone().into_boxed_str(),
+            None => GeneratedKey::from_os()
+                .map_err(|_| Refusal::new(ErrorKind::InternalError, new.name.clone()))?
+                .as_str()
+                .into(),
+        };
+        let agent = Agent {
+            id,
+            name: new.name.clone().into_boxed_str(),
+            addr: new.addr,
+            key,
+            groups: new.groups.clone().map(String::into_boxed_str),
+            date_add: now,
+        };
+        Ok(Plan { victims, agent })
+    }
+
+    /// The force rules (SPEC 4.3) for replacing `old`: `Ok(log text)` or `Err(log text)`.
+    async fn may_replace(&self, old: &Agent, hash: Option<&[u8]>, rules: &Rules, now: i64) -> Result<String, String> {
+        let force = &rules.force;
+        let id = old.id;
+        if !force.enabled {
+            return Err(format!("Agent '{id}' won't be removed because the force option is disabled."));
+        }
+        let info = match rules.status.agent_info(id.value(), old.date_add).await {
+            Ok(info) => info,
+            Err(why) => {
+                warn!("agent status of '{id}': {why}");
+                return Err(format!("Failed to get agent-info for agent '{id}'"));
+            }
+        };
+        let threshold = i64::try_from(force.disconnected_time.value.as_secs()).unwrap_or(i64::MAX);
+        if force.disconnected_time.enabled && info.connection != Connection::NeverConnected {
+            if info.connection == Connection::Disconnected
+                && info.disconnection_time > 0
+                && now.saturating_sub(info.disconnection_time) < threshold
+            {
+                return Err(format!("Agent '{id}' has not been disconnected long enough to be replaced."));
+            } else if info.disconnection_time == 0 {
+                return Err(format!("Agent '{id}' can't be replaced since it is not disconnected."));
+            }
+        }
+        let after = i64::try_from(force.after_registration_time.as_secs()).unwrap_or(i64::MAX);
+        if after > 0 && now.saturating_sub(info.date_add) < after {
+            return Err(format!("Agent '{id}' doesn't comply with the registration time to be removed."));
+        }
+        if let Some(sent) = hash
+            && force.key_mismatch
+            && key_hash(old.id.as_str(), &*old.name, &*old.key).matches(sent)
+        {
+            return Err(format!("Agent '{id}' key already exists on the manager."));
+        }
+        Ok(format!("Removing old agent '{}' (id '{id}').", old.name))
+    }
+
+    /// Applies a plan: removes the replaced agents (keeping `!` lines unless `purge`) and adds the
+    /// new one.
+    pub fn apply(&mut self, plan: Plan, purge: bool) -> Applied {
+        let previous_highest = self.highest_id;
+        let mut removed = Vec::new();
+        let mut removed_lines_added = 0;
+        for slot in plan.victims {
+            if let Some(agent) = self.take(slot) {
+                if !purge {
+                    self.removed_lines.push(agent.removed_line());
+                    removed_lines_added += 1;
+                }
+                removed.push(agent);
+            }
+        }
+        let slot = self.insert(plan.agent);
+        Applied { slot, removed, removed_lines_added, previous_highest }
+    }
+
+    /// Reverts `apply` (the change could not be written).
+    pub fn undo(&mut self, applied: Applied) {
+        self.take(applied.slot);
+        let keep = self.removed_lines.len() - applied.removed_lines_added;
+        self.removed_lines.truncate(keep);
+        for agent in applied.removed {
+            self.insert(agent);
+        }
+        self.highest_id = applied.previous_highest;
+    }
+
+    /// Removes an agent whose registration was never delivered (no `!` line; its ID stays used).
+    pub fn forget(&mut self, id: &AgentId) -> Option<Agent> {
+        let slot = *self.by_id.get(id)?;
+        self.take(slot)
+    }
+
+    fn insert(&mut self, agent: Agent) -> usize {
+        self.highest_id = self.highest_id.max(agent.id.value());
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        self.by_id.insert(agent.id, slot);
+        self.by_name.insert(agent.name.clone(), slot);
+        if !agent.addr.is_any() {
+            self.by_addr.insert(agent.addr.without_suffix(), slot);
+        }
+        self.slots[slot] = Some(agent);
+        self.active += 1;
+        slot
+    }
+
+    fn take(&mut self, slot: usize) -> Option<Agent> {
+        let agent = self.slots.get_mut(slot)?.take()?;
+        if self.by_id.get(&agent.id) == Some(&slot) {
+            self.by_id.remove(&agent.id);
+        }
+        if self.by_name.get(&agent.name) == Some(&slot) {
+            self.by_name.remove(&agent.name);
+        }
+        let addr = agent.addr.without_suffix();
+        if self.by_addr.get(&addr) == Some(&slot) {
+            self.by_addr.remove(&addr);
+        }
+        self.free.push(slot);
+        self.active -= 1;
+        Some(agent)
+    }
+
+    /// The three files' full contents: client.keys, agents-timestamp, our state.
+    pub fn render(&self) -> store::Contents {
+        let mut keys = String::with_capacity(self.slots.len() * 100);
+        let mut timestamps = String::new();
+        let mut state =
+            format!("# agentkeys state: written by agentkeys, do not edit\nhighest_id {}\n", self.highest_id);
+        for agent in self.agents() {
+            keys.push_str(&agent.line());
+            keys.push('\n');
+            push_timestamp(&mut timestamps, agent);
+            push_groups(&mut state, agent);
+        }
+        for line in &self.removed_lines {
+            keys.push_str(line);
+            keys.push('\n');
+        }
+        store::Contents { keys: keys.into_bytes(), timestamps: timestamps.into_bytes(), state: state.into_bytes() }
+    }
+
+    /// What appending the agents in `slots` adds to each file.
+    pub fn render_appends(&self, slots: &[usize]) -> store::Contents {
+        let (mut keys, mut timestamps, mut state) = (String::new(), String::new(), String::new());
+        let _ = writeln!(state, "highest_id {}", self.highest_id);
+        for agent in slots.iter().filter_map(|&s| self.slot(s)) {
+            keys.push_str(&agent.line());
+            keys.push('\n');
+            push_timestamp(&mut timestamps, agent);
+            push_groups(&mut state, agent);
+        }
+        store::Contents { keys: keys.into_bytes(), timestamps: timestamps.into_bytes(), state: state.into_bytes() }
+    }
+}
+
+fn push_timestamp(out: &mut String, agent: &Agent) {
+    if agent.date_add > 0 {
+        let _ = writeln!(
+            out,
+            "{} {} {} {}",
+            agent.id,
+            agent.name,
+            agent.addr.file_form(),
+            store::format_local_time(agent.date_add)
+        );
+    }
+}
+
+fn push_groups(out: &mut String, agent: &Agent) {
+    if let Some(groups) = &agent.groups {
+        let _ = writeln!(out, "groups {} {groups}", agent.id);
+    }
+}

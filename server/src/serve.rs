@@ -1,0 +1,221 @@
+//! `agentkeys serve`: the port-1515 listener and the request/reply exchange (SPEC 3.2–3.4).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentkeys::{
+    AgentAddr, ErrorKind, Record, Request, RequestError, RequestOptions, encode_error_reply, encode_key_reply,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
+
+use crate::home::Home;
+use crate::registry::NewAgent;
+use crate::registry::owner::Handle;
+
+/// Largest request read (upstream's `MAX_SSL_MSG_SIZE`): past it, what arrived is parsed.
+pub const MAX_REQUEST: usize = 65536 + 4096;
+
+/// What every connection needs.
+pub struct Listener {
+    /// The registry owner.
+    pub registry: Handle,
+    /// The home (for `etc/shared/<group>`).
+    pub home: Home,
+    /// The enrollment password, if any.
+    pub password: Option<Vec<u8>>,
+    /// The manager version for `V:`, unless `allow_higher_versions`.
+    pub manager_version: Option<agentkeys::Version>,
+    /// `use_source_ip`.
+    pub use_source_ip: bool,
+    /// Deadline for handshake + request.
+    pub timeout: Duration,
+    /// TLS.
+    pub acceptor: TlsAcceptor,
+    /// Most connections at once.
+    pub max_connections: usize,
+}
+
+impl Listener {
+    /// Accepts connections on `listener` until `shutdown` resolves, then waits (bounded) for the
+    /// connections in flight.
+    pub async fn run(self, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
+        let this = Arc::new(self);
+        let slots = Arc::new(Semaphore::new(this.max_connections));
+        tokio::pin!(shutdown);
+        let mut refused_logged = false;
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // EMFILE and the like: keep serving, do not spin.
+                        warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                if !refused_logged {
+                    warn!("Too many connections. Rejecting.");
+                    refused_logged = true;
+                }
+                drop(stream);
+                continue;
+            };
+            refused_logged = false;
+            let this = Arc::clone(&this);
+            tokio::spawn(async move {
+                this.connection(stream, peer).await;
+                drop(permit);
+            });
+        }
+        info!("shutting down: no new connections; finishing the ones in flight");
+        let all = u32::try_from(this.max_connections).unwrap_or(u32::MAX);
+        let drained = tokio::time::timeout(this.timeout + Duration::from_secs(5), slots.acquire_many(all)).await;
+        if drained.is_err() {
+            warn!("some connections did not finish in time");
+        }
+    }
+
+    async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
+        let source = AgentAddr::from_ip(peer.ip()).ip().unwrap_or(peer.ip());
+        let _ = stream.set_nodelay(true);
+        let received = tokio::time::timeout(self.timeout, async {
+            let mut tls = self.acceptor.accept(stream).await.map_err(|e| format!("TLS handshake: {e}"))?;
+            let request = read_request(&mut tls).await?;
+            Ok::<_, String>((tls, request))
+        })
+        .await;
+        let (mut tls, request) = match received {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(why)) => {
+                debug!("connection from {source} closed: {why}");
+                return;
+            }
+            Err(_) => {
+                debug!("connection from {source} closed: no request within {} s", self.timeout.as_secs());
+                return;
+            }
+        };
+        let (reply, registered) = self.answer(&request, source).await;
+        let delivered = async {
+            tls.write_all(&reply).await?;
+            tls.shutdown().await
+        };
+        let result = tokio::time::timeout(self.timeout, delivered)
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
+        if let (Err(e), Some((id, name))) = (result, registered) {
+            warn!("reply to {source} not delivered ({e}); removing agent '{name}' (id '{id}') again");
+            self.registry.rollback(id).await;
+        }
+    }
+
+    /// The reply to a request, and the agent registered, if any.
+    async fn answer(&self, request: &[u8], source: IpAddr) -> (Vec<u8>, Option<(agentkeys::AgentId, String)>) {
+        let opts = RequestOptions { password: self.password.as_deref(), manager_version: self.manager_version };
+        let req = match Request::parse(request, &opts) {
+            Ok(r) => r,
+            Err(e) => {
+                log_refusal(&e, source);
+                return (error_reply(&e), None);
+            }
+        };
+        let name = req.name.as_str();
+        info!("Received request for a new agent ({name}) from: {source}");
+        let mut groups = None;
+        if let Some(g) = req.groups {
+            let mut buf = vec![0u8; g.as_str().len()];
+            let checked = g.check_manager_rules(|group| {
+                if self.home.group_dir(group).is_dir() {
+                    Ok(())
+                } else {
+                    Err(RequestError::new(ErrorKind::UnknownGroup, group.as_bytes()))
+                }
+            });
+            if let Err(e) = checked.and_then(|()| g.dedup_into(&mut buf).map(str::to_owned)).map(|d| groups = Some(d)) {
+                outcome(name, source, &e.to_string());
+                return (error_reply(&e), None);
+            }
+        }
+        let addr = req.decide_addr(source, self.use_source_ip);
+        let new = NewAgent {
+            name: name.to_owned(),
+            addr,
+            groups,
+            key_hash: req.key_hash.map(<[u8]>::to_vec),
+            id: None,
+            key: None,
+        };
+        match self.registry.register(new).await {
+            Ok(agent) => {
+                let (Ok(agent_name), Ok(key)) =
+                    (agentkeys::AgentName::new(&agent.name), agentkeys::AgentKey::new(&agent.key))
+                else {
+                    let e = RequestError::new(ErrorKind::InternalError, name.as_bytes());
+                    return (error_reply(&e), None);
+                };
+                let record = Record::new(agent.id, agent_name, agent.addr, key);
+                let mut buf = vec![0u8; Record::MAX_LINE_LEN + 16];
+                let reply = encode_key_reply(&record, &mut buf).map(|s| s.as_bytes().to_vec()).unwrap_or_default();
+                outcome(name, source, &format!("registered as agent '{}' with address {}", agent.id, agent.addr));
+                (reply, Some((agent.id, agent.name)))
+            }
+            Err(refusal) => {
+                let e = RequestError::new(refusal.kind, refusal.subject.as_bytes());
+                outcome(name, source, &e.to_string());
+                (error_reply(&e), None)
+            }
+        }
+    }
+}
+
+/// The one INFO line per registration outcome (never a password or key).
+fn outcome(name: &str, source: IpAddr, result: &str) {
+    info!(agent = name, source = %source, "registration: {result}");
+}
+
+fn log_refusal(e: &RequestError<'_>, source: IpAddr) {
+    match e.kind() {
+        ErrorKind::InvalidPassword => info!("Invalid password provided by {source}. Closing connection."),
+        ErrorKind::InvalidRequest => info!("Invalid request for new agent from: {source}"),
+        ErrorKind::VersionTooHigh => info!("Incompatible version for new agent from: {source}"),
+        _ => info!(source = %source, "registration: {e}"),
+    }
+}
+
+fn error_reply(e: &RequestError<'_>) -> Vec<u8> {
+    let mut buf = vec![0u8; e.reply_len() + 32];
+    encode_error_reply(e, &mut buf)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_else(|_| b"ERROR: Internal validation error. Unable to add agent".to_vec())
+}
+
+/// Reads until `\n`, EOF or [`MAX_REQUEST`] bytes.
+async fn read_request<S: AsyncReadExt + Unpin>(tls: &mut S) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = tls.read(&mut chunk).await.map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        let seen = buf.len();
+        buf.extend_from_slice(&chunk[..n]);
+        if buf[seen..].contains(&b'\n') || buf.len() >= MAX_REQUEST {
+            break;
+        }
+    }
+    if buf.is_empty() {
+        return Err("no request".into());
+    }
+    buf.truncate(MAX_REQUEST);
+    Ok(buf)
+}

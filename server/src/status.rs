@@ -1,0 +1,121 @@
+//! Where the force rules learn an existing agent's connection state (SPEC 4.3 step 2, SPEC 10).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+/// An agent's connection state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connection {
+    /// Never connected.
+    NeverConnected,
+    /// Registered, first connection pending.
+    Pending,
+    /// Connected now.
+    Active,
+    /// Was connected, is not now.
+    Disconnected,
+}
+
+/// What the force rules need to know about an existing agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentInfo {
+    /// Connection state.
+    pub connection: Connection,
+    /// When it last disconnected (epoch seconds), 0 if never.
+    pub disconnection_time: i64,
+    /// When it was registered (epoch seconds), 0 if unknown.
+    pub date_add: i64,
+}
+
+/// The configured source.
+#[derive(Clone, Debug)]
+pub enum StatusSource {
+    /// Every agent counts as never connected; registration time from our own records.
+    None,
+    /// wazuh-db's socket (`queue/db/wdb`).
+    WazuhDb(PathBuf),
+}
+
+/// wazuh-db answers within this time or the lookup fails (and the replacement is refused).
+const WDB_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wazuh-db answer read.
+const WDB_MAX_ANSWER: usize = 1 << 20;
+
+impl StatusSource {
+    /// The state of agent `id`; `date_add` is what we know locally (used by `None`).
+    ///
+    /// # Errors
+    /// wazuh-db unreachable, failing, slow, or answering something unreadable, or the agent unknown
+    /// to it: the caller refuses the replacement (`Failed to get agent-info for agent '<id>'`).
+    pub async fn agent_info(&self, id: u32, local_date_add: i64) -> Result<AgentInfo, String> {
+        match self {
+            StatusSource::None => Ok(AgentInfo {
+                connection: Connection::NeverConnected,
+                disconnection_time: 0,
+                date_add: local_date_add,
+            }),
+            StatusSource::WazuhDb(path) => match tokio::time::timeout(WDB_TIMEOUT, query_wdb(path, id)).await {
+                Ok(result) => result,
+                Err(_) => Err(format!("wazuh-db did not answer within {} s", WDB_TIMEOUT.as_secs())),
+            },
+        }
+    }
+}
+
+async fn query_wdb(path: &std::path::Path, id: u32) -> Result<AgentInfo, String> {
+    let mut stream =
+        UnixStream::connect(path).await.map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+    let query = format!("global get-agent-info {id}");
+    let mut frame = Vec::with_capacity(4 + query.len());
+    frame.extend_from_slice(&u32::try_from(query.len()).unwrap_or(u32::MAX).to_le_bytes());
+    frame.extend_from_slice(query.as_bytes());
+    stream.write_all(&frame).await.map_err(|e| format!("wazuh-db: {e}"))?;
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).await.map_err(|e| format!("wazuh-db: {e}"))?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > WDB_MAX_ANSWER {
+        return Err(format!("wazuh-db answer of {len} bytes is too long"));
+    }
+    let mut answer = vec![0u8; len];
+    stream.read_exact(&mut answer).await.map_err(|e| format!("wazuh-db: {e}"))?;
+    parse_agent_info(&answer)
+}
+
+/// Reads `ok [{"connection_status":…,"disconnection_time":…,"date_add":…,…}]`.
+pub fn parse_agent_info(answer: &[u8]) -> Result<AgentInfo, String> {
+    let text = std::str::from_utf8(answer).map_err(|_| "wazuh-db answer is not UTF-8".to_owned())?;
+    let json =
+        text.strip_prefix("ok ").ok_or_else(|| format!("wazuh-db answered {:?}", text.get(..80).unwrap_or(text)))?;
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("wazuh-db answer is not JSON: {e}"))?;
+    let first = value.get(0).ok_or_else(|| "wazuh-db does not know this agent".to_owned())?;
+    let connection = match first.get("connection_status").and_then(serde_json::Value::as_str) {
+        Some("never_connected") => Connection::NeverConnected,
+        Some("pending") => Connection::Pending,
+        Some("active") => Connection::Active,
+        Some("disconnected") => Connection::Disconnected,
+        other => return Err(format!("unknown connection_status {other:?}")),
+    };
+    let integer = |key: &str| first.get(key).and_then(serde_json::Value::as_i64).unwrap_or(0);
+    Ok(AgentInfo { connection, disconnection_time: integer("disconnection_time"), date_add: integer("date_add") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wazuh_db_answers() {
+        let info = parse_agent_info(
+            br#"ok [{"id":1,"name":"a","connection_status":"disconnected","disconnection_time":100,"date_add":50}]"#,
+        )
+        .unwrap();
+        assert_eq!(info, AgentInfo { connection: Connection::Disconnected, disconnection_time: 100, date_add: 50 });
+        assert!(parse_agent_info(b"ok []").is_err());
+        assert!(parse_agent_info(b"err Cannot execute").is_err());
+        assert!(parse_agent_info(br#"ok [{"connection_status":"weird"}]"#).is_err());
+    }
+}

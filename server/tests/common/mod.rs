@@ -1,0 +1,289 @@
+//! Test harness: a real `agentkeys serve` process on a free loopback port, a raw TLS client, the
+//! enrollment client, and a fake wazuh-db.
+
+#![allow(dead_code, reason = "each test file uses part of the harness")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_agentkeys");
+
+/// A fresh, empty directory under the system temp dir.
+pub fn temp_home(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "agentkeys-it-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `etc/agentkeys.toml` in `home`.
+pub fn write_config(home: &Path, toml: &str) {
+    std::fs::create_dir_all(home.join("etc")).unwrap();
+    std::fs::write(home.join("etc/agentkeys.toml"), toml).unwrap();
+}
+
+/// A running server; stopped (SIGTERM, then wait) when dropped.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub home: PathBuf,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `agentkeys serve --home <home> --port 0 --bind 127.0.0.1 <extra>` and waits for it to
+    /// listen. Panics with the server's output if it does not.
+    pub fn start(home: &Path, extra: &[&str]) -> Server {
+        Self::try_start(home, extra).unwrap_or_else(|log| panic!("server did not start:\n{log}"))
+    }
+
+    /// Like `start`, but returns the output if the server exits instead.
+    pub fn try_start(home: &Path, extra: &[&str]) -> Result<Server, String> {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--home"])
+            .arg(home)
+            .args(["--port", "0", "--bind", "127.0.0.1"])
+            .args(extra)
+            .env("AGENTKEYS_LOG", "debug")
+            .env_remove("AGENTKEYS_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn agentkeys serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent && let Some(addr) = line.split("agentkeys: listening on ").nth(1) {
+                    let port = addr.rsplit(':').next().and_then(|p| p.trim().parse::<u16>().ok());
+                    let _ = tx.send(port);
+                    sent = true;
+                }
+                sink.lock().unwrap().push(line);
+            }
+            let _ = tx.send(None);
+        });
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(Some(port)) => Ok(Server { child, port, home: home.to_owned(), log }),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(100));
+                Err(log.lock().unwrap().join("\n"))
+            }
+        }
+    }
+
+    /// Sends one raw request over TLS and returns every byte of the reply.
+    pub fn request(&self, request: &[u8]) -> Vec<u8> {
+        tls_exchange(self.port, request)
+    }
+
+    /// Runs `agentkeys enroll -m 127.0.0.1 -p <port> <args>`.
+    pub fn enroll(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(["enroll", "-m", "127.0.0.1", "-p", &self.port.to_string(), "--timeout", "20"])
+            .args(args)
+            .output()
+            .expect("run agentkeys enroll")
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Whether the log has a line containing `needle` (waits up to 2 s for it).
+    pub fn logged(&self, needle: &str) -> bool {
+        for _ in 0..40 {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// client.keys now.
+    pub fn keys(&self) -> String {
+        std::fs::read_to_string(self.home.join("etc/client.keys")).unwrap_or_default()
+    }
+
+    /// Stops the server with SIGTERM and waits for it; returns its exit success.
+    pub fn stop(mut self) -> bool {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        for _ in 0..200 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.terminate();
+        }
+    }
+}
+
+/// Runs `agentkeys serve` to completion (for start-up failures and `--check`).
+pub fn serve_once(home: &Path, extra: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(["serve", "--home"])
+        .arg(home)
+        .args(["--port", "0", "--bind", "127.0.0.1"])
+        .args(extra)
+        .env_remove("AGENTKEYS_CONFIG")
+        .output()
+        .expect("run agentkeys serve")
+}
+
+/// One TLS exchange with a raw request.
+pub fn tls_exchange(port: u16, request: &[u8]) -> Vec<u8> {
+    exchange(port, request, false)
+}
+
+/// A TLS exchange that ends its sending side (close_notify) after the request.
+pub fn tls_exchange_then_close(port: u16, request: &[u8]) -> Vec<u8> {
+    exchange(port, request, true)
+}
+
+fn exchange(port: u16, request: &[u8], close_after: bool) -> Vec<u8> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let conn = rustls::ClientConnection::new(client_config(), ServerName::try_from("localhost").unwrap()).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(request).expect("send");
+    if close_after {
+        tls.conn.send_close_notify();
+        tls.flush().expect("send close_notify");
+    }
+    let mut reply = Vec::new();
+    match tls.read_to_end(&mut reply) {
+        Ok(_) => {}
+        Err(e) if !reply.is_empty() => eprintln!("read after reply: {e}"),
+        Err(e) => panic!("no reply: {e}"),
+    }
+    reply
+}
+
+pub fn client_config() -> Arc<ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify))
+            .with_no_client_auth(),
+    )
+}
+
+#[derive(Debug)]
+struct NoVerify;
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A fake wazuh-db on `<home>/queue/db/wdb` answering `global get-agent-info <id>` from `answer`.
+pub fn fake_wazuh_db(home: &Path, answer: impl Fn(u32) -> String + Send + 'static) {
+    let path = home.join("queue/db/wdb");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut len = [0u8; 4];
+            if stream.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let mut query = vec![0u8; u32::from_le_bytes(len) as usize];
+            if stream.read_exact(&mut query).is_err() {
+                continue;
+            }
+            let query = String::from_utf8_lossy(&query).into_owned();
+            let id = query.strip_prefix("global get-agent-info ").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let reply = answer(id);
+            let _ = stream.write_all(&u32::try_from(reply.len()).unwrap().to_le_bytes());
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+}
+
+/// `ok [{…}]` as wazuh-db answers for one agent.
+pub fn wdb_agent(id: u32, status: &str, disconnection_time: i64, date_add: i64) -> String {
+    format!(
+        r#"ok [{{"id":{id},"name":"x","ip":"any","register_ip":"any","date_add":{date_add},"connection_status":"{status}","disconnection_time":{disconnection_time}}}]"#
+    )
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// The record inside an `OSSEC K:'…'` reply.
+pub fn record_of(reply: &[u8]) -> String {
+    let text = String::from_utf8_lossy(reply);
+    let inner = text.strip_prefix("OSSEC K:'").unwrap_or_else(|| panic!("not a key reply: {text:?}"));
+    inner.strip_suffix('\'').unwrap_or_else(|| panic!("unterminated: {text:?}")).to_owned()
+}
