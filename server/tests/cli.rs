@@ -23,7 +23,7 @@ fn keygen_prints_a_fresh_valid_key() {
 fn unknown_command_prints_usage_and_fails() {
     let out = agentkeys(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: agentkeys"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage: agentkeys"), "{out:?}");
 }
 
 #[test]

@@ -151,6 +151,11 @@ impl Registry {
         self.removed_lines.push(line);
     }
 
+    /// Whether removed agents' lines are kept (they must stay at the end of client.keys).
+    pub fn has_removed_lines(&self) -> bool {
+        !self.removed_lines.is_empty()
+    }
+
     /// Active agents in file order.
     pub fn agents(&self) -> impl Iterator<Item = &Agent> {
         self.slots.iter().flatten()

@@ -121,6 +121,8 @@ async fn run(mut registry: Registry, store: Arc<Store>, rules: Rules, mut rx: mp
             answer_all(pending);
             continue;
         }
+        // Appending keeps upstream's layout (agents, then `!` lines) only while there is no `!` line.
+        rewrite |= registry.has_removed_lines();
         let contents = if rewrite { registry.render() } else { registry.render_appends(&appended) };
         let writer = Arc::clone(&store);
         let written =

@@ -2,7 +2,8 @@
 //! `etc/agentkeys.state` (highest ID ever issued, groups per agent).
 //!
 //! A batch that only adds agents is **appended** to the three files (O(batch), not O(agents)); a
-//! batch that removes or replaces agents **rewrites** them (temporary file, fsync, rename, fsync of
+//! batch that removes or replaces agents, or any batch while removed agents' `!` lines are kept
+//! (`purge = no`; they must stay last, as upstream writes them), **rewrites** them (temporary file, fsync, rename, fsync of
 //! the directory). Appends go state first, then client.keys, then timestamps, so a crash between
 //! them never reuses an ID. A crash inside an append can leave a partial last line that was never
 //! acknowledged; loading recognises it (unterminated and invalid), logs it and cuts it off.

@@ -1,0 +1,197 @@
+//! Starting, stopping and restarting `agentkeys serve` on real homes.
+
+mod common;
+
+use common::{Server, record_of, serve_once, temp_home, write_config};
+
+const WAZUH_KEYS: &str = "\
+001 web-01 any e20e0394dca71bacdea57d4ca25d203f836eca12eeca1ec150c2e5f4309a653a
+002 !old-db 10.0.1.2 363a99a6e9c9a8b6bb766d676453538e0cb20162f84b36472d99cfbef4928440
+003 data2 10.1.2.0/24 3d263f5cc513072fe6b63ab221d1facf132918235c97f19efd9446257d16ea4a
+005 v6 2001:0DB8:0000:000B:0000:0000:0000:001A e20e0394dca71bacdea57d4ca25d203f836eca12eeca1ec150c2e5f4309a653a
+1026 rawagent 10.0.0.0/8 b0c5548beda537daddb4da698424d0856c3d4e760eaced803d58c07ad1a95f4c
+";
+
+#[test]
+fn starts_on_a_wazuh_written_client_keys() {
+    let home = temp_home("wazuh");
+    // Refuse replacements, to observe collisions (with unknown registration times, upstream's
+    // default rules would let a newcomer replace an existing agent).
+    write_config(&home, "[auth.force]\nenabled = false\n");
+    std::fs::write(home.join("etc/client.keys"), WAZUH_KEYS).unwrap();
+    std::fs::set_permissions(home.join("etc/client.keys"), std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .unwrap();
+    let s = Server::start(&home, &[]);
+    assert!(s.logged("loaded 4 agents"), "{}", s.log_text());
+    assert!(s.logged("highest ID 1026"));
+    // The CIDR agent's address collides only with a request for its bare address.
+    let reply = s.request(b"OSSEC A:'next' IP:'10.1.2.0'\n");
+    assert_eq!(String::from_utf8_lossy(&reply), "ERROR: Duplicate IP: 10.1.2.0. Unable to add agent");
+    assert!(record_of(&s.request(b"OSSEC A:'next' IP:'10.1.2.0/24'\n")).starts_with("1027 next 10.1.2.0/24 "));
+    // All spellings of an IPv6 address collide.
+    let reply = s.request(b"OSSEC A:'v6b' IP:'2001:db8:0:b::1a'\n");
+    assert_eq!(
+        String::from_utf8_lossy(&reply),
+        "ERROR: Duplicate IP: 2001:0DB8:0000:000B:0000:0000:0000:001A. Unable to add agent"
+    );
+    let keys = s.keys();
+    assert!(keys.starts_with(WAZUH_KEYS.lines().next().unwrap()), "existing lines are kept");
+    assert!(
+        keys.ends_with("002 !old-db 10.0.1.2 363a99a6e9c9a8b6bb766d676453538e0cb20162f84b36472d99cfbef4928440\n"),
+        "removed lines stay last:\n{keys}"
+    );
+    assert!(keys.contains("\n1027 next 10.1.2.0/24 "));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(home.join("etc/client.keys")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the mode of an existing client.keys is kept");
+}
+
+#[test]
+fn a_bad_line_stops_the_start_with_file_and_line() {
+    let home = temp_home("badline");
+    std::fs::create_dir_all(home.join("etc")).unwrap();
+    std::fs::write(home.join("etc/client.keys"), "001 a1 any k1\n002 a2 any k2\n003 bad name any k3\n004 a4 any k4\n")
+        .unwrap();
+    let out = serve_once(&home, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("etc/client.keys:3: agent address")
+            || stderr.contains("etc/client.keys:3: invalid agent address"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.join("etc/client.keys")).unwrap().lines().count(),
+        4,
+        "nothing was changed"
+    );
+}
+
+#[test]
+fn ids_are_never_reused_after_purge_and_restart() {
+    let home = temp_home("purge");
+    write_config(&home, "[auth]\npurge = true\n[auth.force]\nafter_registration_time = 0\n");
+    let s = Server::start(&home, &[]);
+    for name in ["a1", "a2", "a3"] {
+        s.request(format!("OSSEC A:'{name}'\n").as_bytes());
+    }
+    // Replace a3 (ID 003) by name: it gets 004; with purge the old line disappears.
+    assert!(record_of(&s.request(b"OSSEC A:'a3'\n")).starts_with("004 a3 "));
+    assert!(!s.keys().contains("003 "));
+    assert!(s.stop());
+    // An operator purges the newest agent by hand, as manage_agents would.
+    let keys = std::fs::read_to_string(home.join("etc/client.keys")).unwrap();
+    let kept: String = keys.lines().filter(|l| !l.starts_with("004 ")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(home.join("etc/client.keys"), kept).unwrap();
+    let s = Server::start(&home, &[]);
+    assert!(record_of(&s.request(b"OSSEC A:'a5'\n")).starts_with("005 a5 "), "IDs 003 and 004 were issued before");
+}
+
+#[test]
+fn a_torn_append_is_recovered_at_start() {
+    let home = temp_home("torn");
+    std::fs::create_dir_all(home.join("etc")).unwrap();
+    std::fs::write(home.join("etc/client.keys"), "001 a1 any k1\n002 a2 an").unwrap();
+    let s = Server::start(&home, &[]);
+    assert!(s.logged("client.keys:2: cut off a partial last line"), "{}", s.log_text());
+    assert!(record_of(&s.request(b"OSSEC A:'a2'\n")).starts_with("002 a2 any "));
+    assert_eq!(s.keys().lines().count(), 2);
+}
+
+#[test]
+fn check_prints_the_effective_configuration() {
+    let home = temp_home("check");
+    write_config(
+        &home,
+        "[auth]\nuse_password = true\n[auth.force]\ndisconnected_time = { enabled = false, value = \"2h\" }\n",
+    );
+    let out = serve_once(&home, &["--check"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("use_password = true")
+            && stdout.contains("value = 7200")
+            && stdout.ends_with("# configuration OK\n"),
+        "{stdout}"
+    );
+    assert!(!home.join("etc/client.keys").exists(), "--check changes nothing");
+
+    write_config(&home, "[auth]\nport = 1515\n\n[server]\nmax_connection = 5\n");
+    let out = serve_once(&home, &["--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("agentkeys.toml: TOML parse error at line 5")
+            && stderr.contains("unknown field `max_connection`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn imports_the_auth_block_of_ossec_conf() {
+    let home = temp_home("ossec");
+    std::fs::create_dir_all(home.join("etc")).unwrap();
+    let conf = home.join("ossec.conf");
+    std::fs::write(
+        &conf,
+        "<ossec_config>\n  <auth>\n    <use_password>yes</use_password>\n    <purge>yes</purge>\n    <force><enabled>no</enabled></force>\n  </auth>\n</ossec_config>\n",
+    )
+    .unwrap();
+    std::fs::write(home.join("etc/authd.pass"), "from-ossec-conf\n").unwrap();
+    let out = serve_once(&home, &["--check", "--ossec-conf", conf.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("use_password = true") && stdout.contains("purge = true"), "{stdout}");
+    let s = Server::start(&home, &["--ossec-conf", conf.to_str().unwrap()]);
+    assert_eq!(
+        String::from_utf8_lossy(&s.request(b"OSSEC A:'nopass'\n")),
+        "ERROR: Invalid password. Unable to add agent"
+    );
+    assert!(
+        record_of(&s.request(b"OSSEC PASS: from-ossec-conf OSSEC A:'withpass'\n")).starts_with("001 withpass any ")
+    );
+
+    std::fs::write(
+        &conf,
+        "<ossec_config>\n<auth>\n<ssl_verify_host>maybe</ssl_verify_host>\n</auth>\n</ossec_config>\n",
+    )
+    .unwrap();
+    let out = serve_once(&home, &["--ossec-conf", conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("ossec.conf:3: Invalid value for element 'ssl_verify_host': maybe.")
+    );
+}
+
+#[test]
+fn a_weak_password_file_stops_the_start() {
+    let home = temp_home("weakpass");
+    write_config(&home, "[auth]\nuse_password = true\n");
+    std::fs::write(home.join("etc/authd.pass"), "ab\n").unwrap();
+    let out = serve_once(&home, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 3 characters"));
+}
+
+#[test]
+fn durability_fast_and_a_clean_stop() {
+    let home = temp_home("fast");
+    write_config(&home, "[server]\ndurability = \"fast\"\n");
+    let s = Server::start(&home, &[]);
+    assert!(record_of(&s.request(b"OSSEC A:'quick'\n")).starts_with("001 quick any "));
+    assert!(s.stop(), "SIGTERM ends the server with status 0");
+    let s = Server::start(&home, &[]);
+    assert!(s.logged("loaded 1 agents"));
+}
+
+#[test]
+fn the_default_home_is_created_with_the_wazuh_layout() {
+    let home = temp_home("layout");
+    let s = Server::start(&home, &[]);
+    for path in ["etc/client.keys", "etc/sslmanager.cert", "etc/sslmanager.key", "etc/shared/default", "queue/sockets"]
+    {
+        assert!(home.join(path).exists(), "{path} missing");
+    }
+    drop(s);
+}
