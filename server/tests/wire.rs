@@ -163,3 +163,33 @@ fn hostile_connections_do_not_stop_the_listener() {
     let reply = common::tls_exchange_then_close(server.port, b"OSSEC A:'no-newline'");
     assert!(record_of(&reply).starts_with("002 no-newline any "));
 }
+
+/// Over `max_connections`, new connections are closed at once; the listener keeps serving.
+#[test]
+fn connections_over_the_bound_are_closed_and_serving_resumes() {
+    let home = temp_home("bound");
+    write_config(&home, "[server]\nmax_connections = 2\nconnection_timeout = 2\n");
+    let server = Server::start(&home, &[]);
+    let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let extra = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    extra.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut buf = [0u8; 1];
+    let read = std::io::Read::read(&mut &extra, &mut buf);
+    assert!(
+        matches!(read, Ok(0)) || matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{read:?}"
+    );
+    assert!(server.logged("Too many connections. Rejecting."));
+    drop(held);
+    // Once the held connections are gone (closed by us, or by the deadline), registrations work.
+    let mut reply = Vec::new();
+    for _ in 0..50 {
+        reply = std::panic::catch_unwind(|| tls_exchange(server.port, b"OSSEC A:'after-bound'\n")).unwrap_or_default();
+        if !reply.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(record_of(&reply).starts_with("001 after-bound any "));
+}
