@@ -47,6 +47,29 @@ pub struct EnrollArgs {
     /// Seconds to wait for the connection and for the reply.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// CA certificate(s) that must have signed the manager's certificate, whose names must match
+    /// the manager address (`-m`) (agent-auth `-v`).
+    #[arg(short = 'v', long = "ca")]
+    pub ca: Option<PathBuf>,
+    /// Pin of the manager's public key, `sha256:<base64>` (see `agentkeys cert pin`).
+    #[arg(long)]
+    pub pin: Option<String>,
+    /// Refuse to register unless the manager is verified with `--ca` or `--pin`.
+    #[arg(long)]
+    pub require_verified: bool,
+    /// Agent certificate to present (with `-k`), for managers with `ssl_agent_ca`.
+    #[arg(short = 'x', long = "cert", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Key of the agent certificate.
+    #[arg(short = 'k', long = "key", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// OpenSSL cipher list for TLS 1.2 (agent-auth `-c`).
+    #[arg(short = 'c', long, default_value = crate::config::DEFAULT_CIPHERS)]
+    pub ciphers: String,
+    /// Connect to this address instead of resolving `-m`, which is still the name the manager's
+    /// certificate must match (like curl's --connect-to).
+    #[arg(long)]
+    pub connect_to: Option<IpAddr>,
 }
 
 /// Runs the enrollment; returns the exit status.
@@ -114,9 +137,9 @@ fn enroll(args: &EnrollArgs) -> Result<String, String> {
         vec![0u8; 4096 + args.groups.as_ref().map_or(0, String::len) + password.as_ref().map_or(0, String::len)];
     let wire = request.encode_into(&mut wire).map_err(|e| format!("cannot build the request: {e}"))?.to_vec();
 
-    eprintln!("agentkeys enroll: warning: the manager's certificate is not verified");
+    let tls = client_tls(args)?;
     let timeout = Duration::from_secs(args.timeout.max(1));
-    let reply = exchange(&args.manager, args.port, &wire, timeout)?;
+    let reply = exchange(args, tls, &wire, timeout)?;
     match parse_reply(&reply).map_err(|e| format!("invalid reply from the manager: {e}"))? {
         Reply::Refused(message) => Err(format!("{} (from manager)", String::from_utf8_lossy(message))),
         Reply::Key { text, .. } => {
@@ -128,10 +151,44 @@ fn enroll(args: &EnrollArgs) -> Result<String, String> {
     }
 }
 
-/// Connects, sends the request, and reads the reply until the manager closes.
-fn exchange(manager: &str, port: u16, request: &[u8], timeout: Duration) -> Result<Vec<u8>, String> {
-    let addrs: Vec<_> =
-        (manager, port).to_socket_addrs().map_err(|e| format!("cannot resolve {manager}: {e}"))?.collect();
+fn client_tls(args: &EnrollArgs) -> Result<Arc<rustls::ClientConfig>, String> {
+    if args.ca.is_none() && args.pin.is_none() {
+        if args.require_verified {
+            return Err("the manager cannot be verified: give --ca or --pin (--require-verified)".to_owned());
+        }
+        eprintln!("agentkeys enroll: warning: the manager is not verified (no --ca or --pin)");
+    }
+    let ca = match &args.ca {
+        Some(path) => Some(crate::tls::load_certs(path)?),
+        None => None,
+    };
+    if let Some(pin) = &args.pin
+        && !pin.starts_with("sha256:")
+    {
+        return Err(format!("--pin {pin:?}: expected sha256:<base64>, as `agentkeys cert pin` prints"));
+    }
+    let identity = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => Some(crate::tls::load_identity(cert, key)?),
+        _ => None,
+    };
+    let suites = crate::ciphers::select(&args.ciphers, "--ciphers")?;
+    let check = crate::tls::ManagerCheck { ca, pin: args.pin.clone(), expected_name: args.manager.clone() };
+    crate::tls::client_config(check, identity, suites)
+}
+
+/// Connects, completes the handshake (so that a failed verification sends nothing), sends the
+/// request, and reads the reply until the manager closes.
+fn exchange(
+    args: &EnrollArgs,
+    config: Arc<rustls::ClientConfig>,
+    request: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, String> {
+    let (manager, port) = (args.manager.as_str(), args.port);
+    let addrs: Vec<_> = match args.connect_to {
+        Some(ip) => vec![std::net::SocketAddr::new(ip, port)],
+        None => (manager, port).to_socket_addrs().map_err(|e| format!("cannot resolve {manager}: {e}"))?.collect(),
+    };
     let mut last = format!("cannot resolve {manager}");
     let mut tcp = None;
     for addr in addrs {
@@ -152,9 +209,11 @@ fn exchange(manager: &str, port: u16, request: &[u8], timeout: Duration) -> Resu
             ServerName::try_from(manager.to_owned()).map_err(|e| format!("invalid manager name {manager:?}: {e}"))?
         }
     };
-    let config = crate::tls::unverified_client_config()?;
-    let conn = rustls::ClientConnection::new(Arc::clone(&config), server_name).map_err(|e| format!("TLS: {e}"))?;
+    let conn = rustls::ClientConnection::new(config, server_name).map_err(|e| format!("TLS: {e}"))?;
     let mut tls = rustls::StreamOwned::new(conn, tcp);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).map_err(|e| format!("TLS handshake with the manager failed: {e}"))?;
+    }
     tls.write_all(request).map_err(|e| format!("cannot send the request: {e}"))?;
     let mut reply = Vec::new();
     match tls.read_to_end(&mut reply) {

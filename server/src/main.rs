@@ -1,5 +1,7 @@
 //! `agentkeys`: the registration server, enrollment client and agent management tool.
 
+mod certs;
+mod ciphers;
 mod config;
 mod enroll;
 mod home;
@@ -82,6 +84,51 @@ enum CertCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Create a certificate authority (ECDSA P-256) for manager or agent certificates.
+    Ca {
+        /// Where to write the CA certificate.
+        #[arg(long, default_value = "rootCA.pem")]
+        cert: PathBuf,
+        /// Where to write the CA key (mode 0640).
+        #[arg(long, default_value = "rootCA.key")]
+        key: PathBuf,
+        /// Common name.
+        #[arg(long, default_value = "agentkeys CA")]
+        cn: String,
+        /// Days of validity.
+        #[arg(long, default_value_t = 3650)]
+        days: i64,
+    },
+    /// Issue a certificate signed by a CA: for a manager (its host name or address) or an agent
+    /// (its address as CN or SAN, for `ssl_verify_host`).
+    Issue {
+        /// CA certificate.
+        #[arg(long)]
+        ca: PathBuf,
+        /// CA key.
+        #[arg(long)]
+        ca_key: PathBuf,
+        /// Common name.
+        #[arg(long)]
+        cn: String,
+        /// subjectAltName: a DNS name or an IP address; repeat for several.
+        #[arg(long = "san")]
+        sans: Vec<String>,
+        /// Where to write the certificate.
+        #[arg(long)]
+        cert: PathBuf,
+        /// Where to write the key (mode 0640).
+        #[arg(long)]
+        key: PathBuf,
+        /// Days of validity (negative: already expired, for testing).
+        #[arg(long, default_value_t = 825, allow_negative_numbers = true)]
+        days: i64,
+    },
+    /// Print the `--pin` of a certificate: sha256:<base64 of its SubjectPublicKeyInfo>.
+    Pin {
+        /// PEM certificate (the first one is used).
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -97,6 +144,16 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::Enroll(args) => enroll::run(&args),
         Command::Cert(CertCommand::Generate { home, names, force }) => cert_generate(&Home::new(home), names, force),
+        Command::Cert(CertCommand::Ca { cert, key, cn, days }) => {
+            report("cert ca", certs::create_ca(&cert, &key, &cn, days).map(|()| cert.display().to_string()))
+        }
+        Command::Cert(CertCommand::Issue { ca, ca_key, cn, sans, cert, key, days }) => report(
+            "cert issue",
+            certs::issue(&ca, &ca_key, &cn, &sans, days, &cert, &key).map(|()| cert.display().to_string()),
+        ),
+        Command::Cert(CertCommand::Pin { file }) => {
+            report("cert pin", certs::first_cert(&file).and_then(|c| certs::spki_pin(&c)))
+        }
         Command::Keygen => match agentkeys::GeneratedKey::from_os() {
             Ok(key) => {
                 println!("{}", key.as_str());
@@ -109,6 +166,20 @@ fn main() -> ExitCode {
         },
     };
     ExitCode::from(u8::try_from(status).unwrap_or(1))
+}
+
+/// Prints the result on stdout (exit 0) or the error on stderr (exit 1).
+fn report(what: &str, result: Result<String, String>) -> i32 {
+    match result {
+        Ok(text) => {
+            println!("{text}");
+            0
+        }
+        Err(e) => {
+            eprintln!("agentkeys {what}: {e}");
+            1
+        }
+    }
 }
 
 fn cert_generate(home: &Home, names: Vec<String>, force: bool) -> i32 {
@@ -189,7 +260,12 @@ async fn run_server(home: Home, config: Config) -> Result<(), String> {
         (true, false) => return Err(format!("Unable to read private key file (not found): {}", key.display())),
         (false, true) => return Err(format!("Unable to read certificate file (not found): {}", cert.display())),
     }
-    let tls = tls::server_config(&cert, &key)?;
+    let suites = ciphers::select(&config.auth.ciphers, "auth.ciphers")?;
+    let agent_ca = config.auth.ssl_agent_ca.as_ref().map(|p| home.join(p));
+    if config.auth.ssl_verify_host && agent_ca.is_none() {
+        warn!("ssl_verify_host has no effect without ssl_agent_ca");
+    }
+    let tls = tls::server_config(&cert, &key, agent_ca.as_deref(), suites)?;
 
     let password = if config.auth.use_password {
         let path = home.password_file();
@@ -250,6 +326,8 @@ async fn run_server(home: Home, config: Config) -> Result<(), String> {
             timeout: Duration::from_secs(config.server.connection_timeout.as_secs()),
             acceptor: tokio_rustls::TlsAcceptor::from(tls),
             max_connections: config.server.max_connections,
+            client_auth: agent_ca.is_some(),
+            verify_host: config.auth.ssl_verify_host && agent_ca.is_some(),
         };
         server.run(listener, shutdown).await;
     } else {

@@ -38,6 +38,10 @@ pub struct Listener {
     pub acceptor: TlsAcceptor,
     /// Most connections at once.
     pub max_connections: usize,
+    /// `<ssl_agent_ca>` is set: agents must present a certificate (failures are logged at INFO).
+    pub client_auth: bool,
+    /// `<ssl_verify_host>`: the agent certificate must name the connection's source address.
+    pub verify_host: bool,
 }
 
 impl Listener {
@@ -88,14 +92,25 @@ impl Listener {
         let source = AgentAddr::from_ip(peer.ip()).ip().unwrap_or(peer.ip());
         let _ = stream.set_nodelay(true);
         let received = tokio::time::timeout(self.timeout, async {
-            let mut tls = self.acceptor.accept(stream).await.map_err(|e| format!("TLS handshake: {e}"))?;
-            let request = read_request(&mut tls).await?;
-            Ok::<_, String>((tls, request))
+            let mut tls = self.acceptor.accept(stream).await.map_err(|e| Closed::Handshake(e.to_string()))?;
+            if self.verify_host {
+                self.check_host(&tls, source).map_err(Closed::Host)?;
+            }
+            let request = read_request(&mut tls).await.map_err(Closed::Read)?;
+            Ok::<_, Closed>((tls, request))
         })
         .await;
         let (mut tls, request) = match received {
             Ok(Ok(pair)) => pair,
-            Ok(Err(why)) => {
+            Ok(Err(Closed::Host(why))) => {
+                info!("Unable to verify client certificate. Connection from {source} closed: {why}");
+                return;
+            }
+            Ok(Err(Closed::Handshake(why))) if self.client_auth => {
+                info!("TLS handshake with {source} failed, connection closed: {why}");
+                return;
+            }
+            Ok(Err(Closed::Handshake(why) | Closed::Read(why))) => {
                 debug!("connection from {source} closed: {why}");
                 return;
             }
@@ -115,6 +130,20 @@ impl Listener {
         if let (Err(e), Some((id, name))) = (result, registered) {
             warn!("reply to {source} not delivered ({e}); removing agent '{name}' (id '{id}') again");
             self.registry.rollback(id).await;
+        }
+    }
+
+    /// SPEC 4.4 host validation: the agent certificate's SAN DNS/IP entries, then its CN, must match
+    /// the source address as upstream writes it (IPv4 dotted, IPv6 expanded upper case).
+    fn check_host(&self, tls: &tokio_rustls::server::TlsStream<TcpStream>, source: IpAddr) -> Result<(), String> {
+        let expected = AgentAddr::from_ip(source).to_text();
+        let Some(cert) = tls.get_ref().1.peer_certificates().and_then(<[_]>::first) else {
+            return Err("no client certificate".to_owned());
+        };
+        match crate::certs::matches(cert, &expected) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("its certificate ({}) does not name {expected}", crate::certs::describe(cert))),
+            Err(e) => Err(e),
         }
     }
 
@@ -175,6 +204,13 @@ impl Listener {
             }
         }
     }
+}
+
+/// Why a connection ended before its request was answered.
+enum Closed {
+    Handshake(String),
+    Host(String),
+    Read(String),
 }
 
 /// The one INFO line per registration outcome (never a password or key).

@@ -6,14 +6,25 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
+use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme, SupportedCipherSuite};
 
 /// TLS 1.2 and 1.3 (rustls implements nothing older, so `ssl_auto_negotiate` changes nothing).
 const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// Every certificate of a PEM file.
+///
+/// # Errors
+/// A missing or unreadable file, or one without certificates.
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("Unable to read certificate file: {}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("Unable to read certificate file: {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("Unable to read certificate file: {}: no certificate in it", path.display()));
+    }
+    Ok(certs)
+}
 
 /// Loads a PEM certificate chain and key (RSA or ECDSA, PKCS#1/PKCS#8/SEC1).
 ///
@@ -23,61 +34,156 @@ pub fn load_identity(
     cert: &Path,
     key: &Path,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("Unable to read certificate file: {}: {e}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("Unable to read certificate file: {}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("Unable to read certificate file: {}: no certificate in it", cert.display()));
-    }
+    let certs = load_certs(cert)?;
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| format!("Unable to read private key file: {}: {e}", key.display()))?;
     Ok((certs, key))
 }
 
-/// The manager's TLS configuration. No renegotiation exists in rustls (CVE-2026-32983 cannot
-/// happen).
+/// The ring provider restricted to `suites` (from `<ciphers>`).
+fn provider_with(suites: Vec<SupportedCipherSuite>) -> Arc<rustls::crypto::CryptoProvider> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites = suites;
+    Arc::new(provider)
+}
+
+/// The manager's TLS configuration: its identity, the cipher suites of `<ciphers>`, and, with
+/// `<ssl_agent_ca>`, a mandatory client certificate chaining to that CA. No renegotiation exists
+/// in rustls (CVE-2026-32983 cannot happen).
 ///
 /// # Errors
-/// Unreadable identity, or a key that does not match the certificate.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+/// Unreadable files, or a key that does not match the certificate.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    agent_ca: Option<&Path>,
+    suites: Vec<SupportedCipherSuite>,
+) -> Result<Arc<ServerConfig>, String> {
     let (certs, key) = load_identity(cert, key)?;
-    let config = ServerConfig::builder_with_provider(provider())
+    let provider = provider_with(suites);
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(VERSIONS)
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
         .map_err(|e| format!("TLS setup: {e}"))?;
+    let builder = match agent_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in load_certs(ca)? {
+                roots.add(c).map_err(|e| format!("{}: not a CA certificate: {e}", ca.display()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| format!("{}: {e}", ca.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder.with_single_cert(certs, key).map_err(|e| format!("TLS setup: {e}"))?;
     Ok(Arc::new(config))
 }
 
-/// A client configuration that does not verify the manager, as upstream agents by default.
+/// How the enrollment client checks the manager.
+#[derive(Debug, Default)]
+pub struct ManagerCheck {
+    /// CA certificates the manager's chain must lead to (`-v/--ca`); its names must then match
+    /// `expected_name` by upstream's rules.
+    pub ca: Option<Vec<CertificateDer<'static>>>,
+    /// `sha256:<base64>` of the manager's public key (`--pin`).
+    pub pin: Option<String>,
+    /// The manager address as configured (`-m`).
+    pub expected_name: String,
+}
+
+/// The enrollment client's TLS configuration.
 ///
 /// # Errors
-/// Only if the crypto provider lacks both TLS versions (it does not).
-pub fn unverified_client_config() -> Result<Arc<ClientConfig>, String> {
-    let config = ClientConfig::builder_with_provider(provider())
+/// Bad CA certificates or a key that does not match the certificate.
+pub fn client_config(
+    check: ManagerCheck,
+    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    suites: Vec<SupportedCipherSuite>,
+) -> Result<Arc<ClientConfig>, String> {
+    let provider = provider_with(suites);
+    let anchors = match &check.ca {
+        Some(certs) => Some(
+            certs
+                .iter()
+                .map(|c| {
+                    webpki::anchor_from_trusted_cert(c)
+                        .map(|a| a.to_owned())
+                        .map_err(|e| format!("not a CA certificate: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
+    let verifier =
+        ManagerVerifier { anchors, pin: check.pin, expected: check.expected_name, provider: Arc::clone(&provider) };
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(VERSIONS)
         .map_err(|e| format!("TLS setup: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyServer))
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    match identity {
+        Some((certs, key)) => {
+            builder.with_client_auth_cert(certs, key).map(Arc::new).map_err(|e| format!("agent certificate: {e}"))
+        }
+        None => Ok(Arc::new(builder.with_no_client_auth())),
+    }
 }
 
-/// Accepts any server certificate (still checks the handshake signatures).
+/// Checks the manager as upstream agents do with `-v` (chain, then SAN/CN against the configured
+/// address, SPEC 4.4), and/or against a pinned key. With neither, accepts any certificate (the
+/// handshake signatures are still checked), as upstream agents do by default.
 #[derive(Debug)]
-struct AcceptAnyServer;
+struct ManagerVerifier {
+    anchors: Option<Vec<rustls::pki_types::TrustAnchor<'static>>>,
+    pin: Option<String>,
+    expected: String,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
 
-impl ServerCertVerifier for AcceptAnyServer {
+impl ServerCertVerifier for ManagerVerifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp: &[u8],
-        _now: UnixTime,
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Some(anchors) = &self.anchors {
+            let cert = webpki::EndEntityCert::try_from(end_entity)
+                .map_err(|e| rustls::Error::General(format!("unreadable manager certificate: {e}")))?;
+            cert.verify_for_usage(
+                self.provider.signature_verification_algorithms.all,
+                anchors,
+                intermediates,
+                now,
+                webpki::KeyUsage::server_auth(),
+                None,
+                None,
+            )
+            .map_err(|e| {
+                rustls::Error::General(format!("the manager's certificate does not verify against the CA: {e}"))
+            })?;
+            match crate::certs::matches(end_entity, &self.expected) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(rustls::Error::General(format!(
+                        "the manager's certificate ({}) is not valid for {:?}",
+                        crate::certs::describe(end_entity),
+                        self.expected
+                    )));
+                }
+                Err(e) => return Err(rustls::Error::General(e)),
+            }
+        }
+        if let Some(pin) = &self.pin {
+            let actual = crate::certs::spki_pin(end_entity).map_err(rustls::Error::General)?;
+            if &actual != pin {
+                return Err(rustls::Error::General(format!("the manager's key is {actual}, not the pinned {pin}")));
+            }
+        }
         Ok(ServerCertVerified::assertion())
     }
 
@@ -87,7 +193,7 @@ impl ServerCertVerifier for AcceptAnyServer {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &provider().signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -96,10 +202,10 @@ impl ServerCertVerifier for AcceptAnyServer {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &provider().signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider().signature_verification_algorithms.supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -267,6 +267,7 @@ impl Config {
         if self.server.connection_timeout.as_secs() == 0 {
             return Err(ConfigError("server.connection_timeout: must be at least 1 second".into()));
         }
+        crate::ciphers::select(&self.auth.ciphers, "auth.ciphers").map_err(ConfigError)?;
         if let Some(name) = &self.server.hostname
             && name.is_empty()
         {

@@ -54,10 +54,12 @@ impl Server {
 
     /// Like `start`, but returns the output if the server exits instead.
     pub fn try_start(home: &Path, extra: &[&str]) -> Result<Server, String> {
+        let bind: &[&str] = if extra.contains(&"--bind") { &[] } else { &["--bind", "127.0.0.1"] };
         let mut child = Command::new(BIN)
             .args(["serve", "--home"])
             .arg(home)
-            .args(["--port", "0", "--bind", "127.0.0.1"])
+            .args(["--port", "0"])
+            .args(bind)
             .args(extra)
             .env("AGENTKEYS_LOG", "debug")
             .env_remove("AGENTKEYS_CONFIG")
@@ -74,7 +76,7 @@ impl Server {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if !sent && let Some(addr) = line.split("agentkeys: listening on ").nth(1) {
-                    let port = addr.rsplit(':').next().and_then(|p| p.trim().parse::<u16>().ok());
+                    let port = addr.trim().parse::<std::net::SocketAddr>().ok().map(|a| a.port());
                     let _ = tx.send(port);
                     sent = true;
                 }

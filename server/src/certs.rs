@@ -1,0 +1,182 @@
+//! X.509 helpers: the names a certificate holds (for SPEC 4.4's check), SPKI pins, and the CA and
+//! certificates of `agentkeys cert`.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use agentkeys::{CertName, cert_names_match};
+use base64::Engine as _;
+use rustls::pki_types::CertificateDer;
+use sha2::{Digest, Sha256};
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::home::{SECRET_MODE, write_new_file};
+
+/// A certificate name, owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OwnedName {
+    /// subjectAltName DNS.
+    Dns(String),
+    /// subjectAltName IP.
+    Ip(IpAddr),
+    /// Subject CN.
+    CommonName(String),
+}
+
+/// The SAN DNS/IP entries and subject CNs of a DER certificate.
+///
+/// # Errors
+/// A certificate that does not parse.
+pub fn names(der: &[u8]) -> Result<Vec<OwnedName>, String> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("unreadable certificate: {e}"))?;
+    let mut out = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(dns) => out.push(OwnedName::Dns((*dns).to_owned())),
+                GeneralName::IPAddress(bytes) => match bytes.len() {
+                    4 => out.push(OwnedName::Ip(IpAddr::from(<[u8; 4]>::try_from(*bytes).unwrap_or_default()))),
+                    16 => out.push(OwnedName::Ip(IpAddr::from(<[u8; 16]>::try_from(*bytes).unwrap_or_default()))),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    for cn in cert.subject().iter_common_name() {
+        if let Ok(text) = cn.as_str() {
+            out.push(OwnedName::CommonName(text.to_owned()));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the certificate `der` is valid for `expected` by upstream's rules (SPEC 4.4).
+///
+/// # Errors
+/// A certificate that does not parse.
+pub fn matches(der: &[u8], expected: &str) -> Result<bool, String> {
+    let owned = names(der)?;
+    let borrowed = owned.iter().map(|n| match n {
+        OwnedName::Dns(d) => CertName::Dns(d),
+        OwnedName::Ip(ip) => CertName::Ip(*ip),
+        OwnedName::CommonName(c) => CertName::CommonName(c),
+    });
+    Ok(cert_names_match(expected, borrowed))
+}
+
+/// Names of a certificate, for messages: `DNS:a, IP:1.2.3.4, CN=b`.
+pub fn describe(der: &[u8]) -> String {
+    match names(der) {
+        Ok(names) if !names.is_empty() => names
+            .iter()
+            .map(|n| match n {
+                OwnedName::Dns(d) => format!("DNS:{d}"),
+                OwnedName::Ip(ip) => format!("IP:{ip}"),
+                OwnedName::CommonName(c) => format!("CN={c}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Ok(_) => "no names".to_owned(),
+        Err(e) => e,
+    }
+}
+
+/// `sha256:<base64 of SHA-256 of the SubjectPublicKeyInfo>`: pins a key whatever certificate
+/// carries it (HPKP's format).
+///
+/// # Errors
+/// A certificate that does not parse.
+pub fn spki_pin(der: &[u8]) -> Result<String, String> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("unreadable certificate: {e}"))?;
+    let digest = Sha256::digest(cert.public_key().raw);
+    Ok(format!("sha256:{}", base64::engine::general_purpose::STANDARD.encode(digest)))
+}
+
+/// The first certificate of a PEM file.
+///
+/// # Errors
+/// An unreadable file or no certificate in it.
+pub fn first_cert(path: &Path) -> Result<CertificateDer<'static>, String> {
+    crate::tls::load_certs(path)?.into_iter().next().ok_or_else(|| format!("{}: no certificate in it", path.display()))
+}
+
+fn validity(params: &mut rcgen::CertificateParams, days: i64) {
+    let now = chrono::Utc::now();
+    let (from, until) = if days >= 0 {
+        (now - chrono::Duration::days(1), now + chrono::Duration::days(days))
+    } else {
+        (now + chrono::Duration::days(days * 2), now + chrono::Duration::days(days))
+    };
+    let ymd = |t: chrono::DateTime<chrono::Utc>| {
+        let d = t.date_naive();
+        rcgen::date_time_ymd(
+            chrono::Datelike::year(&d),
+            chrono::Datelike::month(&d) as u8,
+            chrono::Datelike::day(&d) as u8,
+        )
+    };
+    params.not_before = ymd(from);
+    params.not_after = ymd(until);
+}
+
+/// Creates a CA (ECDSA P-256) valid `days` days and writes its certificate (0644) and key (0640).
+///
+/// # Errors
+/// Generation or I/O errors.
+pub fn create_ca(cert_path: &Path, key_path: &Path, cn: &str, days: i64) -> Result<(), String> {
+    let key = rcgen::KeyPair::generate().map_err(|e| format!("cannot generate a key: {e}"))?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    validity(&mut params, days);
+    let cert = params.self_signed(&key).map_err(|e| format!("cannot sign: {e}"))?;
+    write_new_file(key_path, key.serialize_pem().as_bytes(), SECRET_MODE)?;
+    write_new_file(cert_path, cert.pem().as_bytes(), 0o644)
+}
+
+/// Issues a certificate for `cn` (plus `sans`: DNS names or IP addresses) signed by a CA, valid
+/// `days` days (negative: already expired, for tests), for both server and client use.
+///
+/// # Errors
+/// Unreadable CA files, bad names, or I/O errors.
+pub fn issue(
+    ca_cert: &Path,
+    ca_key: &Path,
+    cn: &str,
+    sans: &[String],
+    days: i64,
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<(), String> {
+    let ca_pem = std::fs::read_to_string(ca_cert).map_err(|e| format!("{}: {e}", ca_cert.display()))?;
+    let ca_key_pem = std::fs::read_to_string(ca_key).map_err(|e| format!("{}: {e}", ca_key.display()))?;
+    let ca_key =
+        rcgen::KeyPair::from_pem(&ca_key_pem).map_err(|e| format!("{}: not a private key: {e}", ca_key.display()))?;
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_pem, ca_key)
+        .map_err(|e| format!("{}: not a certificate: {e}", ca_cert.display()))?;
+    let key = rcgen::KeyPair::generate().map_err(|e| format!("cannot generate a key: {e}"))?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    for san in sans {
+        let name = match san.parse::<IpAddr>() {
+            Ok(ip) => rcgen::SanType::IpAddress(ip),
+            Err(_) => {
+                rcgen::SanType::DnsName(san.clone().try_into().map_err(|e| format!("invalid DNS name {san:?}: {e}"))?)
+            }
+        };
+        params.subject_alt_names.push(name);
+    }
+    params.extended_key_usages =
+        vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    validity(&mut params, days);
+    let cert = params.signed_by(&key, &issuer).map_err(|e| format!("cannot sign: {e}"))?;
+    write_new_file(key_path, key.serialize_pem().as_bytes(), SECRET_MODE)?;
+    write_new_file(cert_path, cert.pem().as_bytes(), 0o644)
+}
