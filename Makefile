@@ -33,7 +33,7 @@ C_OUT := target/c-tests
 run:
 	$(CARGO) run --release -p agentkeys-server -- serve
 
-test: fmt-check lint test-rust nostd doc test-c valgrind test-c-install test-python
+test: fmt-check lint wheel test-rust nostd doc test-c valgrind test-c-install test-python
 	@echo "make test: all checks passed"
 	@cat $(LOGS)/*.log | awk '/^test result:/ { p += $$4; f += $$6 } /^[a-z_]+: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } \
 	  /^=+ .* in [0-9.]+s/ { for (i = 2; i <= NF; i++) { if ($$i ~ /^passed,?$$/) p += $$(i-1); if ($$i ~ /^failed,?$$/) f += $$(i-1) } } END { printf "all suites: %d passed, %d failed\n", p, f }'
@@ -48,7 +48,7 @@ lint:
 
 test-rust:
 	@mkdir -p $(LOGS)
-	$(CARGO) test --workspace 2>&1 | tee $(LOGS)/rust.log
+	AGENTKEYS_PYTHON=$(VPY)/python $(CARGO) test --workspace 2>&1 | tee $(LOGS)/rust.log
 
 # Proof that core is no_std: build it for a bare-metal target, with and without `alloc`.
 nostd:

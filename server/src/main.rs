@@ -5,6 +5,7 @@ mod ciphers;
 mod config;
 mod enroll;
 mod home;
+mod keypoll;
 mod registry;
 mod serve;
 mod status;
@@ -46,6 +47,24 @@ enum Command {
     Cert(CertCommand),
     /// Print a new random agent key.
     Keygen,
+    /// Ask a running server to poll a key (`id 001`, `ip 10.0.0.5`), as remoted does, and report
+    /// what happened.
+    Poll(PollArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct PollArgs {
+    /// Installation directory of the running server.
+    #[arg(long, env = "AGENTKEYS_HOME", default_value = "agentkeys-data")]
+    home: PathBuf,
+    /// `id` or `ip`.
+    #[arg(value_parser = ["id", "ip"])]
+    kind: String,
+    /// The agent ID or address.
+    value: String,
+    /// Seconds to wait for the outcome.
+    #[arg(long, default_value_t = 90)]
+    timeout: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -154,6 +173,7 @@ fn main() -> ExitCode {
         Command::Cert(CertCommand::Pin { file }) => {
             report("cert pin", certs::first_cert(&file).and_then(|c| certs::spki_pin(&c)))
         }
+        Command::Poll(args) => poll(&args),
         Command::Keygen => match agentkeys::GeneratedKey::from_os() {
             Ok(key) => {
                 println!("{}", key.as_str());
@@ -166,6 +186,42 @@ fn main() -> ExitCode {
         },
     };
     ExitCode::from(u8::try_from(status).unwrap_or(1))
+}
+
+/// `agentkeys poll`: sends `kind:value` to the server's krequest socket from a bound address and
+/// prints the outcome the server sends back.
+fn poll(args: &PollArgs) -> i32 {
+    let home = Home::new(&args.home);
+    let target = home.join("queue/sockets/krequest");
+    let me = std::env::temp_dir().join(format!("agentkeys-poll-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&me);
+    let outcome = (|| {
+        let socket =
+            std::os::unix::net::UnixDatagram::bind(&me).map_err(|e| format!("cannot bind {}: {e}", me.display()))?;
+        socket.set_read_timeout(Some(Duration::from_secs(args.timeout.max(1)))).map_err(|e| e.to_string())?;
+        let request = format!("{}:{}", args.kind, args.value);
+        socket.send_to(request.as_bytes(), &target).map_err(|e| {
+            format!("cannot reach {}: {e} (is the server running with key_request enabled?)", target.display())
+        })?;
+        let mut buf = vec![0u8; 65536];
+        let n = socket.recv(&mut buf).map_err(|e| format!("no outcome within {} s: {e}", args.timeout))?;
+        Ok::<_, String>(String::from_utf8_lossy(&buf[..n]).into_owned())
+    })();
+    let _ = std::fs::remove_file(&me);
+    match outcome {
+        Ok(text) if text.starts_with("added:") => {
+            println!("{text}");
+            0
+        }
+        Ok(text) => {
+            eprintln!("agentkeys poll: {text}");
+            1
+        }
+        Err(e) => {
+            eprintln!("agentkeys poll: {e}");
+            1
+        }
+    }
 }
 
 /// Prints the result on stdout (exit 0) or the error on stderr (exit 1).
@@ -297,7 +353,26 @@ async fn run_server(home: Home, config: Config) -> Result<(), String> {
         Rules { force: config.auth.force.clone(), hostname: home::hostname(&config), status, purge: config.auth.purge };
     let (handle, owner_task) = owner::spawn(registry, store, rules);
 
-    let shutdown = shutdown_signal();
+    // One shutdown signal for every service.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let key_polling = if config.key_request.enabled {
+        let path = home.join("queue/sockets/krequest");
+        let (kr, registry, stop) = (config.key_request.clone(), handle.clone(), stopped());
+        Some(tokio::spawn(async move { keypoll::serve(&kr, path, registry, stop).await }))
+    } else {
+        None
+    };
+    let shutdown = stopped();
     if config.auth.remote_enrollment {
         let ip = config.server.bind.unwrap_or(if config.auth.ipv6 {
             IpAddr::V6(Ipv6Addr::UNSPECIFIED)
@@ -334,6 +409,13 @@ async fn run_server(home: Home, config: Config) -> Result<(), String> {
         info!("Port {} was set as disabled.", config.auth.port);
         drop(handle);
         shutdown.await;
+    }
+    if let Some(task) = key_polling {
+        match task.await {
+            Ok(Err(e)) => error!("key polling: {e}"),
+            Err(e) => error!("key polling: {e}"),
+            Ok(Ok(())) => {}
+        }
     }
     // Every handle is gone: the owner writes what it holds and ends.
     let _ = owner_task.await;

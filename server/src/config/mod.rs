@@ -37,6 +37,84 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Settings of agentkeys itself.
     pub server: ServerSettings,
+    /// Key polling (`<key_request>`).
+    pub key_request: KeyRequestConfig,
+}
+
+/// `<key_request>` (SPEC 8.2): fetching unknown agents' keys from an external source.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyRequestConfig {
+    /// `<enabled>`. Off unless a `<key_request>` block or this table enables it.
+    pub enabled: bool,
+    /// `<exec_path>`: the script and its arguments, split like upstream (spaces, `"`, `\`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exec_path: Option<String>,
+    /// `<socket>`: a UNIX stream socket answering `id:…` / `ip:…`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket: Option<PathBuf>,
+    /// `<timeout>`: seconds a lookup may take.
+    pub timeout: Interval,
+    /// `<threads>`: lookups run at once (1–32).
+    pub threads: usize,
+    /// `<queue_size>`: requests waiting (1–220000).
+    pub queue_size: usize,
+    /// How long a failed lookup is not retried (0 disables the negative cache).
+    pub negative_cache: Interval,
+}
+
+impl Default for KeyRequestConfig {
+    fn default() -> Self {
+        KeyRequestConfig {
+            enabled: false,
+            exec_path: None,
+            socket: None,
+            timeout: Interval::from_secs(60),
+            threads: 1,
+            queue_size: 1024,
+            negative_cache: Interval::from_secs(60),
+        }
+    }
+}
+
+impl KeyRequestConfig {
+    /// Upstream's validation (SPEC 8.2), with its messages.
+    ///
+    /// # Errors
+    /// The first invalid option.
+    pub fn validate(&self) -> Result<(), String> {
+        const MODULE: &str = "at module 'key-request'";
+        if let Some(path) = &self.exec_path {
+            if path.len() >= 4096 {
+                return Err(format!("Exec path is too long {MODULE}. Max path length is '4096'"));
+            }
+            if path.is_empty() || path.starts_with(' ') {
+                return Err(format!("Invalid exec path {MODULE}"));
+            }
+        }
+        if let Some(path) = &self.socket {
+            let text = path.to_string_lossy();
+            if text.len() >= 4096 {
+                return Err(format!("Socket path is too long {MODULE}. Max path length is '4096'"));
+            }
+            if text.is_empty() || text.starts_with(' ') {
+                return Err(format!("Invalid socket path {MODULE}"));
+            }
+        }
+        if self.timeout.as_secs() == 0 || self.timeout.as_secs() >= u64::from(u32::MAX) {
+            return Err(format!("Invalid interval {MODULE}"));
+        }
+        if !(1..=32).contains(&self.threads) {
+            return Err(format!("Invalid number of threads {MODULE}"));
+        }
+        if !(1..=220_000).contains(&self.queue_size) {
+            return Err(format!("Invalid queue size {MODULE}"));
+        }
+        if self.enabled && self.exec_path.is_none() && self.socket.is_none() {
+            return Err(format!("key_request is enabled but has neither exec_path nor socket {MODULE}"));
+        }
+        Ok(())
+    }
 }
 
 /// Upstream's `<auth>` options (SPEC 4.1), with upstream's defaults.
@@ -268,6 +346,7 @@ impl Config {
             return Err(ConfigError("server.connection_timeout: must be at least 1 second".into()));
         }
         crate::ciphers::select(&self.auth.ciphers, "auth.ciphers").map_err(ConfigError)?;
+        self.key_request.validate().map_err(|e| ConfigError(format!("key_request: {e}")))?;
         if let Some(name) = &self.server.hostname
             && name.is_empty()
         {

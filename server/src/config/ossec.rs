@@ -19,9 +19,22 @@ pub(super) fn apply_auth(
     let doc = Document::parse(&wrapped).map_err(|e| ConfigError(format!("{}: not valid XML: {e}", path.display())))?;
     let ctx = Ctx { doc: &doc, path, warnings };
     let mut ctx = ctx;
+    let mut key_request_in_auth = false;
     for root in doc.root_element().children().filter(|n| n.has_tag_name("ossec_config")) {
         for auth in root.children().filter(|n| n.has_tag_name("auth")) {
+            key_request_in_auth |= auth.children().any(|n| n.has_tag_name("key_request"));
             ctx.apply_block(config, auth)?;
+        }
+    }
+    // The legacy wodle is read only when <auth> has no <key_request> (upstream 4.4+).
+    if !key_request_in_auth {
+        for root in doc.root_element().children().filter(|n| n.has_tag_name("ossec_config")) {
+            for wodle in
+                root.children().filter(|n| n.has_tag_name("wodle") && n.attribute("name") == Some("agent-key-polling"))
+            {
+                ctx.warn(wodle, "the agent-key-polling wodle is deprecated; use <auth><key_request>");
+                ctx.key_request(&mut config.key_request, wodle)?;
+            }
         }
     }
     Ok(())
@@ -54,7 +67,7 @@ impl Ctx<'_, '_> {
     }
 
     fn apply_block(&mut self, config: &mut Config, auth: Node<'_, '_>) -> Result<(), ConfigError> {
-        let auth_cfg = &mut config.auth;
+        let Config { auth: auth_cfg, key_request, .. } = config;
         let has_force_block = auth.children().any(|n| n.has_tag_name("force"));
         for node in auth.children().filter(Node::is_element) {
             let name = node.tag_name().name();
@@ -112,16 +125,50 @@ impl Ctx<'_, '_> {
                         }
                     }
                 }
-                "key_request" => {
-                    self.warn(
-                        node,
-                        "<key_request> is read by the key polling of agentkeys, which is not available yet; ignored.",
-                    );
-                }
+                "key_request" => self.key_request(key_request, node)?,
                 other => return Err(self.err(node, format!("Invalid element in the configuration: '{other}'."))),
             }
         }
         Ok(())
+    }
+
+    /// `<key_request>` or the legacy wodle (SPEC 8.2): defaults when the block is present, then
+    /// every child; upstream's messages for bad values.
+    fn key_request(&mut self, kr: &mut super::KeyRequestConfig, node: Node<'_, '_>) -> Result<(), ConfigError> {
+        *kr = super::KeyRequestConfig { enabled: true, ..super::KeyRequestConfig::default() };
+        const MODULE: &str = "at module 'key-request'";
+        for child in node.children().filter(Node::is_element) {
+            let name = child.tag_name().name();
+            let value = child.text().unwrap_or("").trim();
+            match name {
+                "enabled" => {
+                    kr.enabled = match value {
+                        "yes" => true,
+                        "no" => false,
+                        _ => return Err(self.err(child, format!("Invalid content for tag 'enabled' {MODULE}"))),
+                    };
+                }
+                "exec_path" => kr.exec_path = Some(value.to_owned()),
+                "socket" => kr.socket = Some(value.into()),
+                "timeout" => {
+                    let secs: u64 = value.parse().map_err(|_| self.err(child, format!("Invalid interval {MODULE}")))?;
+                    kr.timeout = Interval::from_secs(secs);
+                }
+                "threads" => {
+                    kr.threads =
+                        value.parse().map_err(|_| self.err(child, format!("Invalid number of threads {MODULE}")))?
+                }
+                "queue_size" => {
+                    kr.queue_size =
+                        value.parse().map_err(|_| self.err(child, format!("Invalid queue size {MODULE}")))?
+                }
+                "force_insert" => {
+                    self.warn(child, "Deprecated option. This parameter is now inherited from Authd configuration.")
+                }
+                other => self.warn(child, format!("No such tag {other} {MODULE}")),
+            }
+        }
+        kr.validate().map_err(|e| self.err(node, e))
     }
 
     fn yes_no(&self, node: Node<'_, '_>, value: &str) -> Result<bool, ConfigError> {
