@@ -105,7 +105,7 @@ fn mysql_example_script_against_mariadb() {
         "import pymysql\nc = pymysql.connect(host='127.0.0.1', user='root', password='', database='test', connect_timeout=3)\n\
          cur = c.cursor()\ncur.execute('DROP TABLE IF EXISTS {table}')\n\
          cur.execute(\"CREATE TABLE {table} (id VARCHAR(8) PRIMARY KEY, name VARCHAR(128), ip VARCHAR(64), `key` VARCHAR(128))\")\n\
-         cur.execute(\"INSERT INTO {table} VALUES ('042', 'db-agent', '10.7.7.7', '{KEY}')\")\nc.commit()\n"
+         cur.execute(\"INSERT INTO {table} VALUES ('042', 'db-agent', '10.7.7.7', '{KEY}'), ('043', 'db-agent2', 'any', '{KEY}')\")\nc.commit()\n"
     );
     let created = Command::new(&python).args(["-c", &setup]).output().unwrap();
     if !created.status.success() {
@@ -131,6 +131,13 @@ fn mysql_example_script_against_mariadb() {
     assert!(s.keys().contains(&format!("042 db-agent 10.7.7.7 {KEY}")));
     let (ok, text) = poll(&s, "ip", "10.9.9.9");
     assert!(!ok && text.contains("No agent key found for ip 10.9.9.9"), "{text}");
+    // Exactly as remoted sends it: an unbound datagram, no reply expected.
+    UnixDatagram::unbound().unwrap().send_to(b"id:043", s.home.join("queue/sockets/krequest")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !s.keys().contains(&format!("043 db-agent2 any {KEY}")) {
+        assert!(std::time::Instant::now() < deadline, "agent 043 never appeared:\n{}", s.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let _ = Command::new(&python)
         .args(["-c", &format!("import pymysql\nc = pymysql.connect(host='127.0.0.1', user='root', password='', database='test')\nc.cursor().execute('DROP TABLE IF EXISTS {table}')\nc.commit()")])
         .output();
