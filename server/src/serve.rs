@@ -182,6 +182,7 @@ impl Listener {
             key_hash: req.key_hash.map(<[u8]>::to_vec),
             id: None,
             key: None,
+            force: None,
         };
         match self.registry.register(new).await {
             Ok(agent) => {

@@ -315,6 +315,7 @@ impl Service {
             key_hash: None,
             id: Some(rec.id),
             key: Some(rec.key.as_str().to_owned()),
+            force: None,
         };
         match self.registry.register(new).await {
             Ok(agent) => Ok(format!("agent '{}' ({}) added with address {}", agent.id, agent.name, agent.addr)),

@@ -58,6 +58,8 @@ pub struct NewAgent {
     pub id: Option<AgentId>,
     /// An explicit key; None generates one.
     pub key: Option<String>,
+    /// Force rules for this request (admin socket `force`); None uses the configured ones.
+    pub force: Option<ForceConfig>,
 }
 
 /// Why a registration was refused: the kind and the value upstream's reply quotes.
@@ -229,7 +231,7 @@ impl Registry {
             && let Some(&slot) = self.by_id.get(&id)
         {
             let old = self.slots[slot].as_ref().ok_or_else(|| Refusal::new(ErrorKind::DuplicateId, id.as_str()))?;
-            match self.may_replace(old, hash, rules, now).await {
+            match self.may_replace(old, hash, new.force.as_ref().unwrap_or(&rules.force), rules, now).await {
                 Ok(msg) => {
                     info!("Duplicate ID. {msg}");
                     victims.push(slot);
@@ -248,7 +250,7 @@ impl Registry {
             && !victims.contains(&slot)
             && let Some(old) = self.slots[slot].as_ref()
         {
-            match self.may_replace(old, hash, rules, now).await {
+            match self.may_replace(old, hash, new.force.as_ref().unwrap_or(&rules.force), rules, now).await {
                 Ok(msg) => {
                     info!("Duplicate IP '{ip_text}'. {msg}");
                     victims.push(slot);
@@ -267,7 +269,7 @@ impl Registry {
             && !victims.contains(&slot)
             && let Some(old) = self.slots[slot].as_ref()
         {
-            match self.may_replace(old, hash, rules, now).await {
+            match self.may_replace(old, hash, new.force.as_ref().unwrap_or(&rules.force), rules, now).await {
                 Ok(msg) => {
                     info!("Duplicate name. {msg}");
                     victims.push(slot);
@@ -302,8 +304,14 @@ impl Registry {
     }
 
     /// The force rules (SPEC 4.3) for replacing `old`: `Ok(log text)` or `Err(log text)`.
-    async fn may_replace(&self, old: &Agent, hash: Option<&[u8]>, rules: &Rules, now: i64) -> Result<String, String> {
-        let force = &rules.force;
+    async fn may_replace(
+        &self,
+        old: &Agent,
+        hash: Option<&[u8]>,
+        force: &ForceConfig,
+        rules: &Rules,
+        now: i64,
+    ) -> Result<String, String> {
         let id = old.id;
         if !force.enabled {
             return Err(format!("Agent '{id}' won't be removed because the force option is disabled."));
@@ -367,6 +375,37 @@ impl Registry {
             self.insert(agent);
         }
         self.highest_id = applied.previous_highest;
+    }
+
+    /// Removes an agent (admin request). Unless `purge` (or the configured `purge`), its line stays
+    /// as a `!` line. Returns it and whether a `!` line was added.
+    pub fn remove(&mut self, id: &AgentId, purge: bool) -> Option<(Agent, bool)> {
+        let slot = *self.by_id.get(id)?;
+        let agent = self.take(slot)?;
+        if !purge {
+            self.removed_lines.push(agent.removed_line());
+        }
+        Some((agent, !purge))
+    }
+
+    /// Puts back an agent removed by `remove` (its write failed).
+    pub fn restore(&mut self, agent: Agent, removed_line_added: bool) {
+        if removed_line_added {
+            self.removed_lines.pop();
+        }
+        self.insert(agent);
+    }
+
+    /// Replaces an agent's key; returns the old one.
+    pub fn rekey(&mut self, id: &AgentId, key: Box<str>) -> Option<Box<str>> {
+        let slot = *self.by_id.get(id)?;
+        let agent = self.slots[slot].as_mut()?;
+        Some(std::mem::replace(&mut agent.key, key))
+    }
+
+    /// A copy of an agent.
+    pub fn find(&self, id: &AgentId) -> Option<Agent> {
+        self.by_id.get(id).and_then(|&s| self.slots[s].clone())
     }
 
     /// Removes an agent whose registration was never delivered (no `!` line; its ID stays used).

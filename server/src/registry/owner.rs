@@ -1,24 +1,26 @@
-//! The owner task: the one place that changes the registry. Connections send it commands; it takes
-//! every command waiting (up to [`MAX_BATCH`]), decides each in arrival order, writes the batch
-//! once (group commit), and only then answers. No lock is held across I/O: while a batch is being
-//! written, new commands simply wait in the channel and form the next batch.
+//! The owner task: the one place that changes the registry. Connections, the admin socket, key
+//! polling and the offline CLI send it commands; it takes every command waiting (up to
+//! [`MAX_BATCH`]), decides each in arrival order, writes the batch once (group commit), and only
+//! then answers. No lock is held across I/O: while a batch is being written, new commands wait in
+//! the channel and form the next batch. If the write fails, every change of the batch is undone in
+//! memory and the batch is answered with errors.
 
 use std::sync::Arc;
 
-use agentkeys::{AgentAddr, AgentId, ErrorKind};
+use agentkeys::{AgentAddr, AgentId, ErrorKind, GeneratedKey};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
 use super::store::Store;
-use super::{NewAgent, Refusal, Registry, Rules};
+use super::{Agent, Applied, NewAgent, Refusal, Registry, Rules};
 
 /// Most commands written in one commit.
 pub const MAX_BATCH: usize = 1024;
 
-/// A registered agent, as the reply needs it.
+/// A registered agent, as replies need it.
 #[derive(Clone, Debug)]
 pub struct Registered {
-    /// New ID.
+    /// ID.
     pub id: AgentId,
     /// Name.
     pub name: String,
@@ -28,21 +30,29 @@ pub struct Registered {
     pub key: String,
 }
 
-/// What connections ask of the owner.
+impl From<&Agent> for Registered {
+    fn from(a: &Agent) -> Self {
+        Registered { id: a.id, name: a.name.to_string(), addr: a.addr, key: a.key.to_string() }
+    }
+}
+
+type Answer<T> = oneshot::Sender<T>;
+
+/// What the owner is asked.
 #[derive(Debug)]
 pub enum Command {
-    /// Register an agent; answered once the change is on disk.
-    Register {
-        /// The decided request.
-        new: NewAgent,
-        /// Where the outcome goes.
-        reply: oneshot::Sender<Result<Registered, Refusal>>,
-    },
+    /// Register an agent; answered once it is on disk.
+    Register(NewAgent, Answer<Result<Registered, Refusal>>),
+    /// Register several agents in one durable write; one answer per agent, in order.
+    RegisterMany(Vec<NewAgent>, Answer<Vec<Result<Registered, Refusal>>>),
+    /// Remove agents (one write); per ID, whether it existed.
+    Remove { ids: Vec<AgentId>, purge: bool, answer: Answer<Result<Vec<bool>, Refusal>> },
+    /// Give an agent a new key.
+    Rekey(AgentId, Answer<Result<Option<Registered>, Refusal>>),
+    /// Read one agent.
+    Get(AgentId, Answer<Option<Registered>>),
     /// Remove an agent whose `OSSEC K:` reply could not be delivered (as upstream does).
-    Rollback {
-        /// The agent.
-        id: AgentId,
-    },
+    Rollback(AgentId),
 }
 
 /// A handle to send commands to the owner.
@@ -51,19 +61,49 @@ pub struct Handle {
     tx: mpsc::Sender<Command>,
 }
 
+fn gone(name: &str) -> Refusal {
+    Refusal::new(ErrorKind::InternalError, name)
+}
+
 impl Handle {
+    async fn ask<T>(&self, make: impl FnOnce(Answer<T>) -> Command) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.ok()?;
+        rx.await.ok()
+    }
+
     /// Registers an agent; `Err` is the refusal to reply with.
     pub async fn register(&self, new: NewAgent) -> Result<Registered, Refusal> {
-        let (reply, answer) = oneshot::channel();
         let name = new.name.clone();
-        let unavailable = || Refusal::new(ErrorKind::InternalError, name.clone());
-        self.tx.send(Command::Register { new, reply }).await.map_err(|_| unavailable())?;
-        answer.await.map_err(|_| unavailable())?
+        self.ask(|a| Command::Register(new, a)).await.unwrap_or_else(|| Err(gone(&name)))
+    }
+
+    /// Registers several agents in one write.
+    pub async fn register_many(&self, many: Vec<NewAgent>) -> Vec<Result<Registered, Refusal>> {
+        let names: Vec<String> = many.iter().map(|n| n.name.clone()).collect();
+        self.ask(|a| Command::RegisterMany(many, a))
+            .await
+            .unwrap_or_else(|| names.iter().map(|n| Err(gone(n))).collect())
+    }
+
+    /// Removes agents; per ID, whether it existed.
+    pub async fn remove(&self, ids: Vec<AgentId>, purge: bool) -> Result<Vec<bool>, Refusal> {
+        self.ask(|answer| Command::Remove { ids, purge, answer }).await.unwrap_or_else(|| Err(gone("")))
+    }
+
+    /// A new key for an agent (None: unknown ID).
+    pub async fn rekey(&self, id: AgentId) -> Result<Option<Registered>, Refusal> {
+        self.ask(|a| Command::Rekey(id, a)).await.unwrap_or_else(|| Err(gone("")))
+    }
+
+    /// One agent.
+    pub async fn get(&self, id: AgentId) -> Option<Registered> {
+        self.ask(|a| Command::Get(id, a)).await.flatten()
     }
 
     /// Undoes a registration whose reply was not delivered.
     pub async fn rollback(&self, id: AgentId) {
-        let _ = self.tx.send(Command::Rollback { id }).await;
+        let _ = self.tx.send(Command::Rollback(id)).await;
     }
 }
 
@@ -75,55 +115,139 @@ pub fn spawn(registry: Registry, store: Store, rules: Rules) -> (Handle, tokio::
     (Handle { tx }, task)
 }
 
+/// One change, to undo it if the batch cannot be written.
+enum Undo {
+    Added(Applied),
+    Removed(Agent, bool),
+    Rekeyed(AgentId, Box<str>),
+    Forgot(Agent),
+}
+
+/// An answer waiting for the write; on failure, `fail` turns it into an error.
 enum Pending {
-    Answer(oneshot::Sender<Result<Registered, Refusal>>, Result<Registered, Refusal>),
+    One(Answer<Result<Registered, Refusal>>, Result<Registered, Refusal>),
+    Many(Answer<Vec<Result<Registered, Refusal>>>, Vec<Result<Registered, Refusal>>),
+    Removed(Answer<Result<Vec<bool>, Refusal>>, Vec<bool>),
+    Rekeyed(Answer<Result<Option<Registered>, Refusal>>, Option<Registered>),
+}
+
+impl Pending {
+    fn send(self, failed: bool) {
+        let fail = |r: Result<Registered, Refusal>| {
+            r.and_then(|a| if failed { Err(Refusal::new(ErrorKind::InternalError, a.name)) } else { Ok(a) })
+        };
+        match self {
+            Pending::One(tx, r) => drop(tx.send(fail(r))),
+            Pending::Many(tx, rs) => drop(tx.send(rs.into_iter().map(fail).collect())),
+            Pending::Removed(tx, found) => drop(tx.send(if failed { Err(gone("")) } else { Ok(found) })),
+            Pending::Rekeyed(tx, r) => drop(tx.send(if failed { Err(gone("")) } else { Ok(r) })),
+        }
+    }
+}
+
+struct Batch<'r> {
+    registry: &'r mut Registry,
+    rules: &'r Rules,
+    now: i64,
+    undo: Vec<Undo>,
+    appended: Vec<usize>,
+    rewrite: bool,
+}
+
+impl Batch<'_> {
+    async fn register(&mut self, new: &NewAgent) -> Result<Registered, Refusal> {
+        let plan = self.registry.plan(new, self.rules, self.now).await?;
+        let done = self.registry.apply(plan, self.rules.purge);
+        self.rewrite |= !done.removed.is_empty();
+        self.appended.push(done.slot);
+        let agent = self.registry.slot(done.slot).map(Registered::from).ok_or_else(|| gone(&new.name));
+        if let Ok(a) = &agent {
+            info!("audit: agent '{}' ({}) added with address {}", a.id, a.name, a.addr);
+        }
+        self.undo.push(Undo::Added(done));
+        agent
+    }
 }
 
 async fn run(mut registry: Registry, store: Arc<Store>, rules: Rules, mut rx: mpsc::Receiver<Command>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let now = chrono::Utc::now().timestamp();
-        let mut pending = Vec::with_capacity(batch.len());
-        let mut applied = Vec::new();
-        let mut appended = Vec::new();
-        let mut rewrite = false;
-        for command in batch.drain(..) {
+    let mut commands = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut commands, MAX_BATCH).await > 0 {
+        let mut batch = Batch {
+            registry: &mut registry,
+            rules: &rules,
+            now: chrono::Utc::now().timestamp(),
+            undo: Vec::new(),
+            appended: Vec::new(),
+            rewrite: false,
+        };
+        let mut pending = Vec::with_capacity(commands.len());
+        for command in commands.drain(..) {
             match command {
-                Command::Register { new, reply } => match registry.plan(&new, &rules, now).await {
-                    Ok(plan) => {
-                        let done = registry.apply(plan, rules.purge);
-                        rewrite |= !done.removed.is_empty();
-                        appended.push(done.slot);
-                        let agent = registry.slot(done.slot).map(|a| Registered {
-                            id: a.id,
-                            name: a.name.to_string(),
-                            addr: a.addr,
-                            key: a.key.to_string(),
-                        });
-                        applied.push(done);
-                        match agent {
-                            Some(a) => pending.push(Pending::Answer(reply, Ok(a))),
-                            None => pending
-                                .push(Pending::Answer(reply, Err(Refusal::new(ErrorKind::InternalError, new.name)))),
-                        }
+                Command::Register(new, tx) => {
+                    let result = batch.register(&new).await;
+                    pending.push(Pending::One(tx, result));
+                }
+                Command::RegisterMany(many, tx) => {
+                    let mut results = Vec::with_capacity(many.len());
+                    for new in &many {
+                        results.push(batch.register(new).await);
                     }
-                    Err(refusal) => pending.push(Pending::Answer(reply, Err(refusal))),
-                },
-                Command::Rollback { id } => {
-                    if let Some(agent) = registry.forget(&id) {
+                    pending.push(Pending::Many(tx, results));
+                }
+                Command::Remove { ids, purge, answer } => {
+                    let purge = purge || rules.purge;
+                    let found = ids
+                        .iter()
+                        .map(|id| match batch.registry.remove(id, purge) {
+                            Some((agent, line)) => {
+                                info!(
+                                    "audit: agent '{}' ({}) removed{}",
+                                    agent.id,
+                                    agent.name,
+                                    if purge { " and purged" } else { "" }
+                                );
+                                batch.undo.push(Undo::Removed(agent, line));
+                                batch.rewrite = true;
+                                true
+                            }
+                            None => false,
+                        })
+                        .collect();
+                    pending.push(Pending::Removed(answer, found));
+                }
+                Command::Rekey(id, tx) => {
+                    let result = match GeneratedKey::from_os() {
+                        Ok(key) => match batch.registry.rekey(&id, key.as_str().into()) {
+                            Some(old) => {
+                                info!("audit: agent '{id}' got a new key");
+                                batch.undo.push(Undo::Rekeyed(id, old));
+                                batch.rewrite = true;
+                                batch.registry.find(&id).as_ref().map(Registered::from)
+                            }
+                            None => None,
+                        },
+                        Err(_) => None,
+                    };
+                    pending.push(Pending::Rekeyed(tx, result));
+                }
+                Command::Get(id, tx) => drop(tx.send(batch.registry.find(&id).as_ref().map(Registered::from))),
+                Command::Rollback(id) => {
+                    if let Some(agent) = batch.registry.forget(&id) {
                         info!("Agent key not saved for {}", agent.name);
-                        rewrite = true;
+                        batch.undo.push(Undo::Forgot(agent));
+                        batch.rewrite = true;
                     }
                 }
             }
         }
-        if applied.is_empty() && !rewrite {
-            answer_all(pending);
+        if batch.undo.is_empty() {
+            pending.into_iter().for_each(|p| p.send(false));
             continue;
         }
         // Appending keeps upstream's layout (agents, then `!` lines) only while there is no `!` line.
-        rewrite |= registry.has_removed_lines();
-        let contents = if rewrite { registry.render() } else { registry.render_appends(&appended) };
+        let rewrite = batch.rewrite || batch.registry.has_removed_lines();
+        let contents = if rewrite { batch.registry.render() } else { batch.registry.render_appends(&batch.appended) };
+        let undo = std::mem::take(&mut batch.undo);
         let writer = Arc::clone(&store);
         let written =
             tokio::task::spawn_blocking(
@@ -131,10 +255,16 @@ async fn run(mut registry: Registry, store: Arc<Store>, rules: Rules, mut rx: mp
             )
             .await
             .unwrap_or_else(|e| Err(format!("writer task failed: {e}")));
+        let failed = written.is_err();
         if let Err(why) = written {
-            error!("cannot save client.keys: {why}; refusing {} registration(s)", applied.len());
-            for done in applied.into_iter().rev() {
-                registry.undo(done);
+            error!("cannot save client.keys: {why}; undoing {} change(s)", undo.len());
+            for change in undo.into_iter().rev() {
+                match change {
+                    Undo::Added(done) => registry.undo(done),
+                    Undo::Removed(agent, line) => registry.restore(agent, line),
+                    Undo::Rekeyed(id, old) => drop(registry.rekey(&id, old)),
+                    Undo::Forgot(agent) => registry.restore(agent, false),
+                }
             }
             // Bring the files back in line with memory (best effort; the next batch retries).
             let all = registry.render();
@@ -142,20 +272,7 @@ async fn run(mut registry: Registry, store: Arc<Store>, rules: Rules, mut rx: mp
             if let Ok(Err(again)) = tokio::task::spawn_blocking(move || writer.rewrite(&all)).await {
                 error!("cannot restore client.keys: {again}");
             }
-            pending = pending
-                .into_iter()
-                .map(|Pending::Answer(tx, result)| {
-                    let result = result.and_then(|r| Err(Refusal::new(ErrorKind::InternalError, r.name)));
-                    Pending::Answer(tx, result)
-                })
-                .collect();
         }
-        answer_all(pending);
-    }
-}
-
-fn answer_all(pending: Vec<Pending>) {
-    for Pending::Answer(tx, result) in pending {
-        let _ = tx.send(result);
+        pending.into_iter().for_each(|p| p.send(failed));
     }
 }
