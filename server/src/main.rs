@@ -1,5 +1,7 @@
 //! `agentkeys`: the registration server, enrollment client and agent management tool.
 
+mod admin;
+mod agents;
 mod certs;
 mod ciphers;
 mod config;
@@ -45,11 +47,26 @@ enum Command {
     /// Certificates.
     #[command(subcommand)]
     Cert(CertCommand),
+    /// Manage agents (like manage_agents), through the running server or offline.
+    Agents(agents::AgentsArgs),
+    /// client.keys files.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Print a new random agent key.
     Keygen,
     /// Ask a running server to poll a key (`id 001`, `ip 10.0.0.5`), as remoted does, and report
     /// what happened.
     Poll(PollArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List every problem of a client.keys (bad lines, duplicate IDs, names, addresses), with line
+    /// numbers; exit 0 only if there is none.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -174,6 +191,8 @@ fn main() -> ExitCode {
             report("cert pin", certs::first_cert(&file).and_then(|c| certs::spki_pin(&c)))
         }
         Command::Poll(args) => poll(&args),
+        Command::Agents(args) => agents::run(&args),
+        Command::Keys(KeysCommand::Check { file }) => agents::check(&file),
         Command::Keygen => match agentkeys::GeneratedKey::from_os() {
             Ok(key) => {
                 println!("{}", key.as_str());
@@ -304,6 +323,8 @@ fn serve(args: &ServeArgs) -> i32 {
 
 async fn run_server(home: Home, config: Config) -> Result<(), String> {
     home.prepare()?;
+    // Held until the server ends: `agentkeys agents` edits offline only without a server.
+    let _lock = home::lock(&home)?;
     let cert = home.join(&config.auth.ssl_manager_cert);
     let key = home.join(&config.auth.ssl_manager_key);
     match (cert.exists(), key.exists()) {
@@ -372,6 +393,12 @@ async fn run_server(home: Home, config: Config) -> Result<(), String> {
     } else {
         None
     };
+    let admin_socket = {
+        let path = home.join("queue/sockets/auth");
+        let admin = admin::Admin { registry: handle.clone(), home: home.clone(), config: config.clone() };
+        let stop = stopped();
+        tokio::spawn(async move { admin::serve(admin, path, stop).await })
+    };
     let shutdown = stopped();
     if config.auth.remote_enrollment {
         let ip = config.server.bind.unwrap_or(if config.auth.ipv6 {
@@ -409,6 +436,11 @@ async fn run_server(home: Home, config: Config) -> Result<(), String> {
         info!("Port {} was set as disabled.", config.auth.port);
         drop(handle);
         shutdown.await;
+    }
+    match admin_socket.await {
+        Ok(Err(e)) => error!("admin socket: {e}"),
+        Err(e) => error!("admin socket: {e}"),
+        Ok(Ok(())) => {}
     }
     if let Some(task) = key_polling {
         match task.await {

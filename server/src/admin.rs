@@ -1,0 +1,446 @@
+//! The local admin socket `queue/sockets/auth` (SPEC 5): what the Wazuh API and manage_agents use.
+//!
+//! Framing: 4-byte little-endian length, then the payload, both ways; one request per connection.
+//! A payload starting with `{` is a JSON request (`add`, `remove`, `get`, and our extensions
+//! `add-many`, `remove` with `ids`, `rekey`); anything else is a text command (`getconfig auth`).
+//! Stricter than upstream (DESIGN §7.1, §7.8): every value is validated, JSON of the wrong type or
+//! shape gets 9002 (upstream crashes), payloads over 64 KiB are refused.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentkeys::{AgentAddr, AgentId, AgentKey, AgentName, ErrorKind, Groups, RequestError};
+use serde_json::{Map, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tracing::{debug, info, warn};
+
+use crate::config::{Config, ForceConfig, Interval};
+use crate::home::Home;
+use crate::registry::owner::{Handle, Registered};
+use crate::registry::{NewAgent, Refusal};
+
+/// Largest payload accepted (upstream's `OS_MAXSTR`).
+pub const MAX_PAYLOAD: usize = 65536;
+/// Largest payload of our batch extensions (`add-many`, `remove` with `ids`), which exist to carry
+/// thousands of agents in one durable write.
+pub const MAX_BATCH_PAYLOAD: usize = 16 << 20;
+
+/// Upstream's message for an error code (SPEC 5.3).
+pub fn message(code: u32) -> &'static str {
+    match code {
+        9002 => "Parsing JSON input",
+        9003 => "No such function",
+        9004 => "No such argument",
+        9005 => "No such name",
+        9006 => "No such IP",
+        9007 => "Duplicate IP",
+        9008 => "Duplicate name",
+        9009 => "Issue generating key",
+        9010 => "No such agent ID",
+        9011 => "Agent ID not found",
+        9012 => "Duplicate ID",
+        9013 => "Maximum number of agents reached",
+        9014 => "Invalid Group(s) Name(s)",
+        9015 => "Cannot execute this request on a worker node",
+        _ => "Internal error",
+    }
+}
+
+fn error_json(code: u32) -> String {
+    format!(r#"{{"error":{code},"message":"{}"}}"#, message(code))
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+fn agent_json(a: &Registered, ip: &str) -> String {
+    format!(r#"{{"id":{},"name":{},"ip":{},"key":{}}}"#, json_str(a.id.as_str()), json_str(&a.name), json_str(ip), json_str(&a.key))
+}
+
+/// The registry code of a refusal (SPEC 5.2 processing order).
+fn refusal_code(r: &Refusal) -> u32 {
+    match r.kind {
+        ErrorKind::DuplicateId => 9012,
+        ErrorKind::DuplicateIp => 9007,
+        ErrorKind::DuplicateName | ErrorKind::ManagerName => 9008,
+        ErrorKind::UnknownGroup | ErrorKind::InvalidGroupName | ErrorKind::TooManyGroups => 9014,
+        _ => 9001,
+    }
+}
+
+/// Answers admin requests.
+pub struct Admin {
+    /// The registry owner.
+    pub registry: Handle,
+    /// The home (groups).
+    pub home: Home,
+    /// The configuration (defaults for `force`, `getconfig`).
+    pub config: Config,
+}
+
+type Code = u32;
+
+/// A JSON member of an expected type: missing → `missing`, wrong type → 9002.
+fn string<'a>(args: &'a Map<String, Value>, key: &str, missing: Code) -> Result<&'a str, Code> {
+    match args.get(key) {
+        None => Err(missing),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(9002),
+    }
+}
+
+fn optional_string<'a>(args: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, Code> {
+    match args.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(9002),
+    }
+}
+
+/// A boolean as upstream reads it (`valueint`): JSON booleans and numbers; anything else is 9002.
+fn flag(v: Option<&Value>) -> Result<bool, Code> {
+    match v {
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::Number(n)) => Ok(n.as_f64().is_some_and(|f| f != 0.0)),
+        _ => Err(9002),
+    }
+}
+
+fn interval(v: Option<&Value>) -> Result<Interval, Code> {
+    match v {
+        Some(Value::Number(n)) => n.as_u64().map(Interval::from_secs).ok_or(9002u32),
+        Some(Value::String(s)) => Interval::parse(s).map_err(|_| 9002u32),
+        _ => Err(9002),
+    }
+}
+
+/// `force`: every member required (else 9002), as upstream.
+fn force(v: &Value) -> Result<ForceConfig, Code> {
+    let obj = v.as_object().ok_or(9002u32)?;
+    let dt = obj.get("disconnected_time").and_then(Value::as_object).ok_or(9002u32)?;
+    let mut force = ForceConfig { enabled: flag(obj.get("enabled"))?, key_mismatch: flag(obj.get("key_mismatch"))?, ..ForceConfig::default() };
+    force.disconnected_time.enabled = flag(dt.get("enabled"))?;
+    force.disconnected_time.value = interval(dt.get("value"))?;
+    force.after_registration_time = interval(obj.get("after_registration_time"))?;
+    Ok(force)
+}
+
+impl Admin {
+    /// The reply to one payload.
+    pub async fn answer(&self, payload: &[u8]) -> String {
+        if payload.len() > MAX_PAYLOAD && !is_batch(payload) {
+            warn!("admin socket: refused a payload of {} bytes (at most {MAX_PAYLOAD} outside the batch functions)", payload.len());
+            return error_json(9002);
+        }
+        if payload.first() == Some(&b'{') {
+            match self.json(payload).await {
+                Ok(reply) | Err(reply) => reply,
+            }
+        } else {
+            self.text(payload)
+        }
+    }
+
+    async fn json(&self, payload: &[u8]) -> Result<String, String> {
+        let value: Value = serde_json::from_slice(payload).map_err(|_| error_json(9002))?;
+        let obj = value.as_object().ok_or_else(|| error_json(9002))?;
+        let function = string(obj, "function", 9003).map_err(error_json)?;
+        let args = match obj.get("arguments") {
+            None => return Err(error_json(9004)),
+            Some(Value::Object(m)) => m,
+            Some(_) => return Err(error_json(9002)),
+        };
+        match function {
+            "add" => self.add(args).await,
+            "add-many" => self.add_many(args).await,
+            "remove" => self.remove(args).await,
+            "get" => self.get(args).await,
+            "rekey" => self.rekey(args).await,
+            _ => Err(error_json(9001)),
+        }
+    }
+
+    /// Validates an `add` request into a registration (SPEC 5.2, plus value checks).
+    fn new_agent(&self, args: &Map<String, Value>, default_force: Option<&Value>) -> Result<NewAgent, Code> {
+        let name = string(args, "name", 9005)?;
+        let ip = string(args, "ip", 9006)?;
+        let id = optional_string(args, "id")?;
+        let key = optional_string(args, "key")?;
+        let groups = optional_string(args, "groups")?;
+        let key_hash = optional_string(args, "key_hash")?;
+        let force = match args.get("force").or(default_force) {
+            Some(v) => Some(force(v)?),
+            None => None,
+        };
+        let addr = AgentAddr::new(ip).map_err(|_| 9006u32)?;
+        AgentName::new(name).map_err(|_| 9005u32)?;
+        let id = id.map(|i| AgentId::parse(i.as_bytes())).transpose().map_err(|_| 9010u32)?;
+        if let Some(k) = key {
+            AgentKey::new(k).map_err(|_| 9009u32)?;
+        }
+        let groups = match groups {
+            Some(g) => {
+                let parsed = Groups::parse(g.as_bytes()).map_err(|_| 9014u32)?;
+                parsed
+                    .check_manager_rules(|group| {
+                        if self.home.group_dir(group).is_dir() { Ok(()) } else { Err(RequestError::new(ErrorKind::UnknownGroup, group.as_bytes())) }
+                    })
+                    .map_err(|_| 9014u32)?;
+                let mut buf = vec![0u8; g.len()];
+                Some(parsed.dedup_into(&mut buf).map_err(|_| 9014u32)?.to_owned())
+            }
+            None => None,
+        };
+        Ok(NewAgent {
+            name: name.to_owned(),
+            addr,
+            groups,
+            key_hash: key_hash.map(|h| h.as_bytes().to_vec()),
+            id,
+            key: key.map(str::to_owned),
+            force,
+        })
+    }
+
+    async fn add(&self, args: &Map<String, Value>) -> Result<String, String> {
+        let new = self.new_agent(args, None).map_err(error_json)?;
+        match self.registry.register(new).await {
+            Ok(agent) => Ok(format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr.to_string()))),
+            Err(refusal) => Err(error_json(refusal_code(&refusal))),
+        }
+    }
+
+    /// Ours: `{"function":"add-many","arguments":{"agents":[{…add arguments…}],"force":{…}}}` —
+    /// one durable write, one answer per agent.
+    async fn add_many(&self, args: &Map<String, Value>) -> Result<String, String> {
+        let items = args.get("agents").and_then(Value::as_array).ok_or_else(|| error_json(9002))?;
+        let mut answers: Vec<Option<String>> = vec![None; items.len()];
+        let mut valid = Vec::new();
+        let mut positions = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match item.as_object().ok_or(9002u32).and_then(|a| self.new_agent(a, args.get("force"))) {
+                Ok(new) => {
+                    positions.push(i);
+                    valid.push(new);
+                }
+                Err(code) => answers[i] = Some(error_json(code)),
+            }
+        }
+        for (i, result) in positions.into_iter().zip(self.registry.register_many(valid).await) {
+            answers[i] = Some(match result {
+                Ok(agent) => format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr.to_string())),
+                Err(refusal) => error_json(refusal_code(&refusal)),
+            });
+        }
+        let body: Vec<String> = answers.into_iter().map(|a| a.unwrap_or_else(|| error_json(9001))).collect();
+        Ok(format!(r#"{{"error":0,"data":[{}]}}"#, body.join(",")))
+    }
+
+    async fn remove(&self, args: &Map<String, Value>) -> Result<String, String> {
+        // Upstream honours only JSON `true` (the C cluster client's `1` means false).
+        let purge = matches!(args.get("purge"), Some(Value::Bool(true)));
+        if let Some(list) = args.get("ids") {
+            let list = list.as_array().ok_or_else(|| error_json(9002))?;
+            let mut parsed = Vec::with_capacity(list.len());
+            for v in list {
+                let text = v.as_str().ok_or_else(|| error_json(9002))?;
+                parsed.push((text.to_owned(), AgentId::parse(text.as_bytes()).ok()));
+            }
+            let ids: Vec<AgentId> = parsed.iter().filter_map(|(_, id)| *id).collect();
+            let found = self.registry.remove(ids, purge).await.map_err(|_| error_json(9001))?;
+            let mut found = found.into_iter();
+            let items: Vec<String> = parsed
+                .iter()
+                .map(|(text, id)| match id.map(|_| found.next().unwrap_or(false)) {
+                    None => format!(r#"{{"id":{},"error":9010,"message":"{}"}}"#, json_str(text), message(9010)),
+                    Some(true) => format!(r#"{{"id":{},"error":0}}"#, json_str(text)),
+                    Some(false) => format!(r#"{{"id":{},"error":9011,"message":"{}"}}"#, json_str(text), message(9011)),
+                })
+                .collect();
+            return Ok(format!(r#"{{"error":0,"data":[{}]}}"#, items.join(",")));
+        }
+        let id = string(args, "id", 9010).map_err(error_json)?;
+        let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(9011))?;
+        match self.registry.remove(vec![id], purge).await {
+            Ok(found) if found.first() == Some(&true) => Ok(r#"{"error":0,"data":"Agent deleted successfully."}"#.to_owned()),
+            Ok(_) => Err(error_json(9011)),
+            Err(_) => Err(error_json(9001)),
+        }
+    }
+
+    async fn get(&self, args: &Map<String, Value>) -> Result<String, String> {
+        let id = string(args, "id", 9010).map_err(error_json)?;
+        let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(9011))?;
+        match self.registry.get(id).await {
+            Some(agent) => Ok(format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr.without_suffix().to_string()))),
+            None => Err(error_json(9011)),
+        }
+    }
+
+    /// Ours: `{"function":"rekey","arguments":{"id":"001"}}` — a new key, same ID and name.
+    async fn rekey(&self, args: &Map<String, Value>) -> Result<String, String> {
+        let id = string(args, "id", 9010).map_err(error_json)?;
+        let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(9011))?;
+        match self.registry.rekey(id).await {
+            Ok(Some(agent)) => Ok(format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr.to_string()))),
+            Ok(None) => Err(error_json(9011)),
+            Err(_) => Err(error_json(9001)),
+        }
+    }
+
+    /// Text commands (SPEC 5.4).
+    fn text(&self, payload: &[u8]) -> String {
+        let text = String::from_utf8_lossy(payload);
+        let mut words = text.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("getconfig"), None) => "err AUTHCOM getconfig needs arguments".to_owned(),
+            (Some("getconfig"), Some("auth")) => format!("ok {}", self.getconfig()),
+            (Some("getconfig"), Some(_)) => "err Could not get requested section".to_owned(),
+            _ => "err Unrecognized command".to_owned(),
+        }
+    }
+
+    /// `{"auth":{…}}` in upstream's member order; numeric members omitted when 0.
+    fn getconfig(&self) -> String {
+        let a = &self.config.auth;
+        let kr = &self.config.key_request;
+        let yn = |b: bool| if b { "yes" } else { "no" };
+        let mut out = format!(
+            r#"{{"auth":{{"port":{},"disabled":"{}","remote_enrollment":"{}","ipv6":"{}","use_source_ip":"{}","purge":"{}","use_password":"{}","ssl_verify_host":"{}","ssl_auto_negotiate":"{}","ciphers":{}"#,
+            a.port,
+            yn(a.disabled),
+            yn(a.remote_enrollment),
+            yn(a.ipv6),
+            yn(a.use_source_ip),
+            yn(a.purge),
+            yn(a.use_password),
+            yn(a.ssl_verify_host),
+            yn(a.ssl_auto_negotiate),
+            json_str(&a.ciphers)
+        );
+        if let Some(ca) = &a.ssl_agent_ca {
+            out.push_str(&format!(r#","ssl_agent_ca":{}"#, json_str(&ca.to_string_lossy())));
+        }
+        out.push_str(&format!(
+            r#","ssl_manager_cert":{},"ssl_manager_key":{},"key_request":{{"enabled":"{}""#,
+            json_str(&a.ssl_manager_cert.to_string_lossy()),
+            json_str(&a.ssl_manager_key.to_string_lossy()),
+            yn(kr.enabled)
+        ));
+        if let Some(p) = &kr.exec_path {
+            out.push_str(&format!(r#","exec_path":{}"#, json_str(p)));
+        }
+        if let Some(p) = &kr.socket {
+            out.push_str(&format!(r#","socket":{}"#, json_str(&p.to_string_lossy())));
+        }
+        for (name, value) in [("timeout", kr.timeout.as_secs()), ("threads", kr.threads as u64), ("queue_size", kr.queue_size as u64)] {
+            if value != 0 {
+                out.push_str(&format!(r#","{name}":{value}"#));
+            }
+        }
+        let f = &a.force;
+        out.push_str(&format!(
+            r#"}},"force":{{"enabled":"{}","key_mismatch":"{}","disconnected_time":{{"enabled":"{}""#,
+            yn(f.enabled),
+            yn(f.key_mismatch),
+            yn(f.disconnected_time.enabled)
+        ));
+        if f.disconnected_time.value.as_secs() != 0 {
+            out.push_str(&format!(r#","value":{}"#, f.disconnected_time.value.as_secs()));
+        }
+        out.push('}');
+        if f.after_registration_time.as_secs() != 0 {
+            out.push_str(&format!(r#","after_registration_time":{}"#, f.after_registration_time.as_secs()));
+        }
+        out.push_str(&format!(r#"}},"agents":{{"allow_higher_versions":"{}"}}}}}}"#, yn(a.agents.allow_higher_versions)));
+        out
+    }
+}
+
+/// Whether a payload is one of our batch requests (which may exceed [`MAX_PAYLOAD`]).
+fn is_batch(payload: &[u8]) -> bool {
+    let Ok(value) = serde_json::from_slice::<Value>(payload) else { return false };
+    match value.get("function").and_then(Value::as_str) {
+        Some("add-many") => true,
+        Some("remove") => value.get("arguments").and_then(|a| a.get("ids")).is_some(),
+        _ => false,
+    }
+}
+
+/// Serves `queue/sockets/auth` (mode 0660) until `shutdown` resolves.
+///
+/// # Errors
+/// The socket cannot be bound.
+pub async fn serve(admin: Admin, path: PathBuf, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)).map_err(|e| format!("{}: {e}", path.display()))?;
+    info!("admin socket: listening on {}", path.display());
+    let admin = Arc::new(admin);
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    warn!("admin socket: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let admin = Arc::clone(&admin);
+        tokio::spawn(async move {
+            if let Err(e) = connection(&admin, stream).await {
+                debug!("admin socket: {e}");
+            }
+        });
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
+
+async fn connection(admin: &Admin, mut stream: UnixStream) -> std::io::Result<()> {
+    let mut len = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut len)).await.map_err(|_| std::io::ErrorKind::TimedOut)??;
+    let len = u32::from_le_bytes(len) as usize;
+    let reply = if len > MAX_BATCH_PAYLOAD {
+        warn!("admin socket: refused a payload of {len} bytes (at most {MAX_BATCH_PAYLOAD})");
+        error_json(9002)
+    } else {
+        let mut payload = vec![0u8; len];
+        tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut payload)).await.map_err(|_| std::io::ErrorKind::TimedOut)??;
+        admin.answer(&payload).await
+    };
+    write_frame(&mut stream, reply.as_bytes()).await
+}
+
+async fn write_frame(stream: &mut UnixStream, payload: &[u8]) -> std::io::Result<()> {
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes();
+    stream.write_all(&len).await?;
+    stream.write_all(payload).await?;
+    stream.shutdown().await
+}
+
+/// One request to a running server's admin socket; None when no server answers there.
+pub fn request(path: &Path, payload: &[u8]) -> Option<Result<String, String>> {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(path).ok()?;
+    let mut exchange = || -> std::io::Result<String> {
+        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes();
+        stream.write_all(&len)?;
+        stream.write_all(payload)?;
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len)?;
+        let mut reply = vec![0u8; u32::from_le_bytes(len) as usize];
+        stream.read_exact(&mut reply)?;
+        Ok(String::from_utf8_lossy(&reply).into_owned())
+    };
+    Some(exchange().map_err(|e| format!("admin socket {}: {e}", path.display())))
+}
