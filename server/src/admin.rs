@@ -58,7 +58,13 @@ fn json_str(s: &str) -> String {
 }
 
 fn agent_json(a: &Registered, ip: &str) -> String {
-    format!(r#"{{"id":{},"name":{},"ip":{},"key":{}}}"#, json_str(a.id.as_str()), json_str(&a.name), json_str(ip), json_str(&a.key))
+    format!(
+        r#"{{"id":{},"name":{},"ip":{},"key":{}}}"#,
+        json_str(a.id.as_str()),
+        json_str(&a.name),
+        json_str(ip),
+        json_str(&a.key)
+    )
 }
 
 /// The registry code of a refusal (SPEC 5.2 processing order).
@@ -122,7 +128,11 @@ fn interval(v: Option<&Value>) -> Result<Interval, Code> {
 fn force(v: &Value) -> Result<ForceConfig, Code> {
     let obj = v.as_object().ok_or(9002u32)?;
     let dt = obj.get("disconnected_time").and_then(Value::as_object).ok_or(9002u32)?;
-    let mut force = ForceConfig { enabled: flag(obj.get("enabled"))?, key_mismatch: flag(obj.get("key_mismatch"))?, ..ForceConfig::default() };
+    let mut force = ForceConfig {
+        enabled: flag(obj.get("enabled"))?,
+        key_mismatch: flag(obj.get("key_mismatch"))?,
+        ..ForceConfig::default()
+    };
     force.disconnected_time.enabled = flag(dt.get("enabled"))?;
     force.disconnected_time.value = interval(dt.get("value"))?;
     force.after_registration_time = interval(obj.get("after_registration_time"))?;
@@ -133,7 +143,10 @@ impl Admin {
     /// The reply to one payload.
     pub async fn answer(&self, payload: &[u8]) -> String {
         if payload.len() > MAX_PAYLOAD && !is_batch(payload) {
-            warn!("admin socket: refused a payload of {} bytes (at most {MAX_PAYLOAD} outside the batch functions)", payload.len());
+            warn!(
+                "admin socket: refused a payload of {} bytes (at most {MAX_PAYLOAD} outside the batch functions)",
+                payload.len()
+            );
             return error_json(9002);
         }
         if payload.first() == Some(&b'{') {
@@ -187,7 +200,11 @@ impl Admin {
                 let parsed = Groups::parse(g.as_bytes()).map_err(|_| 9014u32)?;
                 parsed
                     .check_manager_rules(|group| {
-                        if self.home.group_dir(group).is_dir() { Ok(()) } else { Err(RequestError::new(ErrorKind::UnknownGroup, group.as_bytes())) }
+                        if self.home.group_dir(group).is_dir() {
+                            Ok(())
+                        } else {
+                            Err(RequestError::new(ErrorKind::UnknownGroup, group.as_bytes()))
+                        }
                     })
                     .map_err(|_| 9014u32)?;
                 let mut buf = vec![0u8; g.len()];
@@ -266,7 +283,9 @@ impl Admin {
         let id = string(args, "id", 9010).map_err(error_json)?;
         let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(9011))?;
         match self.registry.remove(vec![id], purge).await {
-            Ok(found) if found.first() == Some(&true) => Ok(r#"{"error":0,"data":"Agent deleted successfully."}"#.to_owned()),
+            Ok(found) if found.first() == Some(&true) => {
+                Ok(r#"{"error":0,"data":"Agent deleted successfully."}"#.to_owned())
+            }
             Ok(_) => Err(error_json(9011)),
             Err(_) => Err(error_json(9001)),
         }
@@ -276,7 +295,9 @@ impl Admin {
         let id = string(args, "id", 9010).map_err(error_json)?;
         let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(9011))?;
         match self.registry.get(id).await {
-            Some(agent) => Ok(format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr.without_suffix().to_string()))),
+            Some(agent) => {
+                Ok(format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr.without_suffix().to_string())))
+            }
             None => Err(error_json(9011)),
         }
     }
@@ -337,7 +358,9 @@ impl Admin {
         if let Some(p) = &kr.socket {
             out.push_str(&format!(r#","socket":{}"#, json_str(&p.to_string_lossy())));
         }
-        for (name, value) in [("timeout", kr.timeout.as_secs()), ("threads", kr.threads as u64), ("queue_size", kr.queue_size as u64)] {
+        for (name, value) in
+            [("timeout", kr.timeout.as_secs()), ("threads", kr.threads as u64), ("queue_size", kr.queue_size as u64)]
+        {
             if value != 0 {
                 out.push_str(&format!(r#","{name}":{value}"#));
             }
@@ -356,7 +379,10 @@ impl Admin {
         if f.after_registration_time.as_secs() != 0 {
             out.push_str(&format!(r#","after_registration_time":{}"#, f.after_registration_time.as_secs()));
         }
-        out.push_str(&format!(r#"}},"agents":{{"allow_higher_versions":"{}"}}}}}}"#, yn(a.agents.allow_higher_versions)));
+        out.push_str(&format!(
+            r#"}},"agents":{{"allow_higher_versions":"{}"}}}}}}"#,
+            yn(a.agents.allow_higher_versions)
+        ));
         out
     }
 }
@@ -371,15 +397,29 @@ fn is_batch(payload: &[u8]) -> bool {
     }
 }
 
-/// Serves `queue/sockets/auth` (mode 0660) until `shutdown` resolves.
+/// Binds `queue/sockets/auth` (mode 0660), replacing a stale socket file.
 ///
 /// # Errors
 /// The socket cannot be bound.
-pub async fn serve(admin: Admin, path: PathBuf, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
-    let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn bind(path: &Path) -> Result<UnixListener, String> {
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     info!("admin socket: listening on {}", path.display());
+    Ok(listener)
+}
+
+/// Serves the admin socket until `shutdown` resolves, then removes it.
+///
+/// # Errors
+/// None yet; the signature leaves room for fatal socket errors.
+pub async fn serve(
+    admin: Admin,
+    listener: UnixListener,
+    path: PathBuf,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
     let admin = Arc::new(admin);
     tokio::pin!(shutdown);
     loop {
@@ -407,14 +447,18 @@ pub async fn serve(admin: Admin, path: PathBuf, shutdown: impl std::future::Futu
 
 async fn connection(admin: &Admin, mut stream: UnixStream) -> std::io::Result<()> {
     let mut len = [0u8; 4];
-    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut len)).await.map_err(|_| std::io::ErrorKind::TimedOut)??;
+    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut len))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)??;
     let len = u32::from_le_bytes(len) as usize;
     let reply = if len > MAX_BATCH_PAYLOAD {
         warn!("admin socket: refused a payload of {len} bytes (at most {MAX_BATCH_PAYLOAD})");
         error_json(9002)
     } else {
         let mut payload = vec![0u8; len];
-        tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut payload)).await.map_err(|_| std::io::ErrorKind::TimedOut)??;
+        tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut payload))
+            .await
+            .map_err(|_| std::io::ErrorKind::TimedOut)??;
         admin.answer(&payload).await
     };
     write_frame(&mut stream, reply.as_bytes()).await

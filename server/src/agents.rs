@@ -96,7 +96,9 @@ pub fn run(args: &AgentsArgs) -> i32 {
         Action::List => list(&home, args.json),
         Action::Export { id } => export(&home, id, args.json),
         Action::Import { key, keys, yes } => import(key, keys, *yes),
-        Action::Add { name, ip, id, key, groups } => add(&home, args.json, name, ip, id.as_deref(), key.as_deref(), groups.as_deref()),
+        Action::Add { name, ip, id, key, groups } => {
+            add(&home, args.json, name, ip, id.as_deref(), key.as_deref(), groups.as_deref())
+        }
         Action::Remove { id, purge } => remove(&home, args.json, id, *purge),
         Action::BulkAdd { file } => bulk_add(&home, args.json, file),
         Action::Rekey { id } => rekey(&home, args.json, id),
@@ -127,7 +129,12 @@ fn offline(home: &Home, payload: &str) -> Result<String, String> {
     runtime.block_on(async {
         let store = Store::new(home, config.server.durability);
         let (registry, _warnings) = store.load(config.auth.purge)?;
-        let rules = Rules { force: config.auth.force.clone(), hostname: home::hostname(&config), status: StatusSource::None, purge: config.auth.purge };
+        let rules = Rules {
+            force: config.auth.force.clone(),
+            hostname: home::hostname(&config),
+            status: StatusSource::None,
+            purge: config.auth.purge,
+        };
         let (handle, task) = owner::spawn(registry, store, rules);
         let admin = Admin { registry: handle, home: home.clone(), config };
         let reply = admin.answer(payload.as_bytes()).await;
@@ -159,12 +166,17 @@ fn list(home: &Home, json: bool) -> Result<(), String> {
     let data = std::fs::read(home.client_keys()).unwrap_or_default();
     let agents: Vec<(String, String, String)> = parse_keys(&data)
         .filter_map(|l| match l.line {
-            Line::Agent(r) => Some((r.id.as_str().to_owned(), r.name.as_str().to_owned(), String::from_utf8_lossy(l.text).split(' ').nth(2).unwrap_or("").to_owned())),
+            Line::Agent(r) => Some((
+                r.id.as_str().to_owned(),
+                r.name.as_str().to_owned(),
+                String::from_utf8_lossy(l.text).split(' ').nth(2).unwrap_or("").to_owned(),
+            )),
             _ => None,
         })
         .collect();
     if json {
-        let data: Vec<Value> = agents.iter().map(|(id, name, ip)| serde_json::json!({"id": id, "name": name, "ip": ip})).collect();
+        let data: Vec<Value> =
+            agents.iter().map(|(id, name, ip)| serde_json::json!({"id": id, "name": name, "ip": ip})).collect();
         print_json(&serde_json::json!({"error": 0, "data": data}));
     } else if agents.is_empty() {
         print!("\n** No agent available. You need to add one first.\n");
@@ -197,9 +209,15 @@ fn export(home: &Home, id: &str, json: bool) -> Result<(), String> {
 }
 
 fn import(key: &str, keys: &Path, yes: bool) -> Result<(), String> {
-    let record = import_key(key.as_bytes()).map_err(|e| format!("\n** Invalid authentication key ({e}). Starting over again.\n"))?;
+    let record = import_key(key.as_bytes())
+        .map_err(|e| format!("\n** Invalid authentication key ({e}). Starting over again.\n"))?;
     let rec = record.as_record();
-    print!("Agent information:\n   ID:{}\n   Name:{}\n   IP Address:{}\n\n", rec.id, rec.name.as_str(), rec.addr.file_form());
+    print!(
+        "Agent information:\n   ID:{}\n   Name:{}\n   IP Address:{}\n\n",
+        rec.id,
+        rec.name.as_str(),
+        rec.addr.file_form()
+    );
     if !yes {
         print!("Confirm adding it?(y/n): ");
         let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -214,7 +232,15 @@ fn import(key: &str, keys: &Path, yes: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn add(home: &Home, json: bool, name: &str, ip: &str, id: Option<&str>, key: Option<&str>, groups: Option<&str>) -> Result<(), String> {
+fn add(
+    home: &Home,
+    json: bool,
+    name: &str,
+    ip: &str,
+    id: Option<&str>,
+    key: Option<&str>,
+    groups: Option<&str>,
+) -> Result<(), String> {
     let mut args = serde_json::json!({"name": name, "ip": ip,
         "force": {"enabled": false, "key_mismatch": true, "disconnected_time": {"enabled": false, "value": 0}, "after_registration_time": 0}});
     for (k, v) in [("id", id), ("key", key), ("groups", groups)] {
@@ -245,7 +271,8 @@ fn add(home: &Home, json: bool, name: &str, ip: &str, id: Option<&str>, key: Opt
 }
 
 fn remove(home: &Home, json: bool, id: &str, purge: bool) -> Result<(), String> {
-    let reply = send(home, &serde_json::json!({"function": "remove", "arguments": {"id": id, "purge": purge}}).to_string())?;
+    let reply =
+        send(home, &serde_json::json!({"function": "remove", "arguments": {"id": id, "purge": purge}}).to_string())?;
     match code(&reply) {
         0 if json => {
             print_json(&serde_json::json!({"error": 0, "data": "Agent removed"}));
@@ -298,13 +325,21 @@ fn bulk_add(home: &Home, json: bool, file: &Path) -> Result<(), String> {
         lines.push(n + 1);
     }
     let force = serde_json::json!({"enabled": false, "key_mismatch": true, "disconnected_time": {"enabled": false, "value": 0}, "after_registration_time": 0});
-    let reply = send(home, &serde_json::json!({"function": "add-many", "arguments": {"agents": agents, "force": force}}).to_string())?;
+    let reply = send(
+        home,
+        &serde_json::json!({"function": "add-many", "arguments": {"agents": agents, "force": force}}).to_string(),
+    )?;
     let results = reply["data"].as_array().cloned().unwrap_or_default();
     let mut failed = 0;
     for (line, result) in lines.iter().zip(&results) {
         if code(result) == 0 {
             if !json {
-                println!("{}:{line}: agent '{}' added with ID {}", file.display(), result["data"]["name"].as_str().unwrap_or(""), result["data"]["id"].as_str().unwrap_or(""));
+                println!(
+                    "{}:{line}: agent '{}' added with ID {}",
+                    file.display(),
+                    result["data"]["name"].as_str().unwrap_or(""),
+                    result["data"]["id"].as_str().unwrap_or("")
+                );
             }
         } else {
             failed += 1;
@@ -314,7 +349,11 @@ fn bulk_add(home: &Home, json: bool, file: &Path) -> Result<(), String> {
     if json {
         print_json(&reply);
     }
-    if failed == 0 && results.len() == lines.len() { Ok(()) } else { Err(format!("{failed} of {} agents not added", lines.len())) }
+    if failed == 0 && results.len() == lines.len() {
+        Ok(())
+    } else {
+        Err(format!("{failed} of {} agents not added", lines.len()))
+    }
 }
 
 /// `agentkeys keys check FILE`: every problem of a client.keys, with its line; exit 0 only if clean.
@@ -336,7 +375,8 @@ pub fn check(file: &Path) -> i32 {
             Line::Invalid(e) => {
                 problems += 1;
                 let text = e.to_string();
-                let text = text.split_once(": ").filter(|(p, _)| p.starts_with("line ")).map_or(text.as_str(), |(_, r)| r);
+                let text =
+                    text.split_once(": ").filter(|(p, _)| p.starts_with("line ")).map_or(text.as_str(), |(_, r)| r);
                 println!("{name}:{}: {text}", line.number);
             }
             Line::Agent(r) => {

@@ -168,6 +168,31 @@ pub fn load_or_create_password(path: &Path) -> Result<(Vec<u8>, bool), String> {
     }
 }
 
+/// An exclusive lock on the home (`etc/agentkeys.lock`), held by a running server for its whole
+/// life and by `agentkeys agents` while it edits the files offline, so the two never write at once.
+pub type HomeLock = nix::fcntl::Flock<std::fs::File>;
+
+/// Takes the home's lock without waiting.
+///
+/// # Errors
+/// Another agentkeys process holds it, or the file cannot be opened.
+pub fn lock(home: &Home) -> Result<HomeLock, String> {
+    let path = home.join("etc/agentkeys.lock");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o640)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        format!("another agentkeys process is using {} ({}: {e})", home.root().display(), path.display())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,22 +231,4 @@ mod tests {
         let mode = std::fs::metadata(dir.join("etc/sslmanager.key")).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);
     }
-}
-
-/// An exclusive lock on the home (`etc/agentkeys.lock`), held by a running server for its whole
-/// life and by `agentkeys agents` while it edits the files offline, so the two never write at once.
-pub type HomeLock = nix::fcntl::Flock<std::fs::File>;
-
-/// Takes the home's lock without waiting.
-///
-/// # Errors
-/// Another agentkeys process holds it, or the file cannot be opened.
-pub fn lock(home: &Home) -> Result<HomeLock, String> {
-    let path = home.join("etc/agentkeys.lock");
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).mode(0o640).open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
-        .map_err(|(_, e)| format!("another agentkeys process is using {} ({}: {e})", home.root().display(), path.display()))
 }

@@ -386,18 +386,21 @@ async fn run_server(home: Home, config: Config) -> Result<(), String> {
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
+    // Both local sockets are bound before the server says it is listening.
     let key_polling = if config.key_request.enabled {
         let path = home.join("queue/sockets/krequest");
+        let socket = keypoll::bind(&path)?;
         let (kr, registry, stop) = (config.key_request.clone(), handle.clone(), stopped());
-        Some(tokio::spawn(async move { keypoll::serve(&kr, path, registry, stop).await }))
+        Some(tokio::spawn(async move { keypoll::serve(&kr, socket, path, registry, stop).await }))
     } else {
         None
     };
     let admin_socket = {
         let path = home.join("queue/sockets/auth");
+        let listener = admin::bind(&path)?;
         let admin = admin::Admin { registry: handle.clone(), home: home.clone(), config: config.clone() };
         let stop = stopped();
-        tokio::spawn(async move { admin::serve(admin, path, stop).await })
+        tokio::spawn(async move { admin::serve(admin, listener, path, stop).await })
     };
     let shutdown = stopped();
     if config.auth.remote_enrollment {

@@ -177,20 +177,29 @@ struct Service {
     socket: Arc<UnixDatagram>,
 }
 
-/// Binds `queue/sockets/krequest` (mode 0660) and serves requests until `shutdown` resolves.
+/// Binds `queue/sockets/krequest` (mode 0660), replacing a stale socket file.
 ///
 /// # Errors
 /// The socket cannot be bound.
+pub fn bind(path: &std::path::Path) -> Result<UnixDatagram, String> {
+    let _ = std::fs::remove_file(path);
+    let socket = UnixDatagram::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(socket)
+}
+
+/// Serves key requests on `socket` until `shutdown` resolves, then removes it.
+///
+/// # Errors
+/// None yet; the signature leaves room for fatal socket errors.
 pub async fn serve(
     config: &KeyRequestConfig,
+    socket: UnixDatagram,
     path: PathBuf,
     registry: Handle,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
-    let _ = std::fs::remove_file(&path);
-    let socket = UnixDatagram::bind(&path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
     info!(
         "key polling: listening on {} ({} worker(s), queue of {})",
         path.display(),
