@@ -5,11 +5,34 @@ use core::ffi::c_char;
 
 use agentkeys_core::{GeneratedKey, ct_eq, encryption_key, export_key, import_key, key_hash};
 
-use crate::io::{in_bytes, in_ref, out_param, write_text};
-use crate::keys::record_from_c;
+use crate::io::{in_bytes, out_param, write_text};
+use crate::keys::format_record;
 use crate::panic::ffi_panic_boundary;
 use crate::result::{ak_result, copy_text};
 use crate::types::{ak_error, ak_record, ak_record_buf, fail_code, fail_with};
+
+/// Reads `id`, `name` and `key` and writes the text `derive` makes of them.
+///
+/// # Safety
+/// Each input valid for its length (or NULL with 0); `buf` valid for `cap` bytes; `written` writable.
+#[allow(clippy::too_many_arguments, reason = "three (ptr, len) inputs and one output buffer")]
+unsafe fn derive_text<T: AsRef<str>>(
+    inputs: [(*const u8, usize); 3],
+    buf: *mut c_char,
+    cap: usize,
+    written: *mut usize,
+    derive: impl Fn(&[u8], &[u8], &[u8]) -> T,
+) -> ak_result {
+    let [(id, id_len), (name, name_len), (key, key_len)] = inputs;
+    // SAFETY: forwarded contract of this function.
+    let (id, name, key) = match unsafe { (in_bytes(id, id_len), in_bytes(name, name_len), in_bytes(key, key_len)) } {
+        (Ok(i), Ok(n), Ok(k)) => (i, n, k),
+        (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => return code,
+    };
+    let text = derive(id, name, key);
+    // SAFETY: forwarded contract of this function.
+    unsafe { write_text(buf, cap, written, |dst| copy_text(dst, text.as_ref().as_bytes())) }
+}
 
 /// Writes the `K:` key hash of a record: lowercase hex SHA-1 of `id ‖ name ‖ key`, 40 characters
 /// (buffer of 41). Returns `AK_OK`, `AK_BUFFER_TOO_SMALL` or `AK_NULL_PARAMETER`.
@@ -31,13 +54,7 @@ pub unsafe extern "C" fn ak_key_hash(
 ) -> ak_result {
     ffi_panic_boundary! {
         // SAFETY: forwarded contract of this function.
-        let (id, name, key) = match unsafe { (in_bytes(id, id_len), in_bytes(name, name_len), in_bytes(key, key_len)) } {
-            (Ok(i), Ok(n), Ok(k)) => (i, n, k),
-            (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => return code,
-        };
-        let hash = key_hash(id, name, key);
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| copy_text(dst, hash.as_str().as_bytes())) }
+        unsafe { derive_text([(id, id_len), (name, name_len), (key, key_len)], buf, cap, written, |i, n, k| key_hash(i, n, k).to_string()) }
     }
 }
 
@@ -60,13 +77,11 @@ pub unsafe extern "C" fn ak_encryption_key(
 ) -> ak_result {
     ffi_panic_boundary! {
         // SAFETY: forwarded contract of this function.
-        let (id, name, key) = match unsafe { (in_bytes(id, id_len), in_bytes(name, name_len), in_bytes(key, key_len)) } {
-            (Ok(i), Ok(n), Ok(k)) => (i, n, k),
-            (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => return code,
-        };
-        let derived = encryption_key(id, name, key);
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| copy_text(dst, derived.as_str().as_bytes())) }
+        unsafe {
+            derive_text([(id, id_len), (name, name_len), (key, key_len)], buf, cap, written, |i, n, k| {
+                encryption_key(i, n, k).as_str().to_owned()
+            })
+        }
     }
 }
 
@@ -87,15 +102,7 @@ pub unsafe extern "C" fn ak_export_key(
 ) -> ak_result {
     ffi_panic_boundary! {
         // SAFETY: forwarded contract of this function.
-        let rec = match unsafe { in_ref(record).map(|r| record_from_c(r)) } {
-            Ok(Ok(r)) => r,
-            // SAFETY: forwarded contract of this function.
-            Ok(Err(e)) => return unsafe { fail_with(err, &e) },
-            // SAFETY: forwarded contract of this function.
-            Err(code) => return unsafe { fail_code(err, code) },
-        };
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| export_key(&rec, dst).map(str::as_bytes)) }
+        unsafe { format_record(record, buf, cap, written, err, |rec, dst| export_key(rec, dst).map(str::as_bytes)) }
     }
 }
 

@@ -6,7 +6,7 @@ use core::fmt::Write as _;
 use agentkeys_core::{JsonStr, KeyPollAnswer, encode_keypoll_error, encode_keypoll_success, parse_keypoll_output};
 
 use crate::io::{in_bytes, in_ref, input_str, out_param, write_text};
-use crate::keys::record_from_c;
+use crate::keys::format_record;
 use crate::panic::ffi_panic_boundary;
 use crate::result::ak_result;
 use crate::types::{ak_error, ak_record, ak_record_buf, ak_str, fail_code, fail_with};
@@ -134,15 +134,7 @@ pub unsafe extern "C" fn ak_keypoll_format_success(
 ) -> ak_result {
     ffi_panic_boundary! {
         // SAFETY: forwarded contract of this function.
-        let rec = match unsafe { in_ref(record).map(|r| record_from_c(r)) } {
-            Ok(Ok(r)) => r,
-            // SAFETY: forwarded contract of this function.
-            Ok(Err(e)) => return unsafe { fail_with(err, &e) },
-            // SAFETY: forwarded contract of this function.
-            Err(code) => return unsafe { fail_code(err, code) },
-        };
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| encode_keypoll_success(&rec, dst).map(str::as_bytes)) }
+        unsafe { format_record(record, buf, cap, written, err, |rec, dst| encode_keypoll_success(rec, dst).map(str::as_bytes)) }
     }
 }
 

@@ -182,6 +182,39 @@ pub(crate) unsafe fn record_from_c<'a>(record: &ak_record) -> Result<Record<'a>,
     ))
 }
 
+/// Validates a C record and writes what `encode` makes of it: the body shared by every function
+/// that formats a record.
+///
+/// # Safety
+/// `record` NULL or readable with valid strings; `buf` valid for `cap` bytes; `written` writable;
+/// `err` NULL or writable.
+pub(crate) unsafe fn format_record<F>(
+    record: *const ak_record,
+    buf: *mut c_char,
+    cap: usize,
+    written: *mut usize,
+    err: *mut ak_error,
+    encode: F,
+) -> ak_result
+where
+    F: for<'b> Fn(&Record<'_>, &'b mut [u8]) -> Result<&'b [u8], agentkeys_core::Error>,
+{
+    // SAFETY: forwarded contract of this function.
+    let rec = match unsafe { in_ref(record) } {
+        Ok(r) => r,
+        // SAFETY: forwarded contract of this function.
+        Err(code) => return unsafe { fail_code(err, code) },
+    };
+    // SAFETY: forwarded contract of this function.
+    let rec = match unsafe { record_from_c(rec) } {
+        Ok(r) => r,
+        // SAFETY: forwarded contract of this function.
+        Err(e) => return unsafe { fail_with(err, &e) },
+    };
+    // SAFETY: forwarded contract of this function.
+    unsafe { write_text(buf, cap, written, |dst| encode(&rec, dst)) }
+}
+
 /// Writes `record` as a client.keys line, `ID NAME IP KEY` (no newline; address in file form),
 /// after validating every field. Returns `AK_OK`, a field code (`AK_INVALID_NAME`, …,
 /// `AK_MISSING_FIELD`), `AK_BUFFER_TOO_SMALL` (needed capacity in `*written`; 311 always suffices)
@@ -200,18 +233,6 @@ pub unsafe extern "C" fn ak_record_format(
 ) -> ak_result {
     ffi_panic_boundary! {
         // SAFETY: forwarded contract of this function.
-        let rec = match unsafe { in_ref(record) } {
-            Ok(r) => r,
-            // SAFETY: forwarded contract of this function.
-            Err(code) => return unsafe { fail_code(err, code) },
-        };
-        // SAFETY: forwarded contract of this function.
-        let rec = match unsafe { record_from_c(rec) } {
-            Ok(r) => r,
-            // SAFETY: forwarded contract of this function.
-            Err(e) => return unsafe { fail_with(err, &e) },
-        };
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| rec.encode_into(dst).map(str::as_bytes)) }
+        unsafe { format_record(record, buf, cap, written, err, |rec, dst| rec.encode_into(dst).map(str::as_bytes)) }
     }
 }

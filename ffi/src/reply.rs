@@ -5,7 +5,7 @@ use core::ffi::c_char;
 use agentkeys_core::{Reply, encode_error_reply, encode_key_reply, parse_reply};
 
 use crate::io::{in_bytes, in_ref, out_param, write_text};
-use crate::keys::record_from_c;
+use crate::keys::format_record;
 use crate::panic::ffi_panic_boundary;
 use crate::result::ak_result;
 use crate::types::{ak_error, ak_record, ak_str, fail_code, fail_with};
@@ -60,15 +60,7 @@ pub unsafe extern "C" fn ak_reply_format_key(
 ) -> ak_result {
     ffi_panic_boundary! {
         // SAFETY: forwarded contract of this function.
-        let rec = match unsafe { in_ref(record).map(|r| record_from_c(r)) } {
-            Ok(Ok(r)) => r,
-            // SAFETY: forwarded contract of this function.
-            Ok(Err(e)) => return unsafe { fail_with(err, &e) },
-            // SAFETY: forwarded contract of this function.
-            Err(code) => return unsafe { fail_code(err, code) },
-        };
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| encode_key_reply(&rec, dst).map(str::as_bytes)) }
+        unsafe { format_record(record, buf, cap, written, err, |rec, dst| encode_key_reply(rec, dst).map(str::as_bytes)) }
     }
 }
 
