@@ -2,6 +2,7 @@
 
 mod admin;
 mod agents;
+mod bench;
 mod certs;
 mod ciphers;
 mod config;
@@ -52,11 +53,20 @@ enum Command {
     /// client.keys files.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Load generators for the performance budgets (DESIGN §10).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Print a new random agent key.
     Keygen,
     /// Ask a running server to poll a key (`id 001`, `ip 10.0.0.5`), as remoted does, and report
     /// what happened.
     Poll(PollArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Register agents over TLS from many concurrent clients; report rate and latency.
+    Register(bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +203,7 @@ fn main() -> ExitCode {
         Command::Poll(args) => poll(&args),
         Command::Agents(args) => agents::run(&args),
         Command::Keys(KeysCommand::Check { file }) => agents::check(&file),
+        Command::Bench(BenchCommand::Register(args)) => bench::run(&args),
         Command::Keygen => match agentkeys::GeneratedKey::from_os() {
             Ok(key) => {
                 println!("{}", key.as_str());
@@ -356,12 +367,14 @@ async fn run_server(home: Home, config: Config) -> Result<(), String> {
     };
 
     let store = Store::new(&home, config.server.durability);
+    let loading = std::time::Instant::now();
     let (registry, warnings) = store.load(config.auth.purge)?;
+    let load_ms = loading.elapsed().as_secs_f64() * 1000.0;
     for warning in warnings {
         warn!("{warning}");
     }
     info!(
-        "loaded {} agents from {} (highest ID {})",
+        "loaded {} agents from {} in {load_ms:.1} ms (highest ID {})",
         registry.len(),
         home.client_keys().display(),
         registry.highest_id()

@@ -5,8 +5,10 @@
 pub mod owner;
 pub mod store;
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hash};
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use agentkeys::{AgentAddr, AgentId, ErrorKind, GeneratedKey, key_hash};
 use tracing::{info, warn};
@@ -110,17 +112,43 @@ pub struct Applied {
     pub previous_highest: u32,
 }
 
-/// All agents, indexed by ID, name and address.
+/// All agents, indexed by ID, name and address (stored without suffix, `any` not indexed).
+///
+/// The indexes hold slot numbers only; each entry's key is read from the agent in its slot, so no
+/// name, ID or address is stored twice (DESIGN §10: ≤ 300 bytes per agent).
 #[derive(Debug, Default)]
 pub struct Registry {
     slots: Vec<Option<Agent>>,
     free: Vec<usize>,
-    by_id: HashMap<AgentId, usize>,
-    by_name: HashMap<Box<str>, usize>,
-    by_addr: HashMap<AgentAddr, usize>,
+    hasher: DefaultHashBuilder,
+    by_id: HashTable<usize>,
+    by_name: HashTable<usize>,
+    by_addr: HashTable<usize>,
     removed_lines: Vec<String>,
     highest_id: u32,
     active: usize,
+}
+
+/// Which index.
+#[derive(Clone, Copy)]
+enum Key {
+    Id,
+    Name,
+    Addr,
+}
+
+impl Key {
+    fn hash(self, hasher: &DefaultHashBuilder, agent: &Agent) -> u64 {
+        match self {
+            Key::Id => hasher.hash_one(agent.id),
+            Key::Name => hasher.hash_one(&*agent.name),
+            Key::Addr => hasher.hash_one(agent.addr.without_suffix()),
+        }
+    }
+}
+
+fn hash_of<K: Hash + ?Sized>(hasher: &DefaultHashBuilder, key: &K) -> u64 {
+    hasher.hash_one(key)
 }
 
 /// Why a loaded agent could not be indexed (upstream keeps the first of duplicates).
@@ -133,6 +161,77 @@ pub enum Duplicate {
 }
 
 impl Registry {
+    /// Makes room for `n` more agents (loading a big file without rehashing).
+    pub fn reserve(&mut self, n: usize) {
+        self.slots.reserve(n);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        let rehash = |key: Key| move |&s: &usize| slots[s].as_ref().map_or(0, |a| key.hash(hasher, a));
+        self.by_id.reserve(n, rehash(Key::Id));
+        self.by_name.reserve(n, rehash(Key::Name));
+        self.by_addr.reserve(n / 2, rehash(Key::Addr));
+    }
+
+    fn table(&self, key: Key) -> &HashTable<usize> {
+        match key {
+            Key::Id => &self.by_id,
+            Key::Name => &self.by_name,
+            Key::Addr => &self.by_addr,
+        }
+    }
+
+    fn slot_by_id(&self, id: &AgentId) -> Option<usize> {
+        let hash = hash_of(&self.hasher, id);
+        self.table(Key::Id).find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| a.id == *id)).copied()
+    }
+
+    fn slot_by_name(&self, name: &str) -> Option<usize> {
+        let hash = hash_of(&self.hasher, name);
+        self.table(Key::Name).find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| &*a.name == name)).copied()
+    }
+
+    fn slot_by_addr(&self, addr: &AgentAddr) -> Option<usize> {
+        let hash = hash_of(&self.hasher, addr);
+        self.table(Key::Addr)
+            .find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| a.addr.without_suffix() == *addr))
+            .copied()
+    }
+
+    /// Indexes `slot` under `key` unless another slot holds that key; returns whether it did.
+    fn index(&mut self, key: Key, slot: usize) -> bool {
+        let Some(agent) = self.slots[slot].as_ref() else { return false };
+        let taken = match key {
+            Key::Id => self.slot_by_id(&agent.id).is_some(),
+            Key::Name => self.slot_by_name(&agent.name).is_some(),
+            Key::Addr => agent.addr.is_any() || self.slot_by_addr(&agent.addr.without_suffix()).is_some(),
+        };
+        if taken {
+            return false;
+        }
+        let hash = key.hash(&self.hasher, agent);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        let table = match key {
+            Key::Id => &mut self.by_id,
+            Key::Name => &mut self.by_name,
+            Key::Addr => &mut self.by_addr,
+        };
+        table.insert_unique(hash, slot, |&s| slots[s].as_ref().map_or(0, |a| key.hash(hasher, a)));
+        true
+    }
+
+    /// Removes `slot` from the index of `key` (its agent still in its slot).
+    fn unindex(&mut self, key: Key, slot: usize) {
+        let Some(agent) = self.slots[slot].as_ref() else { return };
+        let hash = key.hash(&self.hasher, agent);
+        let table = match key {
+            Key::Id => &mut self.by_id,
+            Key::Name => &mut self.by_name,
+            Key::Addr => &mut self.by_addr,
+        };
+        if let Ok(entry) = table.find_entry(hash, |&s| s == slot) {
+            entry.remove();
+        }
+    }
+
     /// Number of active agents.
     pub fn len(&self) -> usize {
         self.active
@@ -172,7 +271,7 @@ impl Registry {
     /// The agent with this ID.
     #[cfg(test)]
     pub fn get(&self, id: &AgentId) -> Option<&Agent> {
-        self.by_id.get(id).and_then(|&s| self.slots[s].as_ref())
+        self.slot_by_id(id).and_then(|s| self.slots[s].as_ref())
     }
 
     /// The slot of an agent with this ID, to read it after `apply`.
@@ -182,7 +281,7 @@ impl Registry {
 
     /// Sets the groups of a loaded agent (from our state file).
     pub fn set_groups(&mut self, id: &AgentId, groups: Box<str>) {
-        if let Some(&slot) = self.by_id.get(id)
+        if let Some(slot) = self.slot_by_id(id)
             && let Some(agent) = self.slots[slot].as_mut()
         {
             agent.groups = Some(groups);
@@ -191,7 +290,7 @@ impl Registry {
 
     /// Sets the registration time of a loaded agent (from agents-timestamp).
     pub fn set_date_add(&mut self, id: &AgentId, date_add: i64) {
-        if let Some(&slot) = self.by_id.get(id)
+        if let Some(slot) = self.slot_by_id(id)
             && let Some(agent) = self.slots[slot].as_mut()
         {
             agent.date_add = date_add;
@@ -203,21 +302,18 @@ impl Registry {
     pub fn load(&mut self, agent: Agent) -> Option<Duplicate> {
         let slot = self.slots.len();
         self.highest_id = self.highest_id.max(agent.id.value());
-        let duplicate = if self.by_id.contains_key(&agent.id) {
+        self.slots.push(Some(agent));
+        self.active += 1;
+        let new_id = self.index(Key::Id, slot);
+        let new_name = self.index(Key::Name, slot);
+        self.index(Key::Addr, slot);
+        if !new_id {
             Some(Duplicate::Id)
-        } else if self.by_name.contains_key(&agent.name) {
+        } else if !new_name {
             Some(Duplicate::Name)
         } else {
             None
-        };
-        self.by_id.entry(agent.id).or_insert(slot);
-        self.by_name.entry(agent.name.clone()).or_insert(slot);
-        if !agent.addr.is_any() {
-            self.by_addr.entry(agent.addr.without_suffix()).or_insert(slot);
         }
-        self.slots.push(Some(agent));
-        self.active += 1;
-        duplicate
     }
 
     /// Decides a registration in upstream's order (SPEC 3.6): explicit ID, address, host name,
@@ -228,7 +324,7 @@ impl Registry {
         let hash = new.key_hash.as_deref();
         let mut victims = Vec::new();
         if let Some(id) = new.id
-            && let Some(&slot) = self.by_id.get(&id)
+            && let Some(slot) = self.slot_by_id(&id)
         {
             let old = self.slots[slot].as_ref().ok_or_else(|| Refusal::new(ErrorKind::DuplicateId, id.as_str()))?;
             match self.may_replace(old, hash, new.force.as_ref().unwrap_or(&rules.force), rules, now).await {
@@ -246,7 +342,7 @@ impl Registry {
         // Upstream compares strings: a stored address loses its suffix, a requested one keeps it.
         if !new.addr.is_any()
             && !ip_text.contains('/')
-            && let Some(&slot) = self.by_addr.get(&new.addr)
+            && let Some(slot) = self.slot_by_addr(&new.addr)
             && !victims.contains(&slot)
             && let Some(old) = self.slots[slot].as_ref()
         {
@@ -265,7 +361,7 @@ impl Registry {
             info!("Invalid agent name {} (same as manager)", new.name);
             return Err(Refusal::new(ErrorKind::ManagerName, new.name.clone()));
         }
-        if let Some(&slot) = self.by_name.get(new.name.as_str())
+        if let Some(slot) = self.slot_by_name(&new.name)
             && !victims.contains(&slot)
             && let Some(old) = self.slots[slot].as_ref()
         {
@@ -380,7 +476,7 @@ impl Registry {
     /// Removes an agent (admin request). Unless `purge` (or the configured `purge`), its line stays
     /// as a `!` line. Returns it and whether a `!` line was added.
     pub fn remove(&mut self, id: &AgentId, purge: bool) -> Option<(Agent, bool)> {
-        let slot = *self.by_id.get(id)?;
+        let slot = self.slot_by_id(id)?;
         let agent = self.take(slot)?;
         if !purge {
             self.removed_lines.push(agent.removed_line());
@@ -398,19 +494,19 @@ impl Registry {
 
     /// Replaces an agent's key; returns the old one.
     pub fn rekey(&mut self, id: &AgentId, key: Box<str>) -> Option<Box<str>> {
-        let slot = *self.by_id.get(id)?;
+        let slot = self.slot_by_id(id)?;
         let agent = self.slots[slot].as_mut()?;
         Some(std::mem::replace(&mut agent.key, key))
     }
 
     /// A copy of an agent.
     pub fn find(&self, id: &AgentId) -> Option<Agent> {
-        self.by_id.get(id).and_then(|&s| self.slots[s].clone())
+        self.slot_by_id(id).and_then(|s| self.slots[s].clone())
     }
 
     /// Removes an agent whose registration was never delivered (no `!` line; its ID stays used).
     pub fn forget(&mut self, id: &AgentId) -> Option<Agent> {
-        let slot = *self.by_id.get(id)?;
+        let slot = self.slot_by_id(id)?;
         self.take(slot)
     }
 
@@ -423,28 +519,31 @@ impl Registry {
                 self.slots.len() - 1
             }
         };
-        self.by_id.insert(agent.id, slot);
-        self.by_name.insert(agent.name.clone(), slot);
-        if !agent.addr.is_any() {
-            self.by_addr.insert(agent.addr.without_suffix(), slot);
+        // A new agent takes over the index entries of its keys (upstream: the newest wins).
+        for key in [Key::Id, Key::Name, Key::Addr] {
+            let existing = match key {
+                Key::Id => self.slot_by_id(&agent.id),
+                Key::Name => self.slot_by_name(&agent.name),
+                Key::Addr => (!agent.addr.is_any()).then(|| self.slot_by_addr(&agent.addr.without_suffix())).flatten(),
+            };
+            if let Some(old) = existing {
+                self.unindex(key, old);
+            }
         }
         self.slots[slot] = Some(agent);
         self.active += 1;
+        for key in [Key::Id, Key::Name, Key::Addr] {
+            self.index(key, slot);
+        }
         slot
     }
 
     fn take(&mut self, slot: usize) -> Option<Agent> {
-        let agent = self.slots.get_mut(slot)?.take()?;
-        if self.by_id.get(&agent.id) == Some(&slot) {
-            self.by_id.remove(&agent.id);
+        self.slots.get(slot)?.as_ref()?;
+        for key in [Key::Id, Key::Name, Key::Addr] {
+            self.unindex(key, slot);
         }
-        if self.by_name.get(&agent.name) == Some(&slot) {
-            self.by_name.remove(&agent.name);
-        }
-        let addr = agent.addr.without_suffix();
-        if self.by_addr.get(&addr) == Some(&slot) {
-            self.by_addr.remove(&addr);
-        }
+        let agent = self.slots[slot].take()?;
         self.free.push(slot);
         self.active -= 1;
         Some(agent)

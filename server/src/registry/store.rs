@@ -71,6 +71,7 @@ impl Store {
         let data =
             read_recovering(&self.keys, &mut warnings, |line| matches!(agentkeys::parse_line(line), Line::Invalid(_)))?;
         let name = self.keys.display();
+        registry.reserve(data.iter().filter(|&&b| b == b'\n').count() + 1);
         for line in parse_keys(&data) {
             match line.line {
                 Line::Agent(r) => {
