@@ -28,7 +28,7 @@ C_LIBS := -lpthread -ldl -lm -lrt -lutil
 C_OUT := target/c-tests
 
 .PHONY: run test fmt-check lint test-rust nostd doc bench header c-vectors test-c valgrind install test-c-install \
-	venv wheel test-python bench-python
+	venv wheel test-python bench-python fuzz
 
 run:
 	$(CARGO) run --release -p agentkeys-server -- serve
@@ -133,3 +133,15 @@ bench-python: venv
 	cd python && $(VPY)/maturin build -q --release --out ../target/wheels-release
 	$(VPY)/pip install -q --force-reinstall --no-deps target/wheels-release/agentkeys-*.whl
 	$(VPY)/python python/bench/bench_parse.py
+
+# Time-boxed fuzzing of every core parser (not part of `make test`: libFuzzer needs nightly flags,
+# enabled here with RUSTC_BOOTSTRAP). Seeds in fuzz/corpus/<target>/; FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := keys_file request reply keypoll values
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p target/fuzz-corpus/$$t && \
+	  (cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t ../target/fuzz-corpus/$$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=80000) || exit 1; \
+	done
