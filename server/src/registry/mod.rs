@@ -197,23 +197,29 @@ impl Registry {
     }
 
     /// Indexes `slot` under `key` unless another slot holds that key; returns whether it did.
+    /// (`any` is never indexed by address.)
     fn index(&mut self, key: Key, slot: usize) -> bool {
         let Some(agent) = self.slots[slot].as_ref() else { return false };
-        let taken = match key {
-            Key::Id => self.slot_by_id(&agent.id).is_some(),
-            Key::Name => self.slot_by_name(&agent.name).is_some(),
-            Key::Addr => agent.addr.is_any() || self.slot_by_addr(&agent.addr.without_suffix()).is_some(),
-        };
-        if taken {
+        if matches!(key, Key::Addr) && agent.addr.is_any() {
             return false;
         }
         let hash = key.hash(&self.hasher, agent);
         let (slots, hasher) = (&self.slots, &self.hasher);
+        let same = |&s: &usize| {
+            slots[s].as_ref().is_some_and(|other| match key {
+                Key::Id => other.id == agent.id,
+                Key::Name => other.name == agent.name,
+                Key::Addr => other.addr.without_suffix() == agent.addr.without_suffix(),
+            })
+        };
         let table = match key {
             Key::Id => &mut self.by_id,
             Key::Name => &mut self.by_name,
             Key::Addr => &mut self.by_addr,
         };
+        if table.find(hash, same).is_some() {
+            return false;
+        }
         table.insert_unique(hash, slot, |&s| slots[s].as_ref().map_or(0, |a| key.hash(hasher, a)));
         true
     }
