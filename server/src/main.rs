@@ -9,6 +9,7 @@ mod config;
 mod enroll;
 mod home;
 mod keypoll;
+mod lockout;
 mod registry;
 mod serve;
 mod status;
@@ -445,6 +446,11 @@ async fn run_server(home: Home, config: Config) -> Result<(), String> {
             acceptor: tokio_rustls::TlsAcceptor::from(tls),
             max_connections: config.server.max_connections,
             client_auth: agent_ca.is_some(),
+            lockout: lockout::Lockout::new(
+                config.server.lockout_failures,
+                Duration::from_secs(config.server.lockout_window.as_secs()),
+                Duration::from_secs(config.server.lockout_duration.as_secs()),
+            ),
             verify_host: config.auth.ssl_verify_host && agent_ca.is_some(),
         };
         server.run(listener, shutdown).await;

@@ -42,6 +42,8 @@ pub struct Listener {
     pub client_auth: bool,
     /// `<ssl_verify_host>`: the agent certificate must name the connection's source address.
     pub verify_host: bool,
+    /// Failure lockout per source address (DESIGN §7.6).
+    pub lockout: crate::lockout::Lockout,
 }
 
 impl Listener {
@@ -65,6 +67,11 @@ impl Listener {
                 },
                 () = &mut shutdown => break,
             };
+            if this.lockout.is_locked(peer.ip()) {
+                debug!("connection from {} refused: locked out after failed attempts", peer.ip());
+                drop(stream);
+                continue;
+            }
             let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                 if !refused_logged {
                     warn!("Too many connections. Rejecting.");
@@ -154,6 +161,11 @@ impl Listener {
             Ok(r) => r,
             Err(e) => {
                 log_refusal(&e, source);
+                if e.kind() == ErrorKind::InvalidPassword && self.lockout.failure(source) {
+                    warn!(
+                        "Too many failed registration attempts from {source}: its connections are refused for a while"
+                    );
+                }
                 return (error_reply(&e), None);
             }
         };

@@ -253,3 +253,20 @@ fn enroll_reports_bad_input_and_unreachable_managers() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
 }
+
+#[test]
+fn repeated_password_failures_lock_the_address_out() {
+    let home = temp_home("lockout");
+    write_config(&home, "[auth]\nuse_password = true\n[server]\nlockout_failures = 3\nlockout_duration = 120\n");
+    std::fs::write(home.join("etc/authd.pass"), "right-one\n").unwrap();
+    let s = Server::start(&home, &[]);
+    for i in 0..3 {
+        let out = s.enroll(&["-A", &format!("guess-{i}"), "-P", "wrong", "--keys", &keys_path(&s, &format!("g{i}"))]);
+        assert!(refused_with(&out, "Invalid password"), "{out:?}");
+    }
+    assert!(s.logged("Too many failed registration attempts from 127.0.0.1"));
+    // Locked out: even the right password gets no answer now.
+    let out = s.enroll(&["-A", "after-lock", "-P", "right-one", "--keys", &keys_path(&s, "late")]);
+    assert!(!out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("(from manager)"), "{out:?}");
+    assert!(!s.keys().contains("after-lock"));
+}

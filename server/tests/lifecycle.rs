@@ -195,3 +195,13 @@ fn the_default_home_is_created_with_the_wazuh_layout() {
     }
     drop(s);
 }
+
+/// The documented example configuration stays valid.
+#[test]
+fn the_example_configuration_is_valid() {
+    let home = temp_home("example-conf");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/agentkeys.toml");
+    let out = serve_once(&home, &["--config", example.to_str().unwrap(), "--check"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("# configuration OK\n"));
+}

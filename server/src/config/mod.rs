@@ -269,6 +269,13 @@ pub struct ServerSettings {
     pub agent_status: StatusSource,
     /// The wazuh-db socket, relative to the home.
     pub wazuh_db_socket: PathBuf,
+    /// Failed password attempts from one address, within `lockout_window`, after which its
+    /// connections are refused for `lockout_duration` (0 disables the lockout).
+    pub lockout_failures: u32,
+    /// Window in which failures are counted.
+    pub lockout_window: Interval,
+    /// How long a locked-out address is refused.
+    pub lockout_duration: Interval,
 }
 
 impl Default for ServerSettings {
@@ -282,6 +289,9 @@ impl Default for ServerSettings {
             durability: Durability::Durable,
             agent_status: StatusSource::None,
             wazuh_db_socket: PathBuf::from("queue/db/wdb"),
+            lockout_failures: 10,
+            lockout_window: Interval::from_secs(60),
+            lockout_duration: Interval::from_secs(300),
         }
     }
 }
