@@ -480,6 +480,14 @@ impl Error {
         self
     }
 
+    /// The same error without its line number, for callers that print the location themselves
+    /// (`client.keys:7: agent name must be …`).
+    #[must_use]
+    pub const fn without_line(mut self) -> Self {
+        self.line = None;
+        self
+    }
+
     pub(crate) const fn shifted(mut self, by: usize) -> Self {
         self.offset = clamp_u32(self.offset as usize + by);
         self
@@ -546,6 +554,10 @@ mod tests {
         core::fmt::write(&mut s, format_args!("{e}")).unwrap();
         assert!(s.starts_with("line 7: agent name must be"));
         assert!(s.ends_with("(field name, byte 4)"));
+        let mut bare = heapless::String::<200>::new();
+        core::fmt::write(&mut bare, format_args!("{}", e.without_line())).unwrap();
+        assert_eq!(bare.as_str(), &s["line 7: ".len()..]);
+        assert_eq!(e.without_line().line(), None);
     }
 }
 

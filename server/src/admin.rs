@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentkeys::{AgentAddr, AgentId, AgentKey, AgentName, ErrorKind, Groups, RequestError};
+use agentkeys::{AgentAddr, AgentId, AgentKey, AgentName, ErrorKind, Groups};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -195,23 +195,10 @@ impl Admin {
         if let Some(k) = key {
             AgentKey::new(k).map_err(|_| 9009u32)?;
         }
-        let groups = match groups {
-            Some(g) => {
-                let parsed = Groups::parse(g.as_bytes()).map_err(|_| 9014u32)?;
-                parsed
-                    .check_manager_rules(|group| {
-                        if self.home.group_dir(group).is_dir() {
-                            Ok(())
-                        } else {
-                            Err(RequestError::new(ErrorKind::UnknownGroup, group.as_bytes()))
-                        }
-                    })
-                    .map_err(|_| 9014u32)?;
-                let mut buf = vec![0u8; g.len()];
-                Some(parsed.dedup_into(&mut buf).map_err(|_| 9014u32)?.to_owned())
-            }
-            None => None,
-        };
+        let groups = groups
+            .map(|g| Groups::parse(g.as_bytes()).and_then(|parsed| self.home.check_groups(parsed)))
+            .transpose()
+            .map_err(|_| 9014u32)?;
         Ok(NewAgent {
             name: name.to_owned(),
             addr,

@@ -374,10 +374,7 @@ pub fn check(file: &Path) -> i32 {
         match line.line {
             Line::Invalid(e) => {
                 problems += 1;
-                let text = e.to_string();
-                let text =
-                    text.split_once(": ").filter(|(p, _)| p.starts_with("line ")).map_or(text.as_str(), |(_, r)| r);
-                println!("{name}:{}: {text}", line.number);
+                println!("{name}:{}: {}", line.number, e.without_line());
             }
             Line::Agent(r) => {
                 agents += 1;

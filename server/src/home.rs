@@ -4,6 +4,8 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use agentkeys::{ErrorKind, Groups, RequestError};
+
 use crate::config::Config;
 
 /// Mode of files agentkeys creates that hold secrets or keys (upstream: 0640 root:wazuh).
@@ -56,6 +58,23 @@ impl Home {
         self.join("etc/shared").join(group)
     }
 
+    /// Applies the manager's rules to requested `groups` (the core rules, and each group must exist
+    /// here) and returns them de-duplicated, in request order, as they are stored.
+    ///
+    /// # Errors
+    /// The first rule broken, naming the offending group.
+    pub fn check_groups<'a>(&self, groups: Groups<'a>) -> Result<String, RequestError<'a>> {
+        groups.check_manager_rules(|group| {
+            if self.group_dir(group).is_dir() {
+                Ok(())
+            } else {
+                Err(RequestError::new(ErrorKind::UnknownGroup, group.as_bytes()))
+            }
+        })?;
+        let mut buf = vec![0u8; groups.as_str().len()];
+        groups.dedup_into(&mut buf).map(str::to_owned)
+    }
+
     /// Creates the directories of the Wazuh layout that agentkeys uses, an empty `client.keys`
     /// (0640) and the `default` group, leaving whatever exists alone.
     ///
@@ -79,19 +98,31 @@ impl Home {
     }
 }
 
-/// Writes `contents` to `path` through a temporary file and a rename, with `mode`.
+/// Writes `contents` to `path` through a synced temporary file and a rename (then syncs the directory),
+/// with `mode`; on failure the old file, if any, is untouched.
 ///
 /// # Errors
 /// I/O errors, with the path.
 pub fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), String> {
     let tmp = path.with_extension("agentkeys-tmp");
     let fail = |e: std::io::Error| format!("{}: cannot write: {e}", path.display());
-    let mut file =
-        std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(mode).open(&tmp).map_err(fail)?;
-    file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(fail)?;
-    file.write_all(contents).map_err(fail)?;
-    file.sync_all().map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(mode).open(&tmp)?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        // Leave no half-written temporary behind; the destination was never touched.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(e));
+    }
+    // The rename is durable only once the directory entry is on disk.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
+    }
+    Ok(())
 }
 
 /// The manager's host name (agents may not register under it): `server.hostname`, else the
@@ -219,6 +250,25 @@ mod tests {
         assert!(created && generated.len() == 32);
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
         assert_eq!(load_or_create_password(&path).unwrap(), (generated, false));
+    }
+
+    #[test]
+    fn new_file_replaces_or_leaves_nothing_behind() {
+        let dir = tmp("write");
+        let path = dir.join("client.keys");
+        write_new_file(&path, b"old\n", 0o640).unwrap();
+        write_new_file(&path, b"new\n", 0o600).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new\n");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        // A destination that cannot be replaced (a non-empty directory): the error names it and
+        // the temporary file is gone.
+        let blocked = dir.join("blocked");
+        std::fs::create_dir_all(blocked.join("inside")).unwrap();
+        let e = write_new_file(&blocked, b"x", 0o640).unwrap_err();
+        assert!(e.contains("blocked: cannot write"), "{e}");
+        assert!(blocked.join("inside").is_dir());
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "{left:?}");
     }
 
     #[test]

@@ -171,21 +171,13 @@ impl Listener {
         };
         let name = req.name.as_str();
         info!("Received request for a new agent ({name}) from: {source}");
-        let mut groups = None;
-        if let Some(g) = req.groups {
-            let mut buf = vec![0u8; g.as_str().len()];
-            let checked = g.check_manager_rules(|group| {
-                if self.home.group_dir(group).is_dir() {
-                    Ok(())
-                } else {
-                    Err(RequestError::new(ErrorKind::UnknownGroup, group.as_bytes()))
-                }
-            });
-            if let Err(e) = checked.and_then(|()| g.dedup_into(&mut buf).map(str::to_owned)).map(|d| groups = Some(d)) {
+        let groups = match req.groups.map(|g| self.home.check_groups(g)).transpose() {
+            Ok(groups) => groups,
+            Err(e) => {
                 outcome(name, source, &e.to_string());
                 return (error_reply(&e), None);
             }
-        }
+        };
         let addr = req.decide_addr(source, self.use_source_ip);
         let new = NewAgent {
             name: name.to_owned(),

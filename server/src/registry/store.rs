@@ -109,7 +109,7 @@ impl Store {
                     warnings.push(format!("{name}:{}: empty line ignored", line.number));
                 }
                 Line::Invalid(e) => {
-                    return Err(format!("{name}:{}: {}", line.number, strip_line_prefix(&e.to_string())));
+                    return Err(format!("{name}:{}: {}", line.number, e.without_line()));
                 }
             }
         }
@@ -139,6 +139,7 @@ impl Store {
                 continue;
             }
             match parse_state_line(line) {
+                Some(StateLine::Comment) => {}
                 Some(StateLine::HighestId(n)) => registry.note_id(n),
                 Some(StateLine::Groups(id, groups)) => registry.set_groups(&id, groups.into()),
                 None => return Err(format!("{}:{}: unreadable line", self.state.display(), i + 1)),
@@ -184,13 +185,6 @@ impl Store {
     }
 }
 
-fn strip_line_prefix(text: &str) -> &str {
-    match text.split_once(": ") {
-        Some((prefix, rest)) if prefix.starts_with("line ") => rest,
-        _ => text,
-    }
-}
-
 /// Reads `path` (missing = empty). If its last line has no `\n` and `is_bad` says it cannot be
 /// read, it is the remains of an interrupted append: cut it off, in the file too, and warn.
 fn read_recovering(path: &Path, warnings: &mut Vec<String>, is_bad: impl Fn(&[u8]) -> bool) -> Result<Vec<u8>, String> {
@@ -228,6 +222,7 @@ fn parse_timestamp_line(line: &[u8]) -> Option<(AgentId, i64)> {
 }
 
 enum StateLine<'a> {
+    Comment,
     HighestId(u32),
     Groups(AgentId, &'a str),
 }
@@ -235,7 +230,7 @@ enum StateLine<'a> {
 fn parse_state_line(line: &[u8]) -> Option<StateLine<'_>> {
     let text = std::str::from_utf8(line).ok()?;
     if text.starts_with('#') {
-        return Some(StateLine::HighestId(0));
+        return Some(StateLine::Comment);
     }
     let (word, rest) = text.split_once(' ')?;
     match word {
