@@ -86,7 +86,9 @@ impl Home {
             std::fs::create_dir_all(&path).map_err(|e| format!("{}: cannot create: {e}", path.display()))?;
         }
         let keys = self.client_keys();
-        if !keys.exists() {
+        // A symbolic link (even a dangling one) is the store's to judge, not replaced here.
+        let is_link = std::fs::symlink_metadata(&keys).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link && !keys.exists() {
             std::fs::OpenOptions::new()
                 .create_new(true)
                 .write(true)

@@ -11,7 +11,7 @@ use std::hash::{BuildHasher, Hash};
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use agentkeys::{AgentAddr, AgentId, ErrorKind, GeneratedKey, key_hash};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::ForceConfig;
 use crate::status::{Connection, StatusSource};
@@ -97,7 +97,12 @@ pub struct Rules {
 pub struct Plan {
     victims: Vec<usize>,
     agent: Agent,
+    /// The ID was allocated here (not given by the caller).
+    allocated: bool,
 }
+
+/// The largest agent ID (8 digits).
+pub const MAX_ID: u32 = 99_999_999;
 
 /// What applying a plan changed, to undo it if it cannot be written.
 #[derive(Debug)]
@@ -108,8 +113,6 @@ pub struct Applied {
     pub removed: Vec<Agent>,
     /// How many `!` lines were added for them.
     pub removed_lines_added: usize,
-    /// The highest ID before.
-    pub previous_highest: u32,
 }
 
 /// All agents, indexed by ID, name and address (stored without suffix, `any` not indexed).
@@ -126,6 +129,8 @@ pub struct Registry {
     by_addr: HashTable<usize>,
     removed_lines: Vec<String>,
     highest_id: u32,
+    /// Once the highest ID is [`MAX_ID`], allocation searches free IDs upwards from here.
+    wrapped_floor: u32,
     active: usize,
 }
 
@@ -158,6 +163,8 @@ pub enum Duplicate {
     Id,
     /// Another agent has this name.
     Name,
+    /// Another agent has this single-host address.
+    Addr,
 }
 
 impl Registry {
@@ -258,11 +265,6 @@ impl Registry {
         self.removed_lines.push(line);
     }
 
-    /// Whether removed agents' lines are kept (they must stay at the end of client.keys).
-    pub fn has_removed_lines(&self) -> bool {
-        !self.removed_lines.is_empty()
-    }
-
     /// Active agents in file order.
     pub fn agents(&self) -> impl Iterator<Item = &Agent> {
         self.slots.iter().flatten()
@@ -312,11 +314,13 @@ impl Registry {
         self.active += 1;
         let new_id = self.index(Key::Id, slot);
         let new_name = self.index(Key::Name, slot);
-        self.index(Key::Addr, slot);
+        let new_addr = self.index(Key::Addr, slot) || self.slots[slot].as_ref().is_none_or(|a| a.addr.is_any());
         if !new_id {
             Some(Duplicate::Id)
         } else if !new_name {
             Some(Duplicate::Name)
+        } else if !new_addr {
+            Some(Duplicate::Addr)
         } else {
             None
         }
@@ -384,8 +388,10 @@ impl Registry {
         }
         let id = match new.id {
             Some(id) => id,
-            None => AgentId::from_number(self.highest_id.saturating_add(1))
-                .map_err(|_| Refusal::new(ErrorKind::InternalError, new.name.clone()))?,
+            None => self.next_id().ok_or_else(|| {
+                error!("agent ID space exhausted: every ID from 001 to {MAX_ID} is in use; cannot add '{}'", new.name);
+                Refusal::new(ErrorKind::InternalError, new.name.clone())
+            })?,
         };
         let key = match &new.key {
             Some(k) => k.clone().into_boxed_str(),
@@ -402,7 +408,32 @@ impl Registry {
             groups: new.groups.clone().map(String::into_boxed_str),
             date_add: now,
         };
-        Ok(Plan { victims, agent })
+        Ok(Plan { victims, agent, allocated: new.id.is_none() })
+    }
+
+    /// The ID for a new agent: one above the highest ever issued while that fits in 8 digits;
+    /// after that (someone added `99999999` by hand), the lowest number not held by any agent or
+    /// `!` line, searching upwards from the last one handed out that way. `None`: every 8-digit ID
+    /// is taken.
+    fn next_id(&self) -> Option<AgentId> {
+        if self.highest_id < MAX_ID {
+            return AgentId::from_number(self.highest_id + 1).ok();
+        }
+        // Rare (the top of the space was taken): one sorted scan per allocation is fine here.
+        let floor = self.wrapped_floor.max(1);
+        let removed_ids = self.removed_lines.iter().filter_map(|l| l.split(' ').next()?.parse::<u32>().ok());
+        let mut taken: Vec<u32> =
+            self.agents().map(|a| a.id.value()).chain(removed_ids).filter(|&n| n >= floor).collect();
+        taken.sort_unstable();
+        taken.dedup();
+        let mut candidate = floor;
+        for n in taken {
+            if n > candidate {
+                break;
+            }
+            candidate = n + 1;
+        }
+        AgentId::from_number(candidate).ok()
     }
 
     /// The force rules (SPEC 4.3) for replacing `old`: `Ok(log text)` or `Err(log text)`.
@@ -452,7 +483,9 @@ impl Registry {
     /// Applies a plan: removes the replaced agents (keeping `!` lines unless `purge`) and adds the
     /// new one.
     pub fn apply(&mut self, plan: Plan, purge: bool) -> Applied {
-        let previous_highest = self.highest_id;
+        if plan.allocated && self.highest_id >= MAX_ID {
+            self.wrapped_floor = plan.agent.id.value().saturating_add(1);
+        }
         let mut removed = Vec::new();
         let mut removed_lines_added = 0;
         for slot in plan.victims {
@@ -465,10 +498,11 @@ impl Registry {
             }
         }
         let slot = self.insert(plan.agent);
-        Applied { slot, removed, removed_lines_added, previous_highest }
+        Applied { slot, removed, removed_lines_added }
     }
 
-    /// Reverts `apply` (the change could not be written).
+    /// Reverts `apply` (the change could not be written). The highest ID is left where it is: an
+    /// ID handed out in a failed batch is never handed out again.
     pub fn undo(&mut self, applied: Applied) {
         self.take(applied.slot);
         let keep = self.removed_lines.len() - applied.removed_lines_added;
@@ -476,7 +510,6 @@ impl Registry {
         for agent in applied.removed {
             self.insert(agent);
         }
-        self.highest_id = applied.previous_highest;
     }
 
     /// Removes an agent (admin request). Unless `purge` (or the configured `purge`), its line stays

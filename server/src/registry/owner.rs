@@ -3,7 +3,8 @@
 //! [`MAX_BATCH`]), decides each in arrival order, writes the batch once (group commit), and only
 //! then answers. No lock is held across I/O: while a batch is being written, new commands wait in
 //! the channel and form the next batch. If the write fails, every change of the batch is undone in
-//! memory and the batch is answered with errors.
+//! memory (the store has already put the files back as they were) and the batch is answered with
+//! errors.
 
 use std::sync::Arc;
 
@@ -244,8 +245,9 @@ async fn run(mut registry: Registry, store: Arc<Store>, rules: Rules, mut rx: mp
             pending.into_iter().for_each(|p| p.send(false));
             continue;
         }
-        // Appending keeps upstream's layout (agents, then `!` lines) only while there is no `!` line.
-        let rewrite = batch.rewrite || batch.registry.has_removed_lines();
+        // New agents are appended whatever the file holds (upstream loads `!` lines anywhere; a
+        // rewrite puts them back at the end); removals, replacements and new keys rewrite.
+        let rewrite = batch.rewrite;
         let contents = if rewrite { batch.registry.render() } else { batch.registry.render_appends(&batch.appended) };
         let undo = std::mem::take(&mut batch.undo);
         let writer = Arc::clone(&store);
@@ -257,7 +259,9 @@ async fn run(mut registry: Registry, store: Arc<Store>, rules: Rules, mut rx: mp
             .unwrap_or_else(|e| Err(format!("writer task failed: {e}")));
         let failed = written.is_err();
         if let Err(why) = written {
-            error!("cannot save client.keys: {why}; undoing {} change(s)", undo.len());
+            // The store left every file as it was before the batch; memory follows. The highest ID
+            // stays raised, so no ID of the failed batch is issued again.
+            error!("cannot save client.keys: {why}; {} change(s) refused and undone", undo.len());
             for change in undo.into_iter().rev() {
                 match change {
                     Undo::Added(done) => registry.undo(done),
@@ -265,12 +269,6 @@ async fn run(mut registry: Registry, store: Arc<Store>, rules: Rules, mut rx: mp
                     Undo::Rekeyed(id, old) => drop(registry.rekey(&id, old)),
                     Undo::Forgot(agent) => registry.restore(agent, false),
                 }
-            }
-            // Bring the files back in line with memory (best effort; the next batch retries).
-            let all = registry.render();
-            let writer = Arc::clone(&store);
-            if let Ok(Err(again)) = tokio::task::spawn_blocking(move || writer.rewrite(&all)).await {
-                error!("cannot restore client.keys: {again}");
             }
         }
         pending.into_iter().for_each(|p| p.send(failed));

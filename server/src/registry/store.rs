@@ -9,12 +9,15 @@
 //! acknowledged; loading recognises it (unterminated and invalid), logs it and cuts it off.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::{Seek, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use agentkeys::{AgentId, ErrorKind, Line, parse_keys};
 use chrono::{Local, NaiveDateTime, TimeZone};
+
+use tracing::error;
 
 use super::{Agent, Duplicate, Registry};
 use crate::config::Durability;
@@ -32,12 +35,17 @@ pub struct Contents {
 }
 
 /// Where and how the registry is written.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Store {
+    /// client.keys itself (a symbolic link resolved to its target).
     keys: PathBuf,
+    /// client.keys as the home names it (maybe a symbolic link).
+    keys_link: PathBuf,
     timestamps: PathBuf,
     state: PathBuf,
     durability: Durability,
+    /// Files (and lengths) that a failed append could not be cut back to yet.
+    pending_truncations: Mutex<Vec<(PathBuf, u64)>>,
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in local time, as agents-timestamp holds it.
@@ -56,7 +64,22 @@ fn parse_local_time(text: &str) -> Option<i64> {
 impl Store {
     /// The store of `home`.
     pub fn new(home: &Home, durability: Durability) -> Store {
-        Store { keys: home.client_keys(), timestamps: home.timestamps(), state: home.state(), durability }
+        let keys_link = home.client_keys();
+        // Follow a symbolic link once, so that rewrites replace the target and keep the link.
+        let keys = match std::fs::symlink_metadata(&keys_link) {
+            Ok(m) if m.file_type().is_symlink() => {
+                std::fs::canonicalize(&keys_link).unwrap_or_else(|_| keys_link.clone())
+            }
+            _ => keys_link.clone(),
+        };
+        Store {
+            keys,
+            keys_link,
+            timestamps: home.timestamps(),
+            state: home.state(),
+            durability,
+            pending_truncations: Mutex::new(Vec::new()),
+        }
     }
 
     /// Reads the three files into a registry. `purge` drops removed agents' lines (their IDs still
@@ -68,6 +91,7 @@ impl Store {
     pub fn load(&self, purge: bool) -> Result<(Registry, Vec<String>), String> {
         let mut warnings = Vec::new();
         let mut registry = Registry::default();
+        self.check_keys_file(&mut warnings)?;
         let data =
             read_recovering(&self.keys, &mut warnings, |line| matches!(agentkeys::parse_line(line), Line::Invalid(_)))?;
         let name = self.keys.display();
@@ -95,6 +119,12 @@ impl Store {
                             line.number,
                             r.name.as_str()
                         )),
+                        Some(Duplicate::Addr) => warnings.push(format!(
+                            "{name}:{}: duplicate address {} (agent '{}'): lookups by address find the first agent with it",
+                            line.number,
+                            r.addr.file_form(),
+                            r.id
+                        )),
                         None => {}
                     }
                 }
@@ -116,6 +146,42 @@ impl Store {
         self.load_timestamps(&mut registry, &mut warnings)?;
         self.load_state(&mut registry, &mut warnings)?;
         Ok((registry, warnings))
+    }
+
+    /// Where client.keys really is (a symbolic link is followed, so it stays a link), and a
+    /// warning-and-fix for a mode that lets other users read the keys.
+    fn check_keys_file(&self, warnings: &mut Vec<String>) -> Result<(), String> {
+        let given = &self.keys_link;
+        if std::fs::symlink_metadata(given).is_ok_and(|m| m.file_type().is_symlink()) {
+            let target = std::fs::canonicalize(given).map_err(|e| {
+                format!(
+                    "{}: a symbolic link whose target cannot be opened ({e}); fix or remove the link",
+                    given.display()
+                )
+            })?;
+            warnings.push(format!(
+                "{}: a symbolic link to {}; agentkeys writes through it",
+                given.display(),
+                target.display()
+            ));
+        }
+        let path = &self.keys;
+        if !path.exists() {
+            return Ok(());
+        }
+        let meta = std::fs::metadata(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if safe_keys_mode(mode) != mode {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(SECRET_MODE)).map_err(|e| {
+                format!(
+                    "{}: mode {mode:04o} lets other users read agent keys and cannot be changed: {e}",
+                    path.display()
+                )
+            })?;
+            warnings
+                .push(format!("{}: mode {mode:04o} let other users read agent keys; changed to 0640", path.display()));
+        }
+        Ok(())
     }
 
     fn load_timestamps(&self, registry: &mut Registry, warnings: &mut Vec<String>) -> Result<(), String> {
@@ -149,44 +215,190 @@ impl Store {
     }
 
     /// Appends `add` to the three files (state, client.keys, timestamps), fsyncing each unless
-    /// durability is `fast`.
+    /// durability is `fast`. A file whose last byte is not `\n` (a hand edit, another tool) gets one
+    /// first, so an appended line is never glued onto it.
+    ///
+    /// All or nothing: if any write or fsync fails (a full disk), every file appended to so far is
+    /// truncated back to its length before the batch, so no line of the failed batch survives,
+    /// complete or partial. A truncation that fails too is remembered and retried before the next
+    /// write, which is refused until it succeeds.
     ///
     /// # Errors
     /// I/O errors, with the path.
     pub fn append(&self, add: &Contents) -> Result<(), String> {
+        self.repair_pending()?;
+        let mut done: Vec<(File, &Path, u64)> = Vec::with_capacity(3);
         for (path, bytes, mode) in [
-            (&self.state, &add.state, 0o640),
-            (&self.keys, &add.keys, SECRET_MODE),
-            (&self.timestamps, &add.timestamps, 0o640),
+            (self.state.as_path(), &add.state, 0o640),
+            (self.keys.as_path(), &add.keys, SECRET_MODE),
+            (self.timestamps.as_path(), &add.timestamps, 0o640),
         ] {
             if bytes.is_empty() {
                 continue;
             }
-            let fail = |e: std::io::Error| format!("{}: cannot append: {e}", path.display());
-            let mut file = OpenOptions::new().create(true).append(true).mode(mode).open(path).map_err(fail)?;
-            file.write_all(bytes).map_err(fail)?;
-            if self.durability == Durability::Durable {
-                file.sync_data().map_err(fail)?;
+            match self.append_one(path, bytes, mode) {
+                Ok(step) => done.push((step.0, path, step.1)),
+                Err((e, partial)) => {
+                    if let Some(step) = partial {
+                        done.push((step.0, path, step.1));
+                    }
+                    self.roll_back(done);
+                    return Err(format!("{}: cannot append: {e}", path.display()));
+                }
             }
         }
         Ok(())
     }
 
-    /// Replaces the three files with `all`, each through a temporary file and a rename; the mode
-    /// of an existing client.keys is kept (a new one gets 0640).
+    /// Appends to one file; on failure also returns the open file and its old length when the file
+    /// may already hold part of the bytes.
+    #[allow(clippy::type_complexity)]
+    fn append_one(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        mode: u32,
+    ) -> Result<(File, u64), (std::io::Error, Option<(File, u64)>)> {
+        let mut file =
+            OpenOptions::new().create(true).read(true).append(true).mode(mode).open(path).map_err(|e| (e, None))?;
+        let before = file.metadata().map_err(|e| (e, None))?.len();
+        let written = (|| {
+            if before > 0 {
+                let mut last = [0u8; 1];
+                file.read_exact_at(&mut last, before - 1)?;
+                if last[0] != b'\n' {
+                    file.write_all(b"\n")?;
+                }
+            }
+            file.write_all(bytes)?;
+            if self.durability == Durability::Durable {
+                file.sync_data()?;
+            }
+            Ok(())
+        })();
+        match written {
+            Ok(()) => Ok((file, before)),
+            Err(e) => Err((e, Some((file, before)))),
+        }
+    }
+
+    /// Truncates every file of a failed append back to its old length; what cannot be truncated now
+    /// is retried before the next write.
+    fn roll_back(&self, done: Vec<(File, &Path, u64)>) {
+        for (file, path, len) in done {
+            let undone = file.set_len(len).and_then(|()| file.sync_data());
+            if let Err(e) = undone {
+                error!(
+                    "{}: cannot cut the failed append back to {len} bytes: {e}; retrying before the next write",
+                    path.display()
+                );
+                if let Ok(mut pending) = self.pending_truncations.lock() {
+                    pending.push((path.to_owned(), len));
+                }
+            }
+        }
+    }
+
+    /// Retries the truncations of earlier failed appends.
+    fn repair_pending(&self) -> Result<(), String> {
+        let Ok(mut pending) = self.pending_truncations.lock() else {
+            return Err("store state poisoned".into());
+        };
+        while let Some((path, len)) = pending.last() {
+            let undone = OpenOptions::new().write(true).open(path).and_then(|f| {
+                f.set_len(*len)?;
+                f.sync_data()
+            });
+            undone.map_err(|e| {
+                format!("{}: a failed write is not cut off yet ({e}); refusing to write", path.display())
+            })?;
+            pending.pop();
+        }
+        Ok(())
+    }
+
+    /// Replaces the three files with `all`. Every temporary file is written and synced first; only
+    /// when all three are complete are they renamed over the old files (then the directories are
+    /// synced), so a full disk leaves every old file as it was and no temporary behind. The mode of
+    /// an existing client.keys is kept unless other users could read it (then 0640).
     ///
     /// # Errors
     /// I/O errors, with the path.
     pub fn rewrite(&self, all: &Contents) -> Result<(), String> {
-        replace_file(&self.state, &all.state, 0o640, self.durability)?;
-        let keys_mode = std::fs::metadata(&self.keys).map(|m| m.permissions().mode() & 0o7777).unwrap_or(SECRET_MODE);
-        replace_file(&self.keys, &all.keys, keys_mode, self.durability)?;
-        replace_file(&self.timestamps, &all.timestamps, 0o640, self.durability)
+        self.repair_pending()?;
+        let keys_mode =
+            std::fs::metadata(&self.keys).map(|m| safe_keys_mode(m.permissions().mode())).unwrap_or(SECRET_MODE);
+        let files = [
+            (self.state.as_path(), &all.state, 0o640),
+            (self.timestamps.as_path(), &all.timestamps, 0o640),
+            (self.keys.as_path(), &all.keys, keys_mode),
+        ];
+        let mut temporaries = Vec::with_capacity(files.len());
+        for (path, contents, mode) in files {
+            match write_temporary(path, contents, mode, self.durability) {
+                Ok(tmp) => temporaries.push((tmp, path)),
+                Err(e) => {
+                    for (tmp, _) in &temporaries {
+                        let _ = std::fs::remove_file(tmp);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        for (renamed, (tmp, path)) in temporaries.iter().enumerate() {
+            if let Err(e) = std::fs::rename(tmp, path) {
+                for (left, _) in &temporaries[renamed..] {
+                    let _ = std::fs::remove_file(left);
+                }
+                return Err(format!("{}: cannot replace: {e}", path.display()));
+            }
+        }
+        if self.durability == Durability::Durable {
+            for (_, path) in &temporaries {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| format!("{}: cannot sync: {e}", dir.display()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The mode client.keys is written with: its current mode, unless other users may read or write it
+/// (then 0640, upstream's).
+fn safe_keys_mode(mode: u32) -> u32 {
+    let mode = mode & 0o7777;
+    if mode & 0o007 != 0 { SECRET_MODE } else { mode }
+}
+
+/// Writes `contents` to a temporary file beside `path` (synced unless `fast`); on failure the
+/// temporary is removed.
+fn write_temporary(path: &Path, contents: &[u8], mode: u32, durability: Durability) -> Result<PathBuf, String> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.agentkeys-tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
+    let written = (|| {
+        let mut file = OpenOptions::new().create(true).truncate(true).write(true).mode(mode).open(&tmp)?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        file.write_all(contents)?;
+        if durability == Durability::Durable {
+            file.sync_all()?;
+        }
+        Ok::<_, std::io::Error>(())
+    })();
+    match written {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(format!("{}: cannot write: {e}", path.display()))
+        }
     }
 }
 
 /// Reads `path` (missing = empty). If its last line has no `\n` and `is_bad` says it cannot be
-/// read, it is the remains of an interrupted append: cut it off, in the file too, and warn.
+/// read, it is the remains of an interrupted append: cut it off, in the file too, and warn. If it
+/// can be read (a hand edit, another tool), the missing `\n` is added, durably, so the next append
+/// starts on a line of its own (appends also check, should this repair fail).
 fn read_recovering(path: &Path, warnings: &mut Vec<String>, is_bad: impl Fn(&[u8]) -> bool) -> Result<Vec<u8>, String> {
     let mut data = match std::fs::read(path) {
         Ok(d) => d,
@@ -197,18 +409,34 @@ fn read_recovering(path: &Path, warnings: &mut Vec<String>, is_bad: impl Fn(&[u8
         return Ok(data);
     }
     let start = data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let lines = data[..start].iter().filter(|&&b| b == b'\n').count() + 1;
+    let repair = |change: &dyn Fn(&mut File) -> std::io::Result<()>| {
+        OpenOptions::new().write(true).open(path).and_then(|mut f| {
+            change(&mut f)?;
+            f.sync_all()
+        })
+    };
     if is_bad(&data[start..]) {
-        let lines = data[..start].iter().filter(|&&b| b == b'\n').count() + 1;
         warnings.push(format!(
             "{}:{lines}: cut off a partial last line left by an interrupted write ({} bytes, never acknowledged)",
             path.display(),
             data.len() - start
         ));
-        let file =
-            OpenOptions::new().write(true).open(path).map_err(|e| format!("{}: cannot repair: {e}", path.display()))?;
-        file.set_len(start as u64).map_err(|e| format!("{}: cannot repair: {e}", path.display()))?;
-        file.sync_all().map_err(|e| format!("{}: cannot repair: {e}", path.display()))?;
+        repair(&|f: &mut File| f.set_len(start as u64))
+            .map_err(|e| format!("{}: cannot repair: {e}", path.display()))?;
         data.truncate(start);
+    } else {
+        match repair(&|f: &mut File| {
+            f.seek(std::io::SeekFrom::End(0))?;
+            f.write_all(b"\n")
+        }) {
+            Ok(()) => warnings.push(format!("{}:{lines}: the last line had no newline; added one", path.display())),
+            Err(e) => warnings.push(format!(
+                "{}:{lines}: the last line has no newline and it cannot be added now ({e}); the next append adds it",
+                path.display()
+            )),
+        }
+        data.push(b'\n');
     }
     Ok(data)
 }
@@ -242,24 +470,6 @@ fn parse_state_line(line: &[u8]) -> Option<StateLine<'_>> {
         }
         _ => None,
     }
-}
-
-fn replace_file(path: &Path, contents: &[u8], mode: u32, durability: Durability) -> Result<(), String> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.agentkeys-tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
-    let fail = |e: std::io::Error| format!("{}: cannot write: {e}", path.display());
-    let mut file = OpenOptions::new().create(true).truncate(true).write(true).mode(mode).open(&tmp).map_err(fail)?;
-    file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(fail)?;
-    file.write_all(contents).map_err(fail)?;
-    if durability == Durability::Durable {
-        file.sync_all().map_err(fail)?;
-    }
-    drop(file);
-    std::fs::rename(&tmp, path).map_err(fail)?;
-    if durability == Durability::Durable {
-        File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
