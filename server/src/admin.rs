@@ -12,9 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentkeys::{AgentAddr, AgentId, AgentKey, AgentName, ErrorKind, Groups};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, ForceConfig, Interval};
@@ -27,6 +30,14 @@ pub const MAX_PAYLOAD: usize = 65536;
 /// Largest payload of our batch extensions (`add-many`, `remove` with `ids`), which exist to carry
 /// thousands of agents in one durable write.
 pub const MAX_BATCH_PAYLOAD: usize = 16 << 20;
+/// Most admin connections open at once; more are closed at once.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Most payload bytes held at once over every admin connection (two largest batch frames).
+pub const MAX_IN_FLIGHT_BYTES: usize = 2 * MAX_BATCH_PAYLOAD;
+/// Deadline for reading each part of a frame.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+/// After a request this large, freed memory is handed back to the operating system.
+const RETURN_MEMORY_AFTER: usize = 1 << 20;
 
 /// Upstream's message for an error code (SPEC 5.3).
 pub fn message(code: u32) -> &'static str {
@@ -140,26 +151,38 @@ fn force(v: &Value) -> Result<ForceConfig, Code> {
 }
 
 impl Admin {
-    /// The reply to one payload.
+    /// The reply to one payload. JSON is parsed once; a payload over [`MAX_PAYLOAD`] is refused
+    /// unless it is one of the batch functions.
     pub async fn answer(&self, payload: &[u8]) -> String {
-        if payload.len() > MAX_PAYLOAD && !is_batch(payload) {
+        let oversized = || {
             warn!(
                 "admin socket: refused a payload of {} bytes (at most {MAX_PAYLOAD} outside the batch functions)",
                 payload.len()
             );
-            return error_json(9002);
+            error_json(9002)
+        };
+        if payload.first() != Some(&b'{') {
+            return if payload.len() > MAX_PAYLOAD { oversized() } else { self.text(payload) };
         }
-        if payload.first() == Some(&b'{') {
-            match self.json(payload).await {
-                Ok(reply) | Err(reply) => reply,
-            }
-        } else {
-            self.text(payload)
+        if payload.len() > MAX_PAYLOAD
+            && let Ok(frame) = serde_json::from_slice::<LargeBatch<'_>>(payload)
+            && frame.function == "add-many"
+            && let Some(agents) = &frame.arguments.agents
+        {
+            return self.add_many_large(agents, frame.arguments.force.as_ref()).await;
+        }
+        let Ok(value) = serde_json::from_slice::<Value>(payload) else {
+            return if payload.len() > MAX_PAYLOAD { oversized() } else { error_json(9002) };
+        };
+        if payload.len() > MAX_PAYLOAD && !is_batch(&value) {
+            return oversized();
+        }
+        match self.json(&value).await {
+            Ok(reply) | Err(reply) => reply,
         }
     }
 
-    async fn json(&self, payload: &[u8]) -> Result<String, String> {
-        let value: Value = serde_json::from_slice(payload).map_err(|_| error_json(9002))?;
+    async fn json(&self, value: &Value) -> Result<String, String> {
         let obj = value.as_object().ok_or_else(|| error_json(9002))?;
         let function = string(obj, "function", 9003).map_err(error_json)?;
         let args = match obj.get("arguments") {
@@ -222,26 +245,53 @@ impl Admin {
     /// one durable write, one answer per agent.
     async fn add_many(&self, args: &Map<String, Value>) -> Result<String, String> {
         let items = args.get("agents").and_then(Value::as_array).ok_or_else(|| error_json(9002))?;
-        let mut answers: Vec<Option<String>> = vec![None; items.len()];
+        let force = args.get("force");
+        let checked = items.iter().map(|item| item.as_object().ok_or(9002u32).and_then(|a| self.new_agent(a, force)));
+        Ok(self.add_checked(checked).await)
+    }
+
+    /// A large `add-many` frame: each agent is parsed on its own from the raw frame, so the frame
+    /// is never held as one JSON tree (about twenty times its size).
+    async fn add_many_large(&self, agents: &[&RawValue], force: Option<&Value>) -> String {
+        let checked = agents.iter().map(|raw| {
+            let item: Value = serde_json::from_str(raw.get()).map_err(|_| 9002u32)?;
+            item.as_object().ok_or(9002u32).and_then(|a| self.new_agent(a, force))
+        });
+        self.add_checked(checked).await
+    }
+
+    /// Registers the valid agents of a batch in one write and answers each item in order.
+    async fn add_checked(&self, checked: impl Iterator<Item = Result<NewAgent, Code>>) -> String {
+        let mut invalid: Vec<Option<Code>> = Vec::new();
         let mut valid = Vec::new();
-        let mut positions = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            match item.as_object().ok_or(9002u32).and_then(|a| self.new_agent(a, args.get("force"))) {
+        for item in checked {
+            match item {
                 Ok(new) => {
-                    positions.push(i);
                     valid.push(new);
+                    invalid.push(None);
                 }
-                Err(code) => answers[i] = Some(error_json(code)),
+                Err(code) => invalid.push(Some(code)),
             }
         }
-        for (i, result) in positions.into_iter().zip(self.registry.register_many(valid).await) {
-            answers[i] = Some(match result {
-                Ok(agent) => format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr.to_string())),
-                Err(refusal) => error_json(refusal_code(&refusal)),
-            });
+        let mut results = self.registry.register_many(valid).await.into_iter();
+        let mut out = String::with_capacity(invalid.len() * 40 + 32);
+        out.push_str(r#"{"error":0,"data":["#);
+        for (i, code) in invalid.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let answer = match (code, code.is_none().then(|| results.next()).flatten()) {
+                (Some(code), _) => error_json(code),
+                (None, Some(Ok(agent))) => {
+                    format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr.to_string()))
+                }
+                (None, Some(Err(refusal))) => error_json(refusal_code(&refusal)),
+                (None, None) => error_json(9001),
+            };
+            out.push_str(&answer);
         }
-        let body: Vec<String> = answers.into_iter().map(|a| a.unwrap_or_else(|| error_json(9001))).collect();
-        Ok(format!(r#"{{"error":0,"data":[{}]}}"#, body.join(",")))
+        out.push_str("]}");
+        out
     }
 
     async fn remove(&self, args: &Map<String, Value>) -> Result<String, String> {
@@ -374,9 +424,25 @@ impl Admin {
     }
 }
 
+/// The parts of a large batch frame, borrowed from it: each agent stays raw JSON until its turn.
+#[derive(Deserialize)]
+struct LargeBatch<'a> {
+    #[serde(borrow)]
+    function: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    arguments: LargeBatchArguments<'a>,
+}
+
+#[derive(Deserialize)]
+struct LargeBatchArguments<'a> {
+    #[serde(borrow, default)]
+    agents: Option<Vec<&'a RawValue>>,
+    #[serde(default)]
+    force: Option<Value>,
+}
+
 /// Whether a payload is one of our batch requests (which may exceed [`MAX_PAYLOAD`]).
-fn is_batch(payload: &[u8]) -> bool {
-    let Ok(value) = serde_json::from_slice::<Value>(payload) else { return false };
+fn is_batch(value: &Value) -> bool {
     match value.get("function").and_then(Value::as_str) {
         Some("add-many") => true,
         Some("remove") => value.get("arguments").and_then(|a| a.get("ids")).is_some(),
@@ -408,7 +474,10 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), String> {
     let admin = Arc::new(admin);
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let budget = Arc::new(Semaphore::new(MAX_IN_FLIGHT_BYTES));
     tokio::pin!(shutdown);
+    let mut refused_logged = false;
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -421,33 +490,52 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let admin = Arc::clone(&admin);
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            if !refused_logged {
+                warn!("admin socket: {MAX_CONNECTIONS} connections open; closing new ones until some end");
+                refused_logged = true;
+            }
+            drop(stream);
+            continue;
+        };
+        refused_logged = false;
+        let (admin, budget) = (Arc::clone(&admin), Arc::clone(&budget));
         tokio::spawn(async move {
-            if let Err(e) = connection(&admin, stream).await {
+            if let Err(e) = connection(&admin, stream, &budget).await {
                 debug!("admin socket: {e}");
             }
+            drop(permit);
         });
     }
     let _ = std::fs::remove_file(&path);
     Ok(())
 }
 
-async fn connection(admin: &Admin, mut stream: UnixStream) -> std::io::Result<()> {
+async fn connection(admin: &Admin, mut stream: UnixStream, budget: &Semaphore) -> std::io::Result<()> {
     let mut len = [0u8; 4];
-    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut len))
+    tokio::time::timeout(FRAME_TIMEOUT, stream.read_exact(&mut len))
         .await
         .map_err(|_| std::io::ErrorKind::TimedOut)??;
     let len = u32::from_le_bytes(len) as usize;
-    let reply = if len > MAX_BATCH_PAYLOAD {
+    if len > MAX_BATCH_PAYLOAD {
         warn!("admin socket: refused a payload of {len} bytes (at most {MAX_BATCH_PAYLOAD})");
-        error_json(9002)
-    } else {
-        let mut payload = vec![0u8; len];
-        tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut payload))
-            .await
-            .map_err(|_| std::io::ErrorKind::TimedOut)??;
-        admin.answer(&payload).await
+        return write_frame(&mut stream, error_json(9002).as_bytes()).await;
+    }
+    // Payload bytes held at once, over every connection, are bounded: a large frame waits for room.
+    let permits = u32::try_from(len.max(1)).unwrap_or(u32::MAX);
+    let Ok(Ok(_room)) = tokio::time::timeout(FRAME_TIMEOUT, budget.acquire_many(permits)).await else {
+        warn!("admin socket: refused a payload of {len} bytes: too many large requests in flight");
+        return write_frame(&mut stream, error_json(9001).as_bytes()).await;
     };
+    let mut payload = vec![0u8; len];
+    tokio::time::timeout(FRAME_TIMEOUT, stream.read_exact(&mut payload))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)??;
+    let reply = admin.answer(&payload).await;
+    drop(payload);
+    if len > RETURN_MEMORY_AFTER {
+        crate::memory::return_to_os();
+    }
     write_frame(&mut stream, reply.as_bytes()).await
 }
 

@@ -75,9 +75,10 @@ pub struct EnrollArgs {
 /// Runs the enrollment; returns the exit status.
 pub fn run(args: &EnrollArgs) -> i32 {
     match enroll(args) {
-        Ok(record) => {
+        Ok(registered) => {
             println!("Valid key received");
-            eprintln!("agentkeys enroll: registered as agent '{record}'");
+            // Never the key: only who we are now and where the key went.
+            eprintln!("agentkeys enroll: {registered}");
             0
         }
         Err(why) => {
@@ -142,11 +143,16 @@ fn enroll(args: &EnrollArgs) -> Result<String, String> {
     let reply = exchange(args, tls, &wire, timeout)?;
     match parse_reply(&reply).map_err(|e| format!("invalid reply from the manager: {e}"))? {
         Reply::Refused(message) => Err(format!("{} (from manager)", String::from_utf8_lossy(message))),
-        Reply::Key { text, .. } => {
+        Reply::Key { record, text } => {
             let mut contents = text.as_bytes().to_vec();
             contents.push(b'\n');
             write_new_file(&args.keys, &contents, SECRET_MODE)?;
-            Ok(text.to_owned())
+            Ok(format!(
+                "registered as agent '{}' ({}); key written to {}",
+                record.id,
+                record.name.as_str(),
+                args.keys.display()
+            ))
         }
     }
 }

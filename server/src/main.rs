@@ -10,8 +10,10 @@ mod enroll;
 mod home;
 mod keypoll;
 mod lockout;
+mod memory;
 mod registry;
 mod serve;
+mod sources;
 mod status;
 mod tls;
 
@@ -229,13 +231,26 @@ fn poll(args: &PollArgs) -> i32 {
     let outcome = (|| {
         let socket =
             std::os::unix::net::UnixDatagram::bind(&me).map_err(|e| format!("cannot bind {}: {e}", me.display()))?;
-        socket.set_read_timeout(Some(Duration::from_secs(args.timeout.max(1)))).map_err(|e| e.to_string())?;
+        // One deadline for the whole exchange: a server whose queue is full cannot hold the send.
+        let timeout = Duration::from_secs(args.timeout.max(1));
+        let deadline = std::time::Instant::now() + timeout;
+        socket.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
         let request = format!("{}:{}", args.kind, args.value);
-        socket.send_to(request.as_bytes(), &target).map_err(|e| {
-            format!("cannot reach {}: {e} (is the server running with key_request enabled?)", target.display())
+        socket.send_to(request.as_bytes(), &target).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                format!("the server did not take the request within {} s (its socket is full)", args.timeout)
+            }
+            _ => format!("cannot reach {}: {e} (is the server running with key_request enabled?)", target.display()),
         })?;
+        let left = deadline.saturating_duration_since(std::time::Instant::now()).max(Duration::from_millis(1));
+        socket.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
         let mut buf = vec![0u8; 65536];
-        let n = socket.recv(&mut buf).map_err(|e| format!("no outcome within {} s: {e}", args.timeout))?;
+        let n = socket.recv(&mut buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                format!("no outcome within {} s", args.timeout)
+            }
+            _ => format!("no outcome: {e}"),
+        })?;
         Ok::<_, String>(String::from_utf8_lossy(&buf[..n]).into_owned())
     })();
     let _ = std::fs::remove_file(&me);
@@ -443,6 +458,12 @@ async fn run_server(home: Home, config: Config) -> Result<(), String> {
             manager_version,
             use_source_ip: config.auth.use_source_ip,
             timeout: Duration::from_secs(config.server.connection_timeout.as_secs()),
+            handshake_timeout: Duration::from_secs(
+                config.server.handshake_timeout.as_secs().min(config.server.connection_timeout.as_secs()),
+            ),
+            per_source: sources::PerSource::new(
+                config.server.max_connections_per_source.min(config.server.max_connections),
+            ),
             acceptor: tokio_rustls::TlsAcceptor::from(tls),
             max_connections: config.server.max_connections,
             client_auth: agent_ca.is_some(),
@@ -450,6 +471,7 @@ async fn run_server(home: Home, config: Config) -> Result<(), String> {
                 config.server.lockout_failures,
                 Duration::from_secs(config.server.lockout_window.as_secs()),
                 Duration::from_secs(config.server.lockout_duration.as_secs()),
+                config.server.lockout_exempt.clone(),
             ),
             verify_host: config.auth.ssl_verify_host && agent_ca.is_some(),
         };

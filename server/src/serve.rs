@@ -34,6 +34,10 @@ pub struct Listener {
     pub use_source_ip: bool,
     /// Deadline for handshake + request.
     pub timeout: Duration,
+    /// Deadline for the handshake alone (shorter, so idle connections give their place back soon).
+    pub handshake_timeout: Duration,
+    /// Open connections per source, bounded.
+    pub per_source: Arc<crate::sources::PerSource>,
     /// TLS.
     pub acceptor: TlsAcceptor,
     /// Most connections at once.
@@ -72,6 +76,11 @@ impl Listener {
                 drop(stream);
                 continue;
             }
+            let Some(source_slot) = this.per_source.acquire(peer.ip()) else {
+                debug!("connection from {} refused: too many connections from that source", peer.ip());
+                drop(stream);
+                continue;
+            };
             let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                 if !refused_logged {
                     warn!("Too many connections. Rejecting.");
@@ -84,7 +93,7 @@ impl Listener {
             let this = Arc::clone(&this);
             tokio::spawn(async move {
                 this.connection(stream, peer).await;
-                drop(permit);
+                drop((permit, source_slot));
             });
         }
         info!("shutting down: no new connections; finishing the ones in flight");
@@ -99,7 +108,13 @@ impl Listener {
         let source = AgentAddr::from_ip(peer.ip()).ip().unwrap_or(peer.ip());
         let _ = stream.set_nodelay(true);
         let received = tokio::time::timeout(self.timeout, async {
-            let mut tls = self.acceptor.accept(stream).await.map_err(|e| Closed::Handshake(e.to_string()))?;
+            let mut tls = match tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(stream)).await {
+                Ok(accepted) => accepted.map_err(|e| Closed::Handshake(e.to_string()))?,
+                Err(_) => {
+                    let secs = self.handshake_timeout.as_secs();
+                    return Err(Closed::Handshake(format!("no TLS handshake within {secs} s")));
+                }
+            };
             if self.verify_host {
                 self.check_host(&tls, source).map_err(Closed::Host)?;
             }
@@ -126,17 +141,32 @@ impl Listener {
                 return;
             }
         };
-        let (reply, registered) = self.answer(&request, source).await;
-        let delivered = async {
-            tls.write_all(&reply).await?;
-            tls.shutdown().await
+        let Some((reply, registered)) = self.answer(&request, source).await else {
+            debug!("connection from {source} closed: locked out after failed password attempts");
+            return;
         };
-        let result = tokio::time::timeout(self.timeout, delivered)
+        // Delivery is decided by the reply write alone: once every byte of the reply has been
+        // handed to the kernel (written and flushed), the agent counts as registered. What happens
+        // after (close_notify, TCP shutdown, a reset by a client that already read its key) only
+        // gets a debug line.
+        let written = async {
+            tls.write_all(&reply).await?;
+            tls.flush().await
+        };
+        let result = tokio::time::timeout(self.timeout, written)
             .await
             .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
-        if let (Err(e), Some((id, name))) = (result, registered) {
-            warn!("reply to {source} not delivered ({e}); removing agent '{name}' (id '{id}') again");
-            self.registry.rollback(id).await;
+        match (result, registered) {
+            (Err(e), Some((id, name))) => {
+                warn!("reply to {source} not delivered ({e}); removing agent '{name}' (id '{id}') again");
+                self.registry.rollback(id).await;
+            }
+            (Err(e), None) => debug!("reply to {source} not delivered: {e}"),
+            (Ok(()), _) => {
+                if let Ok(Err(e)) = tokio::time::timeout(self.timeout, tls.shutdown()).await {
+                    debug!("closing the connection from {source} after the reply: {e}");
+                }
+            }
         }
     }
 
@@ -154,18 +184,42 @@ impl Listener {
         }
     }
 
-    /// The reply to a request, and the agent registered, if any.
-    async fn answer(&self, request: &[u8], source: IpAddr) -> (Vec<u8>, Option<(agentkeys::AgentId, String)>) {
+    /// The reply to a request, and the agent registered, if any; `None` when the source is locked
+    /// out (the connection is closed without a reply, as at accept).
+    async fn answer(&self, request: &[u8], source: IpAddr) -> Option<(Vec<u8>, Option<(agentkeys::AgentId, String)>)> {
+        // The guess is reserved before the password is evaluated, so attempts fired together
+        // cannot get more guesses evaluated than the lockout allows.
+        let attempt = match &self.password {
+            Some(_) => Some(self.lockout.begin(source)?),
+            None => None,
+        };
         let opts = RequestOptions { password: self.password.as_deref(), manager_version: self.manager_version };
-        let req = match Request::parse(request, &opts) {
+        let parsed = Request::parse(request, &opts);
+        if let Some(attempt) = attempt {
+            // The password is checked first: any other outcome means it was right.
+            match &parsed {
+                Err(e) if e.kind() == ErrorKind::InvalidPassword => {
+                    if attempt.failed() {
+                        warn!(
+                            "Too many failed registration attempts from {source}: its connections are refused for a while"
+                        );
+                    }
+                }
+                _ => attempt.succeeded(),
+            }
+        }
+        Some(self.answer_parsed(parsed, source).await)
+    }
+
+    async fn answer_parsed(
+        &self,
+        parsed: Result<Request<'_>, RequestError<'_>>,
+        source: IpAddr,
+    ) -> (Vec<u8>, Option<(agentkeys::AgentId, String)>) {
+        let req = match parsed {
             Ok(r) => r,
             Err(e) => {
                 log_refusal(&e, source);
-                if e.kind() == ErrorKind::InvalidPassword && self.lockout.failure(source) {
-                    warn!(
-                        "Too many failed registration attempts from {source}: its connections are refused for a while"
-                    );
-                }
                 return (error_reply(&e), None);
             }
         };

@@ -38,6 +38,11 @@ fn plain_enrollment_writes_the_agent_keys_file() {
     assert!(agent_file.starts_with("001 web-01 any "));
     assert_eq!(std::fs::metadata(&keys).unwrap().permissions().mode() & 0o777, 0o640);
     assert!(s.logged("registration: registered as agent '001'"));
+    // The key is never printed, at any log level: only the ID, the name and where the key went.
+    let key = agent_file.trim_end().rsplit(' ').next().unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!printed.contains(key), "{printed}");
+    assert!(printed.contains("registered as agent '001' (web-01); key written to"), "{printed}");
     assert!(!s.log_text().contains(agent_file.split(' ').nth(3).unwrap().trim()), "the key must never be logged");
 }
 
@@ -157,10 +162,12 @@ fn duplicates_are_replaced_when_the_rules_allow_and_ids_are_not_reused() {
     let keys = s.keys();
     let lines: Vec<&str> = keys.lines().collect();
     assert_eq!(lines.len(), 3, "{keys}");
+    // purge = no (upstream default): the replaced agent stays as a `!` line. The replacement
+    // rewrote the file with it last, as upstream writes; the next new agent is appended after it
+    // (upstream loads `!` lines wherever they stand), so a `!` line never forces a rewrite.
     assert!(lines[0].starts_with("002 dup any "), "{keys}");
-    assert!(lines[1].starts_with("003 new-owner 10.0.0.5 "), "{keys}");
-    // purge = no (upstream default): the replaced agent stays as a `!` line, last, as upstream writes.
-    assert!(lines[2].starts_with("001 !dup 10.0.0.5 "), "{keys}");
+    assert!(lines[1].starts_with("001 !dup 10.0.0.5 "), "{keys}");
+    assert!(lines[2].starts_with("003 new-owner 10.0.0.5 "), "{keys}");
 }
 
 #[test]

@@ -261,6 +261,12 @@ pub struct ServerSettings {
     pub hostname: Option<String>,
     /// Most TLS connections served at once; more are closed at once.
     pub max_connections: usize,
+    /// Most connections served at once from one source (an IPv4 address or an IPv6 /64), so that
+    /// one source cannot take every place of `max_connections` (default: a quarter of them).
+    pub max_connections_per_source: usize,
+    /// Deadline for the TLS handshake of one connection (`connection_timeout` still bounds
+    /// handshake and request together).
+    pub handshake_timeout: Interval,
     /// Deadline for the handshake and the request of one connection.
     pub connection_timeout: Interval,
     /// `durable` (fsync before replying) or `fast`.
@@ -276,6 +282,8 @@ pub struct ServerSettings {
     pub lockout_window: Interval,
     /// How long a locked-out address is refused.
     pub lockout_duration: Interval,
+    /// Sources never locked out (a NAT of many agents): addresses or ranges such as `10.0.0.0/8`.
+    pub lockout_exempt: Vec<crate::sources::Cidr>,
 }
 
 impl Default for ServerSettings {
@@ -285,6 +293,8 @@ impl Default for ServerSettings {
             manager_version: agentkeys::Version::DEFAULT_MANAGER.to_owned(),
             hostname: None,
             max_connections: 1000,
+            max_connections_per_source: 250,
+            handshake_timeout: Interval::from_secs(5),
             connection_timeout: Interval::from_secs(10),
             durability: Durability::Durable,
             agent_status: StatusSource::None,
@@ -292,6 +302,7 @@ impl Default for ServerSettings {
             lockout_failures: 10,
             lockout_window: Interval::from_secs(60),
             lockout_duration: Interval::from_secs(300),
+            lockout_exempt: Vec::new(),
         }
     }
 }
@@ -354,6 +365,23 @@ impl Config {
         }
         if self.server.connection_timeout.as_secs() == 0 {
             return Err(ConfigError("server.connection_timeout: must be at least 1 second".into()));
+        }
+        if self.server.max_connections_per_source == 0 {
+            return Err(ConfigError("server.max_connections_per_source: must be at least 1".into()));
+        }
+        if self.server.handshake_timeout.as_secs() == 0 {
+            return Err(ConfigError("server.handshake_timeout: must be at least 1 second".into()));
+        }
+        if self.server.lockout_failures > 0 {
+            for (name, value) in
+                [("lockout_window", &self.server.lockout_window), ("lockout_duration", &self.server.lockout_duration)]
+            {
+                if value.as_secs() == 0 {
+                    return Err(ConfigError(format!(
+                        "server.{name}: must be at least 1 second (to turn the lockout off, set server.lockout_failures = 0)"
+                    )));
+                }
+            }
         }
         crate::ciphers::select(&self.auth.ciphers, "auth.ciphers").map_err(ConfigError)?;
         self.key_request.validate().map_err(|e| ConfigError(format!("key_request: {e}")))?;
@@ -437,5 +465,19 @@ mod tests {
         assert!(load_toml("[auth]\nport = 70000\n").is_err());
         assert!(load_toml("[server]\ndurability = \"sometimes\"\n").is_err());
         assert!(load_toml("[auth.force]\nafter_registration_time = \"1x\"\n").is_err());
+        assert!(load_toml("[server]\nmax_connections_per_source = 0\n").is_err());
+        assert!(load_toml("[server]\nhandshake_timeout = 0\n").is_err());
+        assert!(
+            load_toml("[server]\nlockout_exempt = [\"10.0.0.0/40\"]\n").unwrap_err().to_string().contains("0 to 32")
+        );
+    }
+
+    #[test]
+    fn a_zero_lockout_window_is_refused_unless_the_lockout_is_off() {
+        let err = load_toml("[server]\nlockout_window = \"0s\"\n").unwrap_err().to_string();
+        assert!(err.contains("server.lockout_window") && err.contains("lockout_failures = 0"), "{err}");
+        assert!(load_toml("[server]\nlockout_window = \"0s\"\nlockout_failures = 0\n").is_ok());
+        let exempt = load_toml("[server]\nlockout_exempt = [\"10.0.0.0/8\", \"2001:db8::/32\"]\n").unwrap();
+        assert_eq!(exempt.server.lockout_exempt.len(), 2);
     }
 }

@@ -85,6 +85,8 @@ pub async fn run(command: &str, request: &KeyRequest, timeout: Duration) -> Resu
         }
     };
     let pid = child.id().and_then(|p| i32::try_from(p).ok());
+    // If this lookup is abandoned (shutdown), the script's whole process group goes with it.
+    let mut group = GroupGuard(pid.map(Pid::from_raw));
     let (mut stdout, mut stderr) = (child.stdout.take(), child.stderr.take());
     let work = async {
         let (out, err) =
@@ -93,13 +95,16 @@ pub async fn run(command: &str, request: &KeyRequest, timeout: Duration) -> Resu
         (out, err, status)
     };
     let (out, err, status) = match tokio::time::timeout(timeout, work).await {
-        Ok(done) => done,
+        Ok(done) => {
+            group.0 = None;
+            done
+        }
         Err(_) => {
-            if let Some(pid) = pid {
-                let group = Pid::from_raw(pid);
-                let _ = killpg(group, Signal::SIGTERM);
+            if let Some(pid) = group.0 {
+                let _ = killpg(pid, Signal::SIGTERM);
                 tokio::time::sleep(KILL_GRACE).await;
-                let _ = killpg(group, Signal::SIGKILL);
+                let _ = killpg(pid, Signal::SIGKILL);
+                group.0 = None;
             }
             return Err(Failure(format!("Timeout received while running key request integration ({command})")));
         }
@@ -120,6 +125,17 @@ pub async fn run(command: &str, request: &KeyRequest, timeout: Duration) -> Resu
         return Err(Failure(format!("Key request integration ({command}) printed nothing.")));
     }
     Ok(out)
+}
+
+/// Kills a script's process group when dropped before the script was waited for.
+struct GroupGuard(Option<Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = killpg(pid, Signal::SIGKILL);
+        }
+    }
 }
 
 async fn read_bounded<R: AsyncRead + Unpin>(reader: Option<&mut R>, max: usize) -> Vec<u8> {

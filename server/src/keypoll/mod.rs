@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use agentkeys::{AgentAddr, AgentId, KeyPollAnswer, RecordBuf, parse_keypoll_output};
 use tokio::net::UnixDatagram;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::KeyRequestConfig;
@@ -28,6 +28,8 @@ use crate::registry::owner::Handle;
 
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 65536;
+/// How long running lookups may go on after a shutdown signal before they are stopped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// What remoted asks about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -220,14 +222,35 @@ pub async fn serve(
     });
     let (tx, rx) = mpsc::channel::<Job>(config.queue_size);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    let (stop_tx, stop_rx) = watch::channel(false);
     let workers: Vec<_> = (0..config.threads)
         .map(|_| {
-            let (service, rx) = (Arc::clone(&service), Arc::clone(&rx));
+            let (service, rx, mut stop) = (Arc::clone(&service), Arc::clone(&rx), stop_rx.clone());
             tokio::spawn(async move {
                 loop {
-                    let job = rx.lock().await.recv().await;
+                    let job = {
+                        let mut rx = rx.lock().await;
+                        tokio::select! {
+                            biased;
+                            _ = stop.wait_for(|s| *s) => None,
+                            job = rx.recv() => job,
+                        }
+                    };
                     let Some(job) = job else { break };
-                    service.handle(job).await;
+                    let what = job.request.wire();
+                    // At shutdown a running lookup gets SHUTDOWN_GRACE to finish; then it is
+                    // dropped, which kills its script's whole process group.
+                    let grace = async {
+                        let _ = stop.wait_for(|s| *s).await;
+                        tokio::time::sleep(SHUTDOWN_GRACE).await;
+                    };
+                    tokio::select! {
+                        () = service.handle(job) => {}
+                        () = grace => {
+                            warn!("key polling: shutting down: lookup '{what}' stopped after {} s", SHUTDOWN_GRACE.as_secs());
+                            break;
+                        }
+                    }
                 }
             })
         })
@@ -278,9 +301,23 @@ pub async fn serve(
             service.tell(job.reply_to.as_ref(), "discarded: request queue is full").await;
         }
     }
+    // Bounded shutdown: queued lookups are dropped (their requesters told), running ones get
+    // SHUTDOWN_GRACE.
+    let _ = stop_tx.send(true);
     drop(tx);
     for worker in workers {
         let _ = worker.await;
+    }
+    let mut dropped = 0usize;
+    {
+        let mut rx = rx.lock().await;
+        while let Ok(job) = rx.try_recv() {
+            dropped += 1;
+            service.tell(job.reply_to.as_ref(), "discarded: the server is shutting down").await;
+        }
+    }
+    if dropped > 0 {
+        warn!("key polling: shutting down: {dropped} queued lookup(s) dropped");
     }
     let _ = std::fs::remove_file(&path);
     Ok(())
@@ -335,10 +372,13 @@ impl Service {
         }
     }
 
-    /// Reports an outcome to a requester that bound an address (best effort).
+    /// Reports an outcome to a requester that bound an address (best effort). Never waits: a
+    /// requester that does not read its replies gets them dropped, and the service goes on.
     async fn tell(&self, to: Option<&PathBuf>, text: &str) {
-        if let Some(path) = to {
-            let _ = self.socket.send_to(text.as_bytes(), path).await;
+        if let Some(path) = to
+            && let Err(e) = self.socket.try_send_to(text.as_bytes(), path)
+        {
+            debug!("key polling: reply to {} dropped: {e}", path.display());
         }
     }
 }
