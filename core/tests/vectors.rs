@@ -1,6 +1,7 @@
-//! Every case of `../shared/vectors/*.json` (the cross-language test vectors) against `core`.
+//! Every case of the cross-language test vectors (`tests/vectors/*.json`) against `core`, and the
+//! check that this vendored copy matches `../shared/vectors` when that folder exists.
 //!
-//! The directory is `$AGENTKEYS_VECTORS` or `<workspace>/../shared/vectors`.
+//! The directory is `$AGENTKEYS_VECTORS` or `<workspace>/tests/vectors`.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -11,7 +12,34 @@ use serde_json::Value;
 fn vectors_dir() -> PathBuf {
     match std::env::var_os("AGENTKEYS_VECTORS") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors"),
+    }
+}
+
+/// The vendored vectors are byte for byte the shared ones (when `../shared/vectors` is beside the
+/// repository; a clone on its own tests with its copy).
+#[test]
+fn vendored_vectors_match_the_shared_ones() {
+    let ours = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors");
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors");
+    if !shared.is_dir() {
+        eprintln!("skipped: no {} to compare the vendored vectors with", shared.display());
+        return;
+    }
+    let names = |dir: &PathBuf| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json"))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&ours), names(&shared), "tests/vectors must hold exactly the shared vector files");
+    for name in names(&shared) {
+        let (a, b) = (std::fs::read(ours.join(&name)).unwrap(), std::fs::read(shared.join(&name)).unwrap());
+        assert!(a == b, "tests/vectors/{name} differs from ../shared/vectors/{name}: copy it and run `make c-vectors`");
     }
 }
 
@@ -101,9 +129,6 @@ fn requests() {
         let source: IpAddr = s(&case, "source_ip").parse().unwrap();
         let use_source_ip = ok(&case, "use_source_ip");
         let parsed = Request::parse(s(&case, "request").as_bytes(), &opts);
-        if is_one_byte_name_defect(&case) {
-            continue;
-        }
         if !ok(&case, "ok") {
             let err = parsed.expect_err(&case.to_string());
             assert_eq!(err.to_string(), s(&case, "error"), "{case}");
@@ -131,27 +156,6 @@ fn requests() {
             assert_eq!(req.version, Some(v.as_bytes()), "{case}");
         }
     }
-}
-
-/// `requests.json` has a case `OSSEC A:'x' IP:'1.2.3.4' G:'g'` marked ok, about field order. Its
-/// one-byte name breaks the name rule that SPEC 1.3 states and that `names.json` tests (`"n"` is
-/// invalid, "shorter than 2"), and upstream refuses it. We keep the name rule, assert that refusal,
-/// and check what the case is about (the out-of-order `G:` is ignored) with a valid name. Once the
-/// vector is corrected this function returns `false` and the case runs like any other.
-fn is_one_byte_name_defect(case: &Value) -> bool {
-    let request = s(case, "request");
-    if !(ok(case, "ok") && request.starts_with("OSSEC A:'x' ")) {
-        return false;
-    }
-    let opts = RequestOptions::default();
-    let err = Request::parse(request.as_bytes(), &opts).expect_err("a one-byte name must be refused");
-    assert_eq!(err.to_string(), "ERROR: Invalid agent name: x");
-    let fixed = request.replacen("A:'x'", "A:'xx'", 1);
-    let req = Request::parse(fixed.as_bytes(), &opts).unwrap();
-    let source: IpAddr = s(case, "source_ip").parse().unwrap();
-    assert_eq!(req.decide_addr(source, true).to_string(), s(&case["expect"], "ip"));
-    assert_eq!(req.groups, None, "out-of-order G: must be ignored");
-    true
 }
 
 #[test]
@@ -224,6 +228,134 @@ fn export_import() {
     }
 }
 
+fn wazuh5() -> Value {
+    let path = vectors_dir().join("wazuh5.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn key32(case: &Value, member: &str) -> [u8; 32] {
+    hex_bytes(s(case, member)).try_into().unwrap()
+}
+
+fn hex_bytes(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+fn label(text: &str) -> wazuh5::KeyLabel {
+    [wazuh5::KeyLabel::Password, wazuh5::KeyLabel::Token, wazuh5::KeyLabel::Reenroll]
+        .into_iter()
+        .find(|l| l.label() == text)
+        .unwrap_or_else(|| panic!("unknown label {text}"))
+}
+
+#[test]
+fn wazuh5_hkdf() {
+    for case in wazuh5()["hkdf"].as_array().unwrap() {
+        let ikm = match case.get("ikm_hex") {
+            Some(h) => hex_bytes(h.as_str().unwrap()),
+            None => s(case, "ikm_utf8").as_bytes().to_vec(),
+        };
+        assert_eq!(wazuh5::derive_key(label(s(case, "label")), &ikm), key32(case, "key_hex"), "{case}");
+    }
+}
+
+#[test]
+fn wazuh5_jwt_sign_reproduces_the_bearers() {
+    for case in wazuh5()["jwt_sign"].as_array().unwrap() {
+        let jti: [u8; 16] = hex_bytes(s(case, "jti_hex")).try_into().unwrap();
+        let kid = case["kid"].as_str();
+        let iat = case["iat"].as_i64().unwrap();
+        let mut out = [0u8; 1024];
+        let bearer = wazuh5::sign_bearer(&key32(case, "key_hex"), kid, iat, &jti, &mut out).unwrap();
+        assert_eq!(bearer, s(case, "bearer"), "{case}");
+        assert_eq!(bearer.len(), wazuh5::bearer_len(kid.map(str::len), iat));
+        let kind = wazuh5::peek_bearer(bearer.as_bytes()).unwrap();
+        let ok = wazuh5::verify_bearer(bearer.as_bytes(), |_| Ok(key32(case, "key_hex")), &wazuh5::VerifyPolicy::at(iat))
+            .unwrap();
+        assert_eq!(ok.kind, kind);
+    }
+}
+
+#[test]
+fn wazuh5_jwt_verify() {
+    for case in wazuh5()["jwt_verify"].as_array().unwrap() {
+        let policy = wazuh5::VerifyPolicy::at(case["now"].as_i64().unwrap());
+        let result = wazuh5::verify_bearer(s(case, "bearer").as_bytes(), |_| Ok(key32(case, "key_hex")), &policy);
+        if ok(case, "ok") {
+            let verified = result.unwrap_or_else(|e| panic!("{case}: {e}"));
+            let kid = match verified.kind {
+                wazuh5::BearerKind::Token(id) => id.to_text().to_string(),
+                wazuh5::BearerKind::Reenroll(id) => id.as_str().to_owned(),
+                wazuh5::BearerKind::Password => String::new(),
+            };
+            assert_eq!(kid, s(case, "kid"), "{case}");
+        } else {
+            let e = result.expect_err(s(case, "case"));
+            assert_eq!(e.kind().bearer_class(), Some(s(case, "error")), "{}: {e}", s(case, "case"));
+        }
+    }
+}
+
+#[test]
+fn wazuh5_tokens() {
+    for case in wazuh5()["token"].as_array().unwrap() {
+        let mut buf = [0u8; 4096];
+        let decoded = wazuh5::EnrollmentToken::decode(s(case, "token").as_bytes(), &mut buf);
+        if !ok(case, "ok") {
+            assert!(decoded.is_err(), "{case} decoded: {decoded:?}");
+            continue;
+        }
+        let token = decoded.unwrap_or_else(|e| panic!("{case}: {e}"));
+        let host = match token.address.host {
+            wazuh5::TokenHost::Name(n) => n.to_owned(),
+            wazuh5::TokenHost::V4(v4) => v4.to_string(),
+            wazuh5::TokenHost::V6 { addr, .. } => addr.to_string(),
+        };
+        assert_eq!(host, s(case, "host"), "{case}");
+        assert_eq!(i64::from(token.address.port), case["port"].as_i64().unwrap());
+        assert_eq!(token.address.prefix, s(case, "prefix"));
+        let wazuh5::TrustAnchor::Pin(pin) = token.anchor else { panic!("{case}: no pin") };
+        assert_eq!(wazuh5::pin_hex(&pin).as_str(), s(case, "pin_hex"));
+        assert_eq!(token.credential.is_some(), case["credential"].as_bool().unwrap());
+        if let Some(credential) = token.credential {
+            assert_eq!(credential.id.to_text().as_str(), s(case, "kid"));
+            assert_eq!(credential.secret.to_vec(), hex_bytes(s(case, "secret_hex")));
+        }
+        // Encoding gives the same token back, byte for byte.
+        let mut out = [0u8; 8192];
+        assert_eq!(token.encode_into(&mut out).unwrap(), s(case, "token"), "{case}");
+    }
+}
+
+#[test]
+fn wazuh5_enroll_bodies() {
+    for case in wazuh5()["enroll_body"].as_array().unwrap() {
+        let parsed = wazuh5::EnrollRequest::parse(s(case, "body").as_bytes());
+        if ok(case, "ok") {
+            let req = parsed.unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_eq!(req.name(), s(case, "name"));
+            assert_eq!(req.version(), s(case, "version"));
+            assert_eq!(req.groups.map(|g| g.as_str().to_owned()), case["groups"].as_str().map(str::to_owned));
+            let ip = match req.ip {
+                None => None,
+                Some(wazuh5::EnrollIp::Source) => Some("src".to_owned()),
+                Some(wazuh5::EnrollIp::Addr(a)) => Some(a.to_string()),
+            };
+            assert_eq!(ip.as_deref(), case["ip"].as_str(), "{case}");
+            assert_eq!(req.key_hash(), case["key_hash"].as_str());
+            let mut out = [0u8; 1024];
+            let encoded = req.encode_into(&mut out).unwrap();
+            assert_eq!(encoded.len(), req.encoded_len());
+            assert_eq!(wazuh5::EnrollRequest::parse(encoded.as_bytes()).unwrap(), req);
+        } else {
+            let e = parsed.expect_err(s(case, "body"));
+            assert_eq!(case["status"].as_i64(), Some(400));
+            assert_eq!(wazuh5::enroll_error_message(&e), s(case, "message"), "{case}: {e}");
+        }
+    }
+}
+
 /// Every file in the directory is covered by a test above; a new file must get one.
 #[test]
 fn every_vector_file_is_tested() {
@@ -238,6 +370,7 @@ fn every_vector_file_is_tested() {
         "names.json",
         "replies.json",
         "requests.json",
+        "wazuh5.json",
     ];
     for entry in std::fs::read_dir(vectors_dir()).expect("vectors directory") {
         let name = entry.unwrap().file_name().into_string().unwrap();

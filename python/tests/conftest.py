@@ -15,7 +15,7 @@ EXAMPLES = REPO / "examples" / "python"
 
 
 def vectors_dir() -> Path:
-    return Path(os.environ.get("AGENTKEYS_VECTORS", REPO.parent / "shared" / "vectors"))
+    return Path(os.environ.get("AGENTKEYS_VECTORS", REPO / "tests" / "vectors"))
 
 
 def load_cases(name: str) -> List[Dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Every case of ../shared/vectors/*.json through the Python API."""
+"""Every case of tests/vectors/*.json through the Python API."""
 
 from __future__ import annotations
 
@@ -64,25 +64,8 @@ def test_keys_lines(case: Dict[str, Any]) -> None:
             assert (record.name, record.file_ip, record.key) == (case["name"], case["ip"], case["key"])
 
 
-def one_byte_name_defect(case: Dict[str, Any]) -> bool:
-    """requests.json marks `OSSEC A:'x' …` ok, but a one-byte name breaks SPEC 1.3 (names.json:
-    "n" is invalid). Assert the refusal, and the field-order point with a valid name."""
-    if not (case["ok"] and case["request"].startswith("OSSEC A:'x' ")):
-        return False
-    with pytest.raises(agentkeys.RequestRefused) as e:
-        agentkeys.Request.parse(case["request"].encode())
-    assert e.value.kind == "InvalidName"
-    fixed = case["request"].replace("A:'x'", "A:'xx'", 1).encode()
-    req = agentkeys.Request.parse(fixed)
-    assert req.address(case["source_ip"], use_source_ip=True) == case["expect"]["ip"]
-    assert req.groups is None
-    return True
-
-
 @pytest.mark.parametrize("case", load_cases("requests.json"), ids=ids)
 def test_requests(case: Dict[str, Any]) -> None:
-    if one_byte_name_defect(case):
-        return
     kwargs: Dict[str, Any] = {"password": case["server_password"], "manager_version": case["manager_version"]}
     data = case["request"].encode()
     if not case["ok"]:
