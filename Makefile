@@ -21,19 +21,20 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 VENV := .venv
 VPY := $(CURDIR)/$(VENV)/bin
 
-C_TESTS := validate keys request reply keypoll crypto
+C_TESTS := validate keys request reply keypoll crypto wazuh5
 C_FLAGS := -std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude -Itests/c
 C_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 C_LIBS := -lpthread -ldl -lm -lrt -lutil
 C_OUT := target/c-tests
 
+.PHONY: kill-test fuzz-ci
 .PHONY: run test fmt-check lint test-rust nostd doc bench header c-vectors test-c valgrind install test-c-install \
 	venv wheel test-python bench-python fuzz
 
 run:
 	$(CARGO) run --release -p agentkeys-server -- serve
 
-test: fmt-check lint wheel test-rust nostd doc test-c valgrind test-c-install test-python
+test: fmt-check lint wheel test-rust nostd doc test-c valgrind test-c-install test-python fuzz-ci
 	@echo "make test: all checks passed"
 	@cat $(LOGS)/*.log | awk '/^test result:/ { p += $$4; f += $$6 } /^[a-z_]+: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } \
 	  /^=+ .* in [0-9.]+s/ { for (i = 2; i <= NF; i++) { if ($$i ~ /^passed,?$$/) p += $$(i-1); if ($$i ~ /^failed,?$$/) f += $$(i-1) } } END { printf "all suites: %d passed, %d failed\n", p, f }'
@@ -134,8 +135,22 @@ bench-python: venv
 	$(VPY)/pip install -q --force-reinstall --no-deps target/wheels-release/agentkeys-*.whl
 	$(VPY)/python python/bench/bench_parse.py
 
-# Time-boxed fuzzing of every core parser (not part of `make test`: libFuzzer needs nightly flags,
-# enabled here with RUSTC_BOOTSTRAP). Seeds in fuzz/corpus/<target>/; FUZZ_SECONDS per target.
+# The kill -9 fault test at full strength (`make test` runs 5 cycles).
+KILL_CYCLES ?= 100
+kill-test:
+	AGENTKEYS_KILL_CYCLES=$(KILL_CYCLES) $(CARGO) test -p agentkeys-server --test faults kill_nine -- --nocapture
+
+# A short fuzzing pass over every core parser, part of `make test`; `make fuzz` is the long run.
+FUZZ_CI_SECONDS ?= 10
+fuzz-ci:
+	@mkdir -p $(LOGS)
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS) > $(LOGS)/fuzz.txt 2>&1 || \
+	  { tail -n 60 $(LOGS)/fuzz.txt; echo "fuzz: a target failed (full output: $(LOGS)/fuzz.txt)"; exit 1; }
+	@grep -E '^Done [0-9]+ runs' $(LOGS)/fuzz.txt || true
+	@echo "fuzz: every target ran $(FUZZ_CI_SECONDS) s without a crash"
+
+# Time-boxed fuzzing of every core parser (libFuzzer needs nightly flags, enabled here with
+# RUSTC_BOOTSTRAP). Seeds in fuzz/corpus/<target>/; FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := keys_file request reply keypoll values
 fuzz:

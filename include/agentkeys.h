@@ -30,6 +30,18 @@
 // Longest key plus NUL.
 #define AK_KEY_BUF 129
 
+// Longest `kid` text plus NUL.
+#define AK_KID_BUF 23
+
+// Longest host text plus NUL.
+#define AK_HOST_BUF 256
+
+// Longest token address text (`host[:port][/prefix]` as `ak_token` holds it) plus NUL.
+#define AK_TOKEN_ADDRESS_BUF 264
+
+// Longest agent version plus NUL.
+#define AK_VERSION_BUF 27
+
 // The outcome of a call. `AK_OK` is 0; codes are never renumbered or reused.
 //
 // Codes 1 to 99 belong to the C ABI itself; a code 1000 + N is the core error kind N, with the
@@ -148,6 +160,34 @@ enum ak_result
   AK_MANAGER_NAME = 1164,
   // The manager could not add the agent (its files could not be written).
   AK_INTERNAL_ERROR = 1165,
+  // An enroll bearer that is not a well-formed enroll JWT (class `invalid_request`).
+  AK_INVALID_BEARER = 1180,
+  // An enroll bearer whose signature does not verify (class `invalid_signature`).
+  AK_BAD_SIGNATURE = 1181,
+  // An enroll bearer outside its time window (class `stale_token`).
+  AK_STALE_BEARER = 1182,
+  // A re-enrollment bearer for an agent the manager does not know (class `unknown_agent`).
+  AK_UNKNOWN_AGENT = 1183,
+  // An enrollment token past its expiry (class `token_expired`).
+  AK_TOKEN_EXPIRED = 1184,
+  // A revoked enrollment token (class `token_revoked`).
+  AK_TOKEN_REVOKED = 1185,
+  // No key to check the bearer with (class `enrollment_key_unavailable`).
+  AK_ENROLLMENT_KEY_UNAVAILABLE = 1186,
+  // An enrollment token that is not unpadded base64url of `{ver, adr, pin|ca, key}` in order.
+  AK_INVALID_TOKEN = 1190,
+  // An enrollment token of a version other than 1.
+  AK_UNSUPPORTED_TOKEN_VERSION = 1191,
+  // A token address that is not `host[:port][/prefix]`.
+  AK_INVALID_TOKEN_ADDRESS = 1192,
+  // An enrollment token without exactly one of `pin` and `ca`.
+  AK_TOKEN_ANCHOR = 1193,
+  // A CA pin that is not 43 base64url characters (32 bytes).
+  AK_INVALID_PIN = 1194,
+  // A token key (credential) that is not 43 base64url characters (32 bytes).
+  AK_INVALID_TOKEN_KEY = 1195,
+  // An `/enroll` request body that is not a JSON object.
+  AK_INVALID_BODY = 1200,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -187,6 +227,28 @@ enum ak_field
   AK_FIELD_MESSAGE = 10,
   // Key-poll `data` member.
   AK_FIELD_DATA = 11,
+  // An enroll JWT's header.
+  AK_FIELD_HEADER = 12,
+  // An enroll JWT's `kid`.
+  AK_FIELD_KID = 13,
+  // An enroll JWT's claims.
+  AK_FIELD_CLAIMS = 14,
+  // An enroll JWT's signature.
+  AK_FIELD_SIGNATURE = 15,
+  // An enrollment token as a whole.
+  AK_FIELD_TOKEN = 16,
+  // An enrollment token's `ver`.
+  AK_FIELD_TOKEN_VERSION = 17,
+  // An enrollment token's `adr`.
+  AK_FIELD_ADDRESS = 18,
+  // An enrollment token's `pin`.
+  AK_FIELD_PIN = 19,
+  // An enrollment token's `ca`.
+  AK_FIELD_CA = 20,
+  // An enrollment token's `key`.
+  AK_FIELD_TOKEN_KEY = 21,
+  // A re-enrollment secret.
+  AK_FIELD_SECRET = 22,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -277,6 +339,36 @@ typedef enum ak_ip_field ak_ip_field;
 typedef uint32_t ak_ip_field;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+// Which credential a JWT key is derived from.
+typedef enum ak_key_label {
+  // The enrollment password (`WAZUH-ENROLL-JWT-KEY`).
+  AK_LABEL_PASSWORD = 0,
+  // An enrollment token's 16-byte secret (`WAZUH-ENROLL-TOKEN-KEY`).
+  AK_LABEL_TOKEN = 1,
+  // An agent's 32-byte re-enrollment secret (`WAZUH-REENROLL-KEY`).
+  AK_LABEL_REENROLL = 2,
+} ak_key_label;
+
+// Whose key signed a bearer, from its `kid`.
+typedef enum ak_bearer_kind {
+  // No `kid`: the password's key.
+  AK_BEARER_PASSWORD = 0,
+  // A token ID: that enrollment token's key.
+  AK_BEARER_TOKEN = 1,
+  // An agent ID: that agent's re-enrollment key.
+  AK_BEARER_REENROLL = 2,
+} ak_bearer_kind;
+
+// The host of a token address.
+typedef enum ak_host_kind {
+  // A DNS name.
+  AK_HOST_NAME = 0,
+  // An IPv4 address.
+  AK_HOST_IPV4 = 1,
+  // An IPv6 address (written in brackets in the token).
+  AK_HOST_IPV6 = 2,
+} ak_host_kind;
 
 // A borrowed byte string: `ptr` points into an input the caller owns; it is **not**
 // NUL-terminated. An absent optional value has `ptr == NULL` and `len == 0`.
@@ -439,6 +531,85 @@ typedef struct ak_addr {
   // Exactly one IPv4 host (decides the agent's `!id!` message header).
   bool single_host;
 } ak_addr;
+
+// What a bearer says. After `ak_bearer_peek` only `kind`, `kid` and `token_id` are set; after
+// `ak_bearer_verify`, the claims too.
+typedef struct ak_bearer_info {
+  // Whose key signed it.
+  enum ak_bearer_kind kind;
+  // The `kid` (token ID text or agent ID), NUL-terminated; empty for the password.
+  char kid[AK_KID_BUF];
+  // The 16-byte token ID (for `AK_BEARER_TOKEN`; zeros otherwise).
+  uint8_t token_id[16];
+  // Issued at (seconds since the epoch).
+  int64_t iat;
+  // Expiry.
+  int64_t exp;
+  // Not before.
+  int64_t nbf;
+  // The 16 bytes of `jti`.
+  uint8_t jti[16];
+} ak_bearer_info;
+
+// A decoded enrollment token. `ak_str` fields borrow from the scratch buffer given to
+// `ak_token_decode`; absent ones have `ptr` NULL.
+typedef struct ak_token {
+  // What the host is.
+  enum ak_host_kind host_kind;
+  // The host (DNS name, IPv4, or IPv6 without brackets), NUL-terminated.
+  char host[AK_HOST_BUF];
+  // The IPv6 zone, if any.
+  struct ak_str zone;
+  // The port (1517 when the token names none).
+  uint16_t port;
+  // The path prefix (`wazuh-manager` when the token names none; may be empty).
+  struct ak_str prefix;
+  // The whole address as the token writes it (`host[:port][/prefix]`), NUL-terminated.
+  char address[AK_TOKEN_ADDRESS_BUF];
+  // Whether the anchor is a pin (else `ca` is set).
+  bool has_pin;
+  // SHA-256 of the CA's SubjectPublicKeyInfo.
+  uint8_t pin[32];
+  // The CA bundle, PEM (decoded).
+  struct ak_str ca;
+  // Whether the token carries a credential.
+  bool has_credential;
+  // The token ID.
+  uint8_t token_id[16];
+  // The token ID's text: the bearer `kid` (22 characters), NUL-terminated.
+  char kid[AK_KID_BUF];
+  // The token secret.
+  uint8_t secret[16];
+} ak_token;
+
+// A parsed `/enroll` request body.
+typedef struct ak_enroll_request {
+  // The agent name, NUL-terminated.
+  char name[AK_NAME_BUF];
+  // The agent version (e.g. `v5.0.0`), NUL-terminated.
+  char version[AK_VERSION_BUF];
+  // The groups (syntax checked), borrowing from the body; NULL when absent or null.
+  struct ak_str groups;
+  // Whether `ip` was absent/null, `"src"`, or an address.
+  ak_ip_field ip_field;
+  // The address in canonical form when `ip_field` is `AK_IP_ADDR`, NUL-terminated.
+  char ip[AK_ADDR_BUF];
+  // Whether `key_hash` was sent.
+  bool has_key_hash;
+  // The key hash (40 hex characters), NUL-terminated.
+  char key_hash[41];
+} ak_enroll_request;
+
+// A parsed `/enroll` success body: the record (borrowing from the body) and the re-enrollment
+// secret, if any.
+typedef struct ak_enroll_reply {
+  // `ID NAME IP KEY`; `ip` as written in the body.
+  struct ak_record record;
+  // Whether the manager issued a re-enrollment secret.
+  bool has_reenroll_secret;
+  // The 32-byte secret.
+  uint8_t reenroll_secret[32];
+} ak_enroll_reply;
 
 #ifdef __cplusplus
 extern "C" {
@@ -741,6 +912,224 @@ ak_result ak_validate_groups(const uint8_t *groups,
 // # Safety
 // As `ak_validate_id`.
 ak_result ak_groups_check_manager_rules(const uint8_t *groups, size_t len, struct ak_error *err);
+
+// Derives the 32-byte HMAC key of an enroll JWT from `secret` (the password's bytes, a token's
+// 16-byte secret, or a 32-byte re-enrollment secret) with HKDF-SHA256, as Wazuh 5.0 does.
+// Returns `AK_OK` or `AK_NULL_PARAMETER`.
+//
+// # Safety
+// `secret` valid for `secret_len` bytes (or NULL with 0); `out` valid for 32 bytes of writes.
+ak_result ak_derive_key(enum ak_key_label label,
+                        const uint8_t *secret,
+                        size_t secret_len,
+                        uint8_t *out);
+
+// Signs an enroll JWT with `key` (32 bytes): `kid` (a token ID or an agent ID; NULL for password
+// mode), `iat`, and `jti` (16 random bytes the caller draws). Writes the bearer NUL-terminated.
+// Returns `AK_OK`, `AK_INVALID_BEARER` (a `kid` that is neither), `AK_BUFFER_TOO_SMALL`
+// (`*written` = capacity needed; 512 always suffices) or `AK_NULL_PARAMETER`.
+//
+// # Safety
+// `key` valid for 32 bytes; `kid` NULL or valid for `kid_len`; `jti` valid for 16 bytes; `buf`
+// valid for `cap` bytes; `written` writable.
+ak_result ak_bearer_sign(const uint8_t *key,
+                         const uint8_t *kid,
+                         size_t kid_len,
+                         int64_t iat,
+                         const uint8_t *jti,
+                         char *buf,
+                         size_t cap,
+                         size_t *written);
+
+// Reads a bearer's form and header without verifying it: whose key signed it (`kind`, `kid`,
+// `token_id`), so the caller can look the key up for `ak_bearer_verify`. Returns `AK_OK`,
+// `AK_INVALID_BEARER` (with the part and byte in `*err`) or `AK_NULL_PARAMETER`.
+//
+// # Safety
+// `bearer` valid for `len` bytes; `out` writable; `err` NULL or writable.
+ak_result ak_bearer_peek(const uint8_t *bearer,
+                         size_t len,
+                         struct ak_bearer_info *out,
+                         struct ak_error *err);
+
+// Verifies a bearer with `key` (32 bytes) at `now`, tolerating `skew` seconds and accepting an
+// `iat` up to `max_age` seconds old (Wazuh's defaults: 60 and 30). Returns `AK_OK` (with the
+// claims in `*out`), `AK_INVALID_BEARER`, `AK_BAD_SIGNATURE` or `AK_STALE_BEARER` (see
+// `ak_bearer_class`), or `AK_NULL_PARAMETER`. The MAC is compared in constant time.
+//
+// # Safety
+// `bearer` valid for `len` bytes; `key` valid for 32 bytes; `out` writable; `err` NULL or writable.
+ak_result ak_bearer_verify(const uint8_t *bearer,
+                           size_t len,
+                           const uint8_t *key,
+                           int64_t now,
+                           uint64_t max_age,
+                           uint64_t skew,
+                           struct ak_bearer_info *out,
+                           struct ak_error *err);
+
+// The class a Wazuh 5.0 manager answers a refused bearer with, for a code: `"invalid_request"`,
+// `"invalid_signature"`, `"stale_token"`, `"unknown_agent"`, `"token_expired"`,
+// `"token_revoked"` or `"enrollment_key_unavailable"`; NULL for any other code. The string is
+// static and NUL-terminated.
+const char *ak_bearer_class(uint32_t code);
+
+// Decodes an enrollment token (surrounding white space ignored), using `scratch` (about three
+// quarters of `len`; `len` bytes always suffice) for its decoded JSON, which the `ak_str` fields
+// of `*out` then point into. Returns `AK_OK`, `AK_INVALID_TOKEN`, `AK_UNSUPPORTED_TOKEN_VERSION`,
+// `AK_INVALID_TOKEN_ADDRESS`, `AK_TOKEN_ANCHOR`, `AK_INVALID_PIN`, `AK_INVALID_TOKEN_KEY`,
+// `AK_TOO_LONG` (each with the member and byte in `*err`), `AK_BUFFER_TOO_SMALL` or
+// `AK_NULL_PARAMETER`.
+//
+// # Safety
+// `token` valid for `len` bytes; `scratch` valid for `scratch_cap` bytes of writes and kept alive
+// while `*out` is used; `out` writable; `err` NULL or writable.
+ak_result ak_token_decode(const uint8_t *token,
+                          size_t len,
+                          uint8_t *scratch,
+                          size_t scratch_cap,
+                          struct ak_token *out,
+                          struct ak_error *err);
+
+// Encodes an enrollment token for `address` (`host[:port][/prefix]`), anchored by `pin` (32
+// bytes) or, when `pin` is NULL, by the PEM `ca`; with a credential when `token_id` and `secret`
+// (16 bytes each) are both non-NULL. Writes the token NUL-terminated; `buf` also serves as
+// scratch, so the capacity `*written` asks for on `AK_BUFFER_TOO_SMALL` is larger than the token.
+// Returns `AK_OK`, `AK_INVALID_TOKEN_ADDRESS`, `AK_TOKEN_ANCHOR` (neither or both anchors),
+// `AK_TOO_LONG` (a CA over 64 KiB), `AK_INVALID_UTF8`, `AK_BUFFER_TOO_SMALL` or
+// `AK_NULL_PARAMETER`.
+//
+// # Safety
+// `address` valid for `address_len`; `pin` NULL or 32 bytes; `ca` NULL or valid for `ca_len`;
+// `token_id`/`secret` NULL or 16 bytes; `buf` valid for `cap`; `written` writable; `err` NULL or
+// writable.
+ak_result ak_token_encode(const uint8_t *address,
+                          size_t address_len,
+                          const uint8_t *pin,
+                          const uint8_t *ca,
+                          size_t ca_len,
+                          const uint8_t *token_id,
+                          const uint8_t *secret,
+                          char *buf,
+                          size_t cap,
+                          size_t *written,
+                          struct ak_error *err);
+
+// Writes a decoded token (from `ak_token_decode`, with its scratch still alive) as upstream's
+// `--show-token` prints it: `ver: 1`, `adr: …`, `pin: <hex>` or `ca: PEM bundle, N bytes`,
+// `credential: present|absent`, one per line. Never the secret. Returns `AK_OK`,
+// `AK_BUFFER_TOO_SMALL` or `AK_NULL_PARAMETER`.
+//
+// # Safety
+// `token` readable with its strings valid; `buf` valid for `cap`; `written` writable.
+ak_result ak_token_show(const struct ak_token *token, char *buf, size_t cap, size_t *written);
+
+// Writes the credential text of a token (43 characters of base64url over ID ‖ secret): what an
+// old agent sends as its password on port 1515. Returns `AK_OK`, `AK_BUFFER_TOO_SMALL` (44
+// suffices) or `AK_NULL_PARAMETER`.
+//
+// # Safety
+// `token_id` and `secret` valid for 16 bytes each; `buf` valid for `cap`; `written` writable.
+ak_result ak_token_credential_text(const uint8_t *token_id,
+                                   const uint8_t *secret,
+                                   char *buf,
+                                   size_t cap,
+                                   size_t *written);
+
+// SHA-256 of a DER SubjectPublicKeyInfo: the pin of a CA. Writes 32 bytes to `out`. Returns
+// `AK_OK` or `AK_NULL_PARAMETER`.
+//
+// # Safety
+// `spki` valid for `len` bytes; `out` valid for 32 bytes of writes.
+ak_result ak_spki_pin(const uint8_t *spki, size_t len, uint8_t *out);
+
+// Writes a pin (32 bytes) as a token holds it: 43 characters of unpadded base64url. Returns
+// `AK_OK`, `AK_BUFFER_TOO_SMALL` (44 suffices) or `AK_NULL_PARAMETER`.
+//
+// # Safety
+// `pin` valid for 32 bytes; `buf` valid for `cap`; `written` writable.
+ak_result ak_pin_text(const uint8_t *pin, char *buf, size_t cap, size_t *written);
+
+// Parses an `/enroll` request body (already decompressed, at most 16 KiB). Returns `AK_OK`, or
+// the reason with the field and byte in `*err`; `ak_enroll_error_message` turns it into the HTTP
+// 400 message. Returns `AK_NULL_PARAMETER` for NULL pointers.
+//
+// # Safety
+// `body` valid for `len` bytes and kept alive while `out->groups` is used; `out` writable; `err`
+// NULL or writable.
+ak_result ak_enroll_request_parse(const uint8_t *body,
+                                  size_t len,
+                                  struct ak_enroll_request *out,
+                                  struct ak_error *err);
+
+// The HTTP 400 message Wazuh 5.0 answers for a body that `ak_enroll_request_parse` refused with
+// `code` and `field` (from its `ak_error`), e.g. `"Missing or invalid field: name"`. Static,
+// NUL-terminated; never NULL.
+const char *ak_enroll_error_message(uint32_t code, ak_field field);
+
+// Writes an `/enroll` request body for an agent: `name`, `version`, and optionally `groups`,
+// `ip` (an address, or `src`) and `key_hash` (NULL = left out). Returns `AK_OK`, the field's code
+// (`AK_INVALID_NAME`, `AK_INVALID_VERSION`, a groups code, `AK_INVALID_ADDR`,
+// `AK_INVALID_KEY_HASH`), `AK_BUFFER_TOO_SMALL` or `AK_NULL_PARAMETER`.
+//
+// # Safety
+// Each input NULL or valid for its length; `buf` valid for `cap`; `written` writable; `err` NULL
+// or writable.
+ak_result ak_enroll_request_format(const uint8_t *name,
+                                   size_t name_len,
+                                   const uint8_t *version,
+                                   size_t version_len,
+                                   const uint8_t *groups,
+                                   size_t groups_len,
+                                   const uint8_t *ip,
+                                   size_t ip_len,
+                                   const uint8_t *key_hash,
+                                   size_t key_hash_len,
+                                   char *buf,
+                                   size_t cap,
+                                   size_t *written,
+                                   struct ak_error *err);
+
+// Parses an `/enroll` 200 body and validates its record. Returns `AK_OK`, the code of the broken
+// rule (with the member in `*err`), or `AK_NULL_PARAMETER`.
+//
+// # Safety
+// `body` valid for `len` bytes and kept alive while `out->record` is used; `out` writable; `err`
+// NULL or writable.
+ak_result ak_enroll_reply_parse(const uint8_t *body,
+                                size_t len,
+                                struct ak_enroll_reply *out,
+                                struct ak_error *err);
+
+// Writes an `/enroll` 200 body for `record` (validated; address in canonical form) and, when
+// `reenroll_secret` is non-NULL, its 32-byte secret in hex. Returns `AK_OK`, a field code,
+// `AK_BUFFER_TOO_SMALL` or `AK_NULL_PARAMETER`.
+//
+// # Safety
+// `record` readable with valid strings; `reenroll_secret` NULL or 32 bytes; `buf` valid for `cap`;
+// `written` writable; `err` NULL or writable.
+ak_result ak_enroll_reply_format(const struct ak_record *record,
+                                 const uint8_t *reenroll_secret,
+                                 char *buf,
+                                 size_t cap,
+                                 size_t *written,
+                                 struct ak_error *err);
+
+// Writes an `/enroll` error body, `{"error":{"code":…,"message":"…"}}`: the code is the string
+// `class` when it is non-NULL (e.g. `"invalid_signature"`), else the number `code`. Returns
+// `AK_OK`, `AK_INVALID_UTF8`, `AK_BUFFER_TOO_SMALL` or `AK_NULL_PARAMETER`.
+//
+// # Safety
+// `class` NULL or valid for `class_len`; `message` valid for `message_len`; `buf` valid for `cap`;
+// `written` writable.
+ak_result ak_enroll_error_format(const uint8_t *class_,
+                                 size_t class_len,
+                                 int64_t code,
+                                 const uint8_t *message,
+                                 size_t message_len,
+                                 char *buf,
+                                 size_t cap,
+                                 size_t *written);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -117,6 +117,37 @@ pub enum ErrorKind {
     ManagerName = 164,
     /// The manager could not add the agent (its files could not be written).
     InternalError = 165,
+
+    /// An enroll bearer that is not a well-formed enroll JWT (class `invalid_request`).
+    InvalidBearer = 180,
+    /// An enroll bearer whose signature does not verify (class `invalid_signature`).
+    BadSignature = 181,
+    /// An enroll bearer outside its time window (class `stale_token`).
+    StaleBearer = 182,
+    /// A re-enrollment bearer for an agent the manager does not know (class `unknown_agent`).
+    UnknownAgent = 183,
+    /// An enrollment token past its expiry (class `token_expired`).
+    TokenExpired = 184,
+    /// A revoked enrollment token (class `token_revoked`).
+    TokenRevoked = 185,
+    /// No key to check the bearer with (class `enrollment_key_unavailable`).
+    EnrollmentKeyUnavailable = 186,
+
+    /// An enrollment token that is not unpadded base64url of `{ver, adr, pin|ca, key}` in order.
+    InvalidToken = 190,
+    /// An enrollment token of a version other than 1.
+    UnsupportedTokenVersion = 191,
+    /// A token address that is not `host[:port][/prefix]`.
+    InvalidTokenAddress = 192,
+    /// An enrollment token without exactly one of `pin` and `ca`.
+    TokenAnchor = 193,
+    /// A CA pin that is not 43 base64url characters (32 bytes).
+    InvalidPin = 194,
+    /// A token key (credential) that is not 43 base64url characters (32 bytes).
+    InvalidTokenKey = 195,
+
+    /// An `/enroll` request body that is not a JSON object.
+    InvalidBody = 200,
 }
 
 /// How the upstream reply text for a kind is built: a fixed text, or a fixed text around a value.
@@ -185,6 +216,20 @@ impl ErrorKind {
             UnknownGroup => "UnknownGroup",
             ManagerName => "ManagerName",
             InternalError => "InternalError",
+            InvalidBearer => "InvalidBearer",
+            BadSignature => "BadSignature",
+            StaleBearer => "StaleBearer",
+            UnknownAgent => "UnknownAgent",
+            TokenExpired => "TokenExpired",
+            TokenRevoked => "TokenRevoked",
+            EnrollmentKeyUnavailable => "EnrollmentKeyUnavailable",
+            InvalidToken => "InvalidToken",
+            UnsupportedTokenVersion => "UnsupportedTokenVersion",
+            InvalidTokenAddress => "InvalidTokenAddress",
+            TokenAnchor => "TokenAnchor",
+            InvalidPin => "InvalidPin",
+            InvalidTokenKey => "InvalidTokenKey",
+            InvalidBody => "InvalidBody",
         }
     }
 
@@ -240,6 +285,20 @@ impl ErrorKind {
             UnknownGroup => "group does not exist",
             ManagerName => "agent name equals the manager's host name",
             InternalError => "the manager could not add the agent",
+            InvalidBearer => "not a well-formed enroll JWT",
+            BadSignature => "the bearer's signature does not verify",
+            StaleBearer => "the bearer is outside its validity window",
+            UnknownAgent => "no agent with the bearer's ID",
+            TokenExpired => "the enrollment token has expired",
+            TokenRevoked => "the enrollment token was revoked",
+            EnrollmentKeyUnavailable => "no key is available to check the bearer",
+            InvalidToken => "enrollment token must be unpadded base64url of JSON {ver, adr, pin or ca, key} in that order",
+            UnsupportedTokenVersion => "enrollment token version must be 1",
+            InvalidTokenAddress => "token address must be host[:port][/prefix] with a DNS name, IPv4 or [IPv6] host and a port from 1 to 65535",
+            TokenAnchor => "enrollment token needs exactly one of pin and ca",
+            InvalidPin => "CA pin must be 43 base64url characters (a SHA-256)",
+            InvalidTokenKey => "token key must be 43 base64url characters (16-byte ID and 16-byte secret)",
+            InvalidBody => "enroll request body must be a JSON object",
         }
     }
 
@@ -337,8 +396,39 @@ impl ErrorKind {
             UnknownGroup,
             ManagerName,
             InternalError,
+            InvalidBearer,
+            BadSignature,
+            StaleBearer,
+            UnknownAgent,
+            TokenExpired,
+            TokenRevoked,
+            EnrollmentKeyUnavailable,
+            InvalidToken,
+            UnsupportedTokenVersion,
+            InvalidTokenAddress,
+            TokenAnchor,
+            InvalidPin,
+            InvalidTokenKey,
+            InvalidBody,
         ]
     };
+
+    /// The class a Wazuh 5.0 manager answers a refused bearer with (`invalid_request`,
+    /// `invalid_signature`, `stale_token`, …), for the 401 body and its `WWW-Authenticate` header.
+    #[must_use]
+    pub const fn bearer_class(self) -> Option<&'static str> {
+        use ErrorKind::*;
+        Some(match self {
+            InvalidBearer => "invalid_request",
+            BadSignature => "invalid_signature",
+            StaleBearer => "stale_token",
+            UnknownAgent => "unknown_agent",
+            TokenExpired => "token_expired",
+            TokenRevoked => "token_revoked",
+            EnrollmentKeyUnavailable => "enrollment_key_unavailable",
+            _ => return None,
+        })
+    }
 
     /// The kind with this [`ErrorKind::code`], if any.
     #[must_use]
@@ -387,6 +477,28 @@ pub enum Field {
     Message,
     /// Key-poll `data` member.
     Data,
+    /// An enroll JWT's header.
+    Header,
+    /// An enroll JWT's `kid`.
+    Kid,
+    /// An enroll JWT's claims.
+    Claims,
+    /// An enroll JWT's signature.
+    Signature,
+    /// An enrollment token as a whole.
+    Token,
+    /// An enrollment token's `ver`.
+    TokenVersion,
+    /// An enrollment token's `adr`.
+    Address,
+    /// An enrollment token's `pin`.
+    Pin,
+    /// An enrollment token's `ca`.
+    Ca,
+    /// An enrollment token's `key`.
+    TokenKey,
+    /// A re-enrollment secret.
+    Secret,
 }
 
 impl Field {
@@ -405,6 +517,17 @@ impl Field {
             Field::ErrorCode => "error",
             Field::Message => "message",
             Field::Data => "data",
+            Field::Header => "header",
+            Field::Kid => "kid",
+            Field::Claims => "claims",
+            Field::Signature => "signature",
+            Field::Token => "token",
+            Field::TokenVersion => "ver",
+            Field::Address => "adr",
+            Field::Pin => "pin",
+            Field::Ca => "ca",
+            Field::TokenKey => "key",
+            Field::Secret => "reenroll_secret",
         }
     }
 }

@@ -54,6 +54,24 @@ impl<'a> JsonStr<'a> {
         (!self.raw.contains(&b'\\')).then(|| self.raw())
     }
 
+    /// Decodes into `out`, returning the text.
+    ///
+    /// # Errors
+    /// `BufferTooSmall` with the needed length.
+    pub fn decode_into<'o>(&self, out: &'o mut [u8]) -> Result<&'o str, Error> {
+        let mut w = crate::out::SliceWriter::new(out);
+        for c in self.chars() {
+            w.push(c.encode_utf8(&mut [0u8; 4]).as_bytes());
+        }
+        w.finish_str()
+    }
+
+    /// The decoded length in bytes.
+    #[must_use]
+    pub fn decoded_len(&self) -> usize {
+        self.chars().map(char::len_utf8).sum()
+    }
+
     /// Decodes into a fixed-capacity string; `None` if it does not fit.
     #[must_use]
     pub fn decode<const N: usize>(&self) -> Option<heapless::String<N>> {
@@ -94,8 +112,15 @@ struct Unescape<'a> {
 impl Iterator for Unescape<'_> {
     type Item = char;
     fn next(&mut self) -> Option<char> {
-        let s = core::str::from_utf8(self.raw).ok()?;
-        let c = s.chars().next()?;
+        // Only the first character is decoded (the whole string was validated as UTF-8 once), so
+        // iterating stays linear in the length.
+        let width = match *self.raw.first()? {
+            0x00..=0x7f => 1,
+            0xc0..=0xdf => 2,
+            0xe0..=0xef => 3,
+            _ => 4,
+        };
+        let c = core::str::from_utf8(self.raw.get(..width)?).ok()?.chars().next()?;
         if c != '\\' {
             self.raw = &self.raw[c.len_utf8()..];
             return Some(c);
@@ -142,7 +167,9 @@ pub(crate) enum Value<'a> {
     Str(JsonStr<'a>),
     /// An integer literal (no fraction, no exponent) that fits `i64`.
     Int(i64),
-    /// Any other valid value (object, array, other number, true/false/null); it was skipped.
+    /// `null`.
+    Null,
+    /// Any other valid value (object, array, other number, true/false); it was skipped.
     Other,
 }
 
@@ -215,7 +242,7 @@ impl<'a> Reader<'a> {
             Some(b'[') => self.skip_container().map(|()| Value::Other),
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
-            Some(b'n') => self.literal(b"null"),
+            Some(b'n') => self.literal(b"null").map(|_| Value::Null),
             _ => Err(invalid(self.pos)),
         }
     }
@@ -375,6 +402,31 @@ fn escape_len(s: &[u8]) -> Option<usize> {
         }
         _ => None,
     }
+}
+
+/// Unescapes the JSON string contents at `buf[start..end]` in place (the result is never longer)
+/// and returns its new end. The contents must have been validated (a [`JsonStr`]).
+pub(crate) fn unescape_in_place(buf: &mut [u8], start: usize, end: usize) -> usize {
+    let (mut read, mut write) = (start, start);
+    while read < end {
+        if buf[read] != b'\\' {
+            buf[write] = buf[read];
+            read += 1;
+            write += 1;
+            continue;
+        }
+        let mut escape = [0u8; 12];
+        let take = (end - read).min(12);
+        escape[..take].copy_from_slice(&buf[read..read + take]);
+        let used = escape_len(&escape[..take]).unwrap_or(take);
+        let c = Unescape { raw: &escape[..used] }.next().unwrap_or(char::REPLACEMENT_CHARACTER);
+        let mut utf8 = [0u8; 4];
+        let bytes = c.encode_utf8(&mut utf8).as_bytes();
+        buf[write..write + bytes.len()].copy_from_slice(bytes);
+        read += used;
+        write += bytes.len();
+    }
+    write
 }
 
 impl JsonStr<'_> {

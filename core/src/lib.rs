@@ -66,6 +66,7 @@ mod out;
 mod record;
 mod reply;
 mod request;
+pub mod wazuh5;
 
 pub use addr::{AddrText, AgentAddr, FileForm, MAX_ADDR_TEXT_LEN};
 pub use digest::{EncryptionKey, KeyHash, encryption_key, key_hash};

@@ -22,6 +22,7 @@ mod request;
 mod result;
 mod types;
 mod validate;
+mod wazuh5;
 
 pub use crypto::*;
 pub use keypoll::*;
@@ -31,3 +32,4 @@ pub use request::*;
 pub use result::*;
 pub use types::*;
 pub use validate::*;
+pub use wazuh5::*;

@@ -17,6 +17,13 @@ impl PanicFallback for bool {
     }
 }
 
+impl PanicFallback for *const core::ffi::c_char {
+    /// A getter that returns static text returns NULL when it panicked.
+    fn on_panic() -> Self {
+        core::ptr::null()
+    }
+}
+
 impl PanicFallback for usize {
     fn on_panic() -> Self {
         0

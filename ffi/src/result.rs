@@ -124,6 +124,34 @@ pub enum ak_result {
     AK_MANAGER_NAME = 1164,
     /// The manager could not add the agent (its files could not be written).
     AK_INTERNAL_ERROR = 1165,
+    /// An enroll bearer that is not a well-formed enroll JWT (class `invalid_request`).
+    AK_INVALID_BEARER = 1180,
+    /// An enroll bearer whose signature does not verify (class `invalid_signature`).
+    AK_BAD_SIGNATURE = 1181,
+    /// An enroll bearer outside its time window (class `stale_token`).
+    AK_STALE_BEARER = 1182,
+    /// A re-enrollment bearer for an agent the manager does not know (class `unknown_agent`).
+    AK_UNKNOWN_AGENT = 1183,
+    /// An enrollment token past its expiry (class `token_expired`).
+    AK_TOKEN_EXPIRED = 1184,
+    /// A revoked enrollment token (class `token_revoked`).
+    AK_TOKEN_REVOKED = 1185,
+    /// No key to check the bearer with (class `enrollment_key_unavailable`).
+    AK_ENROLLMENT_KEY_UNAVAILABLE = 1186,
+    /// An enrollment token that is not unpadded base64url of `{ver, adr, pin|ca, key}` in order.
+    AK_INVALID_TOKEN = 1190,
+    /// An enrollment token of a version other than 1.
+    AK_UNSUPPORTED_TOKEN_VERSION = 1191,
+    /// A token address that is not `host[:port][/prefix]`.
+    AK_INVALID_TOKEN_ADDRESS = 1192,
+    /// An enrollment token without exactly one of `pin` and `ca`.
+    AK_TOKEN_ANCHOR = 1193,
+    /// A CA pin that is not 43 base64url characters (32 bytes).
+    AK_INVALID_PIN = 1194,
+    /// A token key (credential) that is not 43 base64url characters (32 bytes).
+    AK_INVALID_TOKEN_KEY = 1195,
+    /// An `/enroll` request body that is not a JSON object.
+    AK_INVALID_BODY = 1200,
 }
 
 impl From<ErrorKind> for ak_result {
@@ -178,6 +206,20 @@ impl From<ErrorKind> for ak_result {
             UnknownGroup => AK_UNKNOWN_GROUP,
             ManagerName => AK_MANAGER_NAME,
             InternalError => AK_INTERNAL_ERROR,
+            InvalidBearer => AK_INVALID_BEARER,
+            BadSignature => AK_BAD_SIGNATURE,
+            StaleBearer => AK_STALE_BEARER,
+            UnknownAgent => AK_UNKNOWN_AGENT,
+            TokenExpired => AK_TOKEN_EXPIRED,
+            TokenRevoked => AK_TOKEN_REVOKED,
+            EnrollmentKeyUnavailable => AK_ENROLLMENT_KEY_UNAVAILABLE,
+            InvalidToken => AK_INVALID_TOKEN,
+            UnsupportedTokenVersion => AK_UNSUPPORTED_TOKEN_VERSION,
+            InvalidTokenAddress => AK_INVALID_TOKEN_ADDRESS,
+            TokenAnchor => AK_TOKEN_ANCHOR,
+            InvalidPin => AK_INVALID_PIN,
+            InvalidTokenKey => AK_INVALID_TOKEN_KEY,
+            InvalidBody => AK_INVALID_BODY,
             // A kind added to core without a code here: still an error, never AK_OK.
             _ => AK_PANIC,
         }
@@ -277,6 +319,20 @@ pub(crate) const ALL_RESULTS: &[(ak_result, &str)] = &[
     (ak_result::AK_UNKNOWN_GROUP, "AK_UNKNOWN_GROUP"),
     (ak_result::AK_MANAGER_NAME, "AK_MANAGER_NAME"),
     (ak_result::AK_INTERNAL_ERROR, "AK_INTERNAL_ERROR"),
+    (ak_result::AK_INVALID_BEARER, "AK_INVALID_BEARER"),
+    (ak_result::AK_BAD_SIGNATURE, "AK_BAD_SIGNATURE"),
+    (ak_result::AK_STALE_BEARER, "AK_STALE_BEARER"),
+    (ak_result::AK_UNKNOWN_AGENT, "AK_UNKNOWN_AGENT"),
+    (ak_result::AK_TOKEN_EXPIRED, "AK_TOKEN_EXPIRED"),
+    (ak_result::AK_TOKEN_REVOKED, "AK_TOKEN_REVOKED"),
+    (ak_result::AK_ENROLLMENT_KEY_UNAVAILABLE, "AK_ENROLLMENT_KEY_UNAVAILABLE"),
+    (ak_result::AK_INVALID_TOKEN, "AK_INVALID_TOKEN"),
+    (ak_result::AK_UNSUPPORTED_TOKEN_VERSION, "AK_UNSUPPORTED_TOKEN_VERSION"),
+    (ak_result::AK_INVALID_TOKEN_ADDRESS, "AK_INVALID_TOKEN_ADDRESS"),
+    (ak_result::AK_TOKEN_ANCHOR, "AK_TOKEN_ANCHOR"),
+    (ak_result::AK_INVALID_PIN, "AK_INVALID_PIN"),
+    (ak_result::AK_INVALID_TOKEN_KEY, "AK_INVALID_TOKEN_KEY"),
+    (ak_result::AK_INVALID_BODY, "AK_INVALID_BODY"),
 ];
 
 /// Writes the description of `code` (e.g. "agent name must be 2 to 128 characters …") into

@@ -78,26 +78,64 @@ pub enum ak_field {
     AK_FIELD_MESSAGE = 10,
     /// Key-poll `data` member.
     AK_FIELD_DATA = 11,
+    /// An enroll JWT's header.
+    AK_FIELD_HEADER = 12,
+    /// An enroll JWT's `kid`.
+    AK_FIELD_KID = 13,
+    /// An enroll JWT's claims.
+    AK_FIELD_CLAIMS = 14,
+    /// An enroll JWT's signature.
+    AK_FIELD_SIGNATURE = 15,
+    /// An enrollment token as a whole.
+    AK_FIELD_TOKEN = 16,
+    /// An enrollment token's `ver`.
+    AK_FIELD_TOKEN_VERSION = 17,
+    /// An enrollment token's `adr`.
+    AK_FIELD_ADDRESS = 18,
+    /// An enrollment token's `pin`.
+    AK_FIELD_PIN = 19,
+    /// An enrollment token's `ca`.
+    AK_FIELD_CA = 20,
+    /// An enrollment token's `key`.
+    AK_FIELD_TOKEN_KEY = 21,
+    /// A re-enrollment secret.
+    AK_FIELD_SECRET = 22,
+}
+
+/// Every field with its C code, both ways.
+const FIELDS: [(Field, ak_field); 22] = [
+    (Field::Id, ak_field::AK_FIELD_ID),
+    (Field::Name, ak_field::AK_FIELD_NAME),
+    (Field::Ip, ak_field::AK_FIELD_IP),
+    (Field::Key, ak_field::AK_FIELD_KEY),
+    (Field::Password, ak_field::AK_FIELD_PASSWORD),
+    (Field::Version, ak_field::AK_FIELD_VERSION),
+    (Field::Groups, ak_field::AK_FIELD_GROUPS),
+    (Field::KeyHash, ak_field::AK_FIELD_KEY_HASH),
+    (Field::ErrorCode, ak_field::AK_FIELD_ERROR_CODE),
+    (Field::Message, ak_field::AK_FIELD_MESSAGE),
+    (Field::Data, ak_field::AK_FIELD_DATA),
+    (Field::Header, ak_field::AK_FIELD_HEADER),
+    (Field::Kid, ak_field::AK_FIELD_KID),
+    (Field::Claims, ak_field::AK_FIELD_CLAIMS),
+    (Field::Signature, ak_field::AK_FIELD_SIGNATURE),
+    (Field::Token, ak_field::AK_FIELD_TOKEN),
+    (Field::TokenVersion, ak_field::AK_FIELD_TOKEN_VERSION),
+    (Field::Address, ak_field::AK_FIELD_ADDRESS),
+    (Field::Pin, ak_field::AK_FIELD_PIN),
+    (Field::Ca, ak_field::AK_FIELD_CA),
+    (Field::TokenKey, ak_field::AK_FIELD_TOKEN_KEY),
+    (Field::Secret, ak_field::AK_FIELD_SECRET),
+];
+
+/// The core field of a C field code.
+pub(crate) fn field_from_c(field: ak_field) -> Option<Field> {
+    FIELDS.iter().find(|(_, c)| *c == field).map(|(f, _)| *f)
 }
 
 impl From<Option<Field>> for ak_field {
     fn from(field: Option<Field>) -> Self {
-        use ak_field::*;
-        match field {
-            None => AK_FIELD_NONE,
-            Some(Field::Id) => AK_FIELD_ID,
-            Some(Field::Name) => AK_FIELD_NAME,
-            Some(Field::Ip) => AK_FIELD_IP,
-            Some(Field::Key) => AK_FIELD_KEY,
-            Some(Field::Password) => AK_FIELD_PASSWORD,
-            Some(Field::Version) => AK_FIELD_VERSION,
-            Some(Field::Groups) => AK_FIELD_GROUPS,
-            Some(Field::KeyHash) => AK_FIELD_KEY_HASH,
-            Some(Field::ErrorCode) => AK_FIELD_ERROR_CODE,
-            Some(Field::Message) => AK_FIELD_MESSAGE,
-            Some(Field::Data) => AK_FIELD_DATA,
-            Some(_) => AK_FIELD_NONE,
-        }
+        field.and_then(|f| FIELDS.iter().find(|(core, _)| *core == f)).map_or(ak_field::AK_FIELD_NONE, |(_, c)| *c)
     }
 }
 

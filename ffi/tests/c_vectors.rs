@@ -1,4 +1,4 @@
-//! `tests/c/vectors.h`: the cases of `../shared/vectors/*.json` as C arrays, for the C tests.
+//! `tests/c/vectors.h`: the cases of `tests/vectors/*.json` as C arrays, for the C tests.
 //! Committed and checked for drift; refresh with `make c-vectors` (AGENTKEYS_UPDATE_VECTORS=1).
 
 use std::fmt::Write as _;
@@ -9,7 +9,7 @@ use serde_json::Value;
 fn vectors_dir() -> PathBuf {
     match std::env::var_os("AGENTKEYS_VECTORS") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors"),
     }
 }
 
@@ -22,8 +22,14 @@ fn cases(file: &str) -> Vec<Value> {
 
 /// A C string literal and its length, or `NULL, 0`; every byte outside printable ASCII, and the
 /// characters that need it, as 3-digit octal escapes (which cannot swallow following digits).
+///
+/// C11 compilers need only support literals of 4095 bytes: a longer value (the "over 4096 bytes"
+/// bearer) becomes `NULL, <length>`, and the C test builds a filler of that length instead.
 fn lit(v: Option<&str>) -> String {
     let Some(s) = v else { return "NULL, 0".into() };
+    if s.len() > 4000 {
+        return format!("NULL, {}", s.len());
+    }
     let mut out = String::from("\"");
     for b in s.bytes() {
         match b {
@@ -58,7 +64,7 @@ const STR: &str = "const char *";
 fn generate() -> String {
     let f = |n: &str| format!("{STR}{n}; size_t {n}_len;");
     let mut out = String::from(
-        "/* Generated from the JSON files in ../shared/vectors by ffi/tests/c_vectors.rs; do not edit.\n * Refresh with `make c-vectors`. */\n#ifndef AGENTKEYS_TEST_VECTORS_H\n#define AGENTKEYS_TEST_VECTORS_H\n\n#include <stddef.h>\n\n",
+        "/* Generated from the JSON files in tests/vectors by ffi/tests/c_vectors.rs; do not edit.\n * Refresh with `make c-vectors`. */\n#ifndef AGENTKEYS_TEST_VECTORS_H\n#define AGENTKEYS_TEST_VECTORS_H\n\n#include <stddef.h>\n\n",
     );
     let rows = cases("names.json").iter().map(|c| format!("{}, {}", lit(s(c, "name")), b(c, "valid"))).collect();
     table(&mut out, "name_case", &format!("{} int valid;", f("name")), "NAME_CASES", rows);
@@ -234,6 +240,125 @@ fn generate() -> String {
         .collect();
     table(&mut out, "export_case", &format!("{} int ok; {}", f("base64"), f("record")), "EXPORT_CASES", rows);
 
+    // Wazuh 5.0 (wazuh5.json: sections instead of one `cases` array).
+    let w5: Value = {
+        let path = vectors_dir().join("wazuh5.json");
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    };
+    let section = |name: &str| w5[name].as_array().unwrap().clone();
+    let hex = |c: &Value, k: &str| lit(s(c, k));
+    let rows = section("hkdf")
+        .iter()
+        .map(|c| format!("{}, {}, {}, {}", lit(s(c, "label")), hex(c, "ikm_hex"), lit(s(c, "ikm_utf8")), hex(c, "key_hex")))
+        .collect();
+    table(&mut out, "hkdf_case", &format!("{} {} {} {}", f("label"), f("ikm_hex"), f("ikm_utf8"), f("key_hex")), "HKDF_CASES", rows);
+    let rows = section("jwt_sign")
+        .iter()
+        .map(|c| {
+            format!(
+                "{}, {}, {}, {}, {}",
+                hex(c, "key_hex"),
+                lit(s(c, "kid")),
+                c["iat"].as_i64().unwrap(),
+                hex(c, "jti_hex"),
+                lit(s(c, "bearer"))
+            )
+        })
+        .collect();
+    table(
+        &mut out,
+        "jwt_sign_case",
+        &format!("{} {} long long iat; {} {}", f("key_hex"), f("kid"), f("jti_hex"), f("bearer")),
+        "JWT_SIGN_CASES",
+        rows,
+    );
+    let rows = section("jwt_verify")
+        .iter()
+        .map(|c| {
+            format!(
+                "{}, {}, {}, {}, {}, {}, {}",
+                lit(s(c, "case")),
+                lit(s(c, "bearer")),
+                hex(c, "key_hex"),
+                c["now"].as_i64().unwrap(),
+                b(c, "ok"),
+                lit(s(c, "kid")),
+                lit(s(c, "error"))
+            )
+        })
+        .collect();
+    table(
+        &mut out,
+        "jwt_verify_case",
+        &format!("{} {} {} long long now; int ok; {} {}", f("name"), f("bearer"), f("key_hex"), f("kid"), f("error")),
+        "JWT_VERIFY_CASES",
+        rows,
+    );
+    let rows = section("token")
+        .iter()
+        .map(|c| {
+            format!(
+                "{}, {}, {}, {}, {}, {}, {}, {}, {}",
+                lit(s(c, "token")),
+                b(c, "ok"),
+                lit(s(c, "host")),
+                c.get("port").and_then(Value::as_i64).unwrap_or(0),
+                lit(s(c, "prefix")),
+                lit(s(c, "pin_hex")),
+                b(c, "credential"),
+                lit(s(c, "kid")),
+                lit(s(c, "secret_hex"))
+            )
+        })
+        .collect();
+    table(
+        &mut out,
+        "token_case",
+        &format!(
+            "{} int ok; {} long port; {} {} int credential; {} {}",
+            f("token"),
+            f("host"),
+            f("prefix"),
+            f("pin_hex"),
+            f("kid"),
+            f("secret_hex")
+        ),
+        "TOKEN_CASES",
+        rows,
+    );
+    let rows = section("enroll_body")
+        .iter()
+        .map(|c| {
+            format!(
+                "{}, {}, {}, {}, {}, {}, {}, {}",
+                lit(s(c, "body")),
+                b(c, "ok"),
+                lit(s(c, "name")),
+                lit(s(c, "version")),
+                lit(s(c, "groups")),
+                lit(s(c, "ip")),
+                lit(s(c, "key_hash")),
+                lit(s(c, "message"))
+            )
+        })
+        .collect();
+    table(
+        &mut out,
+        "enroll_body_case",
+        &format!(
+            "{} int ok; {} {} {} {} {} {}",
+            f("body"),
+            f("name"),
+            f("version"),
+            f("groups"),
+            f("ip"),
+            f("key_hash"),
+            f("message")
+        ),
+        "ENROLL_BODY_CASES",
+        rows,
+    );
+
     out.push_str("#endif\n");
     out
 }
@@ -250,6 +375,6 @@ fn c_vectors_match_shared_vectors() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == fresh,
-        "tests/c/vectors.h is out of date with ../shared/vectors. Run `make c-vectors` and commit it."
+        "tests/c/vectors.h is out of date with tests/vectors. Run `make c-vectors` and commit it."
     );
 }

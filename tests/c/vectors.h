@@ -1,4 +1,4 @@
-/* Generated from the JSON files in ../shared/vectors by ffi/tests/c_vectors.rs; do not edit.
+/* Generated from the JSON files in tests/vectors by ffi/tests/c_vectors.rs; do not edit.
  * Refresh with `make c-vectors`. */
 #ifndef AGENTKEYS_TEST_VECTORS_H
 #define AGENTKEYS_TEST_VECTORS_H
@@ -103,7 +103,7 @@ static const struct request_case REQUEST_CASES[] = {
     { "OSSEC A:'agent3' G:'Group1,Group2' IP:'192.0.0.3' K:'ABC123\012", 60, NULL, 0, "v4.5.0", 6, "192.0.0.1", 9, 1, 0, "ERROR: Unterminated key field", 29, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0 },
     { "OSSEC A:'agent3' V:'v4.5.0\012", 27, NULL, 0, "v4.5.0", 6, "192.0.0.1", 9, 1, 0, "ERROR: Unterminated version field", 33, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0 },
     { "OSSEC A:'agent4' V:'v4.6.0'\012", 28, NULL, 0, "v4.5.0", 6, "192.0.0.1", 9, 1, 0, "ERROR: Agent version must be lower or equal to manager version", 62, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0 },
-    { "OSSEC A:'x' IP:'1.2.3.4' G:'g'\012", 31, NULL, 0, "v4.5.0", 6, "192.0.0.1", 9, 1, 1, NULL, 0, "x", 1, "1.2.3.4", 7, NULL, 0, NULL, 0, NULL, 0 },
+    { "OSSEC A:'xx' IP:'1.2.3.4' G:'g'\012", 32, NULL, 0, "v4.5.0", 6, "192.0.0.1", 9, 1, 1, NULL, 0, "xx", 2, "1.2.3.4", 7, NULL, 0, NULL, 0, NULL, 0 },
     { "OSSEC A:'agent1'\012", 17, NULL, 0, "v4.5.0", 6, "192.0.0.1", 9, 0, 1, NULL, 0, "agent1", 6, "any", 3, NULL, 0, NULL, 0, NULL, 0 },
     { "OSSEC A:'agent2' IP:'src'\012", 26, NULL, 0, "v4.5.0", 6, "192.0.0.1", 9, 0, 1, NULL, 0, "agent2", 6, "192.0.0.1", 9, NULL, 0, NULL, 0, NULL, 0 },
 };
@@ -169,5 +169,75 @@ static const struct export_case EXPORT_CASES[] = {
     { "MDAxIHNlcnZlcjEgYW55IGUyMGUwMzk0ZGNhNzFiYWNkZWE1N2Q0Y2EyNWQyMDNmODM2ZWNhMTJlZWNhMWVjMTUwYzJlNWY0MzA5YTY1M2E=", 108, 1, "001 server1 any e20e0394dca71bacdea57d4ca25d203f836eca12eeca1ec150c2e5f4309a653a", 80 },
 };
 #define EXPORT_CASES_LEN 3
+
+struct hkdf_case { const char *label; size_t label_len; const char *ikm_hex; size_t ikm_hex_len; const char *ikm_utf8; size_t ikm_utf8_len; const char *key_hex; size_t key_hex_len; };
+static const struct hkdf_case HKDF_CASES[] = {
+    { "WAZUH-ENROLL-TOKEN-KEY", 22, "101112131415161718191a1b1c1d1e1f", 32, NULL, 0, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64 },
+    { "WAZUH-ENROLL-JWT-KEY", 20, NULL, 0, "MyEnrollmentSecret123", 21, "eeecc651648436211783381e38d0a661bfecc2888a4e23b28c94f415f98616b6", 64 },
+    { "WAZUH-REENROLL-KEY", 18, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 64, NULL, 0, "668a626c590cda183b17c0e0fd07fd927cf506dab709c86ffa5460eb26510964", 64 },
+};
+#define HKDF_CASES_LEN 3
+
+struct jwt_sign_case { const char *key_hex; size_t key_hex_len; const char *kid; size_t kid_len; long long iat; const char *jti_hex; size_t jti_hex_len; const char *bearer; size_t bearer_len; };
+static const struct jwt_sign_case JWT_SIGN_CASES[] = {
+    { "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, "AAECAwQFBgcICQoLDA0ODw", 22, 1700000000, "000102030405060708090a0b0c0d0e0f", 32, "eyJhbGciOiJIUzI1NiIsImtpZCI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHciLCJ0eXAiOiJ3YXp1aC1lbnJvbGwrand0In0.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMH0.7sTfFRpPNoSg7QPO1h6FWCvY2Islau-E0gQnP1PWelk", 251 },
+    { "eeecc651648436211783381e38d0a661bfecc2888a4e23b28c94f415f98616b6", 64, NULL, 0, 1700000000, "000102030405060708090a0b0c0d0e0f", 32, "eyJhbGciOiJIUzI1NiIsInR5cCI6IndhenVoLWVucm9sbCtqd3QifQ.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMH0.Ll9rqCc4D0emY3xUV99-yD-ep0Xp7CI1qKG8Rzkvm8o", 210 },
+    { "668a626c590cda183b17c0e0fd07fd927cf506dab709c86ffa5460eb26510964", 64, "001", 3, 1700000000, "000102030405060708090a0b0c0d0e0f", 32, "eyJhbGciOiJIUzI1NiIsImtpZCI6IjAwMSIsInR5cCI6IndhenVoLWVucm9sbCtqd3QifQ.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMH0.VHOLP9dCq-VsjLzxZeuL5vAH0OvHLbLml4Z2_LETvXc", 226 },
+};
+#define JWT_SIGN_CASES_LEN 3
+
+struct jwt_verify_case { const char *name; size_t name_len; const char *bearer; size_t bearer_len; const char *key_hex; size_t key_hex_len; long long now; int ok; const char *kid; size_t kid_len; const char *error; size_t error_len; };
+static const struct jwt_verify_case JWT_VERIFY_CASES[] = {
+    { "valid at iat", 12, "eyJhbGciOiJIUzI1NiIsImtpZCI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHciLCJ0eXAiOiJ3YXp1aC1lbnJvbGwrand0In0.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMH0.7sTfFRpPNoSg7QPO1h6FWCvY2Islau-E0gQnP1PWelk", 251, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1700000000, 1, "AAECAwQFBgcICQoLDA0ODw", 22, NULL, 0 },
+    { "valid at exp+skew", 17, "eyJhbGciOiJIUzI1NiIsImtpZCI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHciLCJ0eXAiOiJ3YXp1aC1lbnJvbGwrand0In0.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMH0.7sTfFRpPNoSg7QPO1h6FWCvY2Islau-E0gQnP1PWelk", 251, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1700000090, 1, "AAECAwQFBgcICQoLDA0ODw", 22, NULL, 0 },
+    { "expired beyond skew", 19, "eyJhbGciOiJIUzI1NiIsImtpZCI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHciLCJ0eXAiOiJ3YXp1aC1lbnJvbGwrand0In0.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMH0.7sTfFRpPNoSg7QPO1h6FWCvY2Islau-E0gQnP1PWelk", 251, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1700000091, 0, NULL, 0, "stale_token", 11 },
+    { "issued in the future beyond skew", 32, "eyJhbGciOiJIUzI1NiIsImtpZCI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHciLCJ0eXAiOiJ3YXp1aC1lbnJvbGwrand0In0.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMH0.7sTfFRpPNoSg7QPO1h6FWCvY2Islau-E0gQnP1PWelk", 251, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1699999969, 0, NULL, 0, "stale_token", 11 },
+    { "wrong key", 9, "eyJhbGciOiJIUzI1NiIsImtpZCI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHciLCJ0eXAiOiJ3YXp1aC1lbnJvbGwrand0In0.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMH0.7sTfFRpPNoSg7QPO1h6FWCvY2Islau-E0gQnP1PWelk", 251, "eeecc651648436211783381e38d0a661bfecc2888a4e23b28c94f415f98616b6", 64, 1700000000, 0, NULL, 0, "invalid_signature", 17 },
+    { "signature altered", 17, "eyJhbGciOiJIUzI1NiIsImtpZCI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHciLCJ0eXAiOiJ3YXp1aC1lbnJvbGwrand0In0.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMH0.7sTfFRpPNoSg7QPO1h6FWCvY2Islau-E0gQnP1PWeAA", 251, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1700000000, 0, NULL, 0, "invalid_signature", 17 },
+    { "padded base64url", 16, "eyJhbGciOiJIUzI1NiIsImtpZCI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHciLCJ0eXAiOiJ3YXp1aC1lbnJvbGwrand0In0.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMH0.7sTfFRpPNoSg7QPO1h6FWCvY2Islau-E0gQnP1PWelk=", 252, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1700000000, 0, NULL, 0, "invalid_request", 15 },
+    { "header members out of order", 27, "eyJ0eXAiOiJ3YXp1aC1lbnJvbGwrand0IiwiYWxnIjoiSFMyNTYiLCJraWQiOiJBQUVDQXdRRkJnY0lDUW9MREEwT0R3In0.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMH0.jBnsYRxaD3sR3-QAYjgxUrP9ugPOU7KzVvNhV6y9eDo", 251, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1700000000, 0, NULL, 0, "invalid_request", 15 },
+    { "alg none", 8, "eyJhbGciOiJub25lIiwia2lkIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsInR5cCI6IndhenVoLWVucm9sbCtqd3QifQ.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMH0.wTrtXxzmiaO6etK9Cs_3-ErQV3NuMPHbkE4U0b_Nb9k", 250, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1700000000, 0, NULL, 0, "invalid_request", 15 },
+    { "wrong typ", 9, "eyJhbGciOiJIUzI1NiIsImtpZCI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHciLCJ0eXAiOiJKV1QifQ.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMH0.1CEaGjjX7hrz4dEyuJDVxfq1QEeH86RKUgHvfhFduHY", 234, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1700000000, 0, NULL, 0, "invalid_request", 15 },
+    { "extra claim", 11, "eyJhbGciOiJIUzI1NiIsImtpZCI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHciLCJ0eXAiOiJ3YXp1aC1lbnJvbGwrand0In0.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMCwic3ViIjoieCJ9.b56VQDlwjoq2BcfmbYaLbmQ6boY27cuBjWsRt3Eo45s", 264, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1700000000, 0, NULL, 0, "invalid_request", 15 },
+    { "missing jti", 11, "eyJhbGciOiJIUzI1NiIsImtpZCI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHciLCJ0eXAiOiJ3YXp1aC1lbnJvbGwrand0In0.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNzAwMDAwMDAwfQ.qDyWacEShUl2Q6H1pHMoqqjqFSkmRZ_ImZW_oYEp6Aw", 210, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1700000000, 0, NULL, 0, "invalid_request", 15 },
+    { "whitespace in claims", 20, "eyJhbGciOiJIUzI1NiIsImtpZCI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHciLCJ0eXAiOiJ3YXp1aC1lbnJvbGwrand0In0.eyJleHAiOiAxNzAwMDAwMDYwLCAiaWF0IjogMTcwMDAwMDAwMCwgImp0aSI6ICJBQUVDQXdRRkJnY0lDUW9MREEwT0R3IiwgIm5iZiI6IDE3MDAwMDAwMDB9.PQtd8B3tBCsbThCOYFQlIXaeujrJnu0TqlXMK57hrG8", 260, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1700000000, 0, NULL, 0, "invalid_request", 15 },
+    { "duplicate member", 16, "eyJhbGciOiJIUzI1NiIsImtpZCI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHciLCJ0eXAiOiJ3YXp1aC1lbnJvbGwrand0In0.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwiaWF0IjoxNzAwMDAwMDAwLCJqdGkiOiJBQUVDQXdRRkJnY0lDUW9MREEwT0R3IiwibmJmIjoxNzAwMDAwMDAwfQ.VXN-hwuAb8po-Av952ybHeV2b8d4LakuSUhT_jsCUko", 274, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1700000000, 0, NULL, 0, "invalid_request", 15 },
+    { "two parts only", 14, "eyJhbGciOiJIUzI1NiIsImtpZCI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHciLCJ0eXAiOiJ3YXp1aC1lbnJvbGwrand0In0.eyJleHAiOjE3MDAwMDAwNjAsImlhdCI6MTcwMDAwMDAwMCwianRpIjoiQUFFQ0F3UUZCZ2NJQ1FvTERBME9EdyIsIm5iZiI6MTcwMDAwMDAwMH0", 207, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1700000000, 0, NULL, 0, "invalid_request", 15 },
+    { "over 4096 bytes", 15, NULL, 4351, "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860", 64, 1700000000, 0, NULL, 0, "invalid_request", 15 },
+};
+#define JWT_VERIFY_CASES_LEN 16
+
+struct token_case { const char *token; size_t token_len; int ok; const char *host; size_t host_len; long port; const char *prefix; size_t prefix_len; const char *pin_hex; size_t pin_hex_len; int credential; const char *kid; size_t kid_len; const char *secret_hex; size_t secret_hex_len; };
+static const struct token_case TOKEN_CASES[] = {
+    { "eyJ2ZXIiOjEsImFkciI6InNpZW0uZXhhbXBsZS5sb2NhbCIsInBpbiI6IllKSGNObVh0WG9NOGpaUmZrLXVfRkxOd0lNenVkek5PUkplc0x2TlpDcUkifQ", 118, 1, "siem.example.local", 18, 1517, "wazuh-manager", 13, "6091dc3665ed5e833c8d945f93ebbf14b37020ccee77334e4497ac2ef3590aa2", 64, 0, NULL, 0, NULL, 0 },
+    { "eyJ2ZXIiOjEsImFkciI6IjEwLjAuMC41Ojg0NDMvY3VzdG9tIiwicGluIjoiWUpIY05tWHRYb004alpSZmstdV9GTE53SU16dWR6Tk9SSmVzTHZOWkNxSSIsImtleSI6IkFBRUNBd1FGQmdjSUNRb0xEQTBPRHhBUkVoTVVGUllYR0JrYUd4d2RIaDgifQ", 190, 1, "10.0.0.5", 8, 8443, "custom", 6, "6091dc3665ed5e833c8d945f93ebbf14b37020ccee77334e4497ac2ef3590aa2", 64, 1, "AAECAwQFBgcICQoLDA0ODw", 22, "101112131415161718191a1b1c1d1e1f", 32 },
+    { "eyJ2ZXIiOjEsImFkciI6IltmZDAwOjoxXS8iLCJwaW4iOiJZSkhjTm1YdFhvTThqWlJmay11X0ZMTndJTXp1ZHpOT1JKZXNMdk5aQ3FJIn0", 107, 1, "fd00::1", 7, 1517, "", 0, "6091dc3665ed5e833c8d945f93ebbf14b37020ccee77334e4497ac2ef3590aa2", 64, 0, NULL, 0, NULL, 0 },
+    { "eyJ2ZXIiOjEsImFkciI6Im0uZXhhbXBsZSIsInBpbiI6IllKSGNObVh0WG9NOGpaUmZrLXVfRkxOd0lNenVkek5PUkplc0x2TlpDcUkiLCJjYSI6Ii0tLS0tQkVHSU4gQ0VSVElGSUNBVEUtLS0tLVxuQUE9PVxuLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLVxuIn0", 199, 0, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, 0, NULL, 0 },
+    { "eyJ2ZXIiOjEsImFkciI6Im0uZXhhbXBsZSJ9", 36, 0, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, 0, NULL, 0 },
+    { "eyJ2ZXIiOjIsImFkciI6Im0uZXhhbXBsZSIsInBpbiI6IllKSGNObVh0WG9NOGpaUmZrLXVfRkxOd0lNenVkek5PUkplc0x2TlpDcUkifQ", 106, 0, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, 0, NULL, 0 },
+    { "eyJ2ZXIiOjEsImFkciI6Im0uZXhhbXBsZSIsInBpbiI6ImVIaDRlSGg0ZUhoNGVIaDRlSGg0ZUhoNGVIaDRlSGg0ZUhoNGVIaDRlQSJ9", 104, 0, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, 0, NULL, 0 },
+    { "eyJ2ZXIiOjEsImFkciI6Im0uZXhhbXBsZSIsInBpbiI6IllKSGNObVh0WG9NOGpaUmZrLXVfRkxOd0lNenVkek5PUkplc0x2TlpDcUkiLCJrZXkiOiJlSGg0ZUhoNGVIaDRlSGg0ZUhoNGVIaDRlSGg0ZUhoNGVIaDRlSGg0ZUEifQ", 174, 0, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, 0, NULL, 0 },
+    { "eyJ2ZXIiOjEsImFkciI6Im0uZXhhbXBsZSIsInBpbiI6IllKSGNObVh0WG9NOGpaUmZrLXVfRkxOd0lNenVkek5PUkplc0x2TlpDcUkiLCJleHAiOjF9", 116, 0, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, 0, NULL, 0 },
+    { "eyJ2ZXIiOjEsImFkciI6Im0gZXhhbXBsZSIsInBpbiI6IllKSGNObVh0WG9NOGpaUmZrLXVfRkxOd0lNenVkek5PUkplc0x2TlpDcUkifQ", 106, 0, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, 0, NULL, 0 },
+    { "eyJ2ZXIiOjEsImFkciI6Im0uZXhhbXBsZTowIiwicGluIjoiWUpIY05tWHRYb004alpSZmstdV9GTE53SU16dWR6Tk9SSmVzTHZOWkNxSSJ9", 108, 0, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, 0, NULL, 0 },
+    { "eyJ2ZXIiOjEsImFkciI6Im0uZXhhbXBsZSIsInBpbiI6IllKSGNObVh0WG9NOGpaUmZrLXVfRkxOd0lNenVkek5PUkplc0x2TlpDcUkifQ==", 108, 0, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, 0, NULL, 0 },
+    { "eyJ2ZXIiOjEs+/", 14, 0, NULL, 0, 0, NULL, 0, NULL, 0, 0, NULL, 0, NULL, 0 },
+};
+#define TOKEN_CASES_LEN 13
+
+struct enroll_body_case { const char *body; size_t body_len; int ok; const char *name; size_t name_len; const char *version; size_t version_len; const char *groups; size_t groups_len; const char *ip; size_t ip_len; const char *key_hash; size_t key_hash_len; const char *message; size_t message_len; };
+static const struct enroll_body_case ENROLL_BODY_CASES[] = {
+    { "{\042name\042:\042web-01\042,\042version\042:\042v5.0.0\042}", 36, 1, "web-01", 6, "v5.0.0", 6, NULL, 0, NULL, 0, NULL, 0, NULL, 0 },
+    { "{\042name\042:\042web-01\042,\042version\042:\042v5.0.0\042,\042groups\042:\042default,db\042,\042ip\042:\042src\042,\042key_hash\042:null,\042extra\042:1}", 95, 1, "web-01", 6, "v5.0.0", 6, "default,db", 10, "src", 3, NULL, 0, NULL, 0 },
+    { "{\042version\042:\042v5.0.0\042}", 20, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, "Missing or invalid field: name", 30 },
+    { "{\042name\042:\042bad name\042,\042version\042:\042v5.0.0\042}", 38, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, "Missing or invalid field: name", 30 },
+    { "{\042name\042:\042web-01\042}", 17, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, "Missing or invalid field: version", 33 },
+    { "{\042name\042:\042web-01\042,\042version\042:\042v5.0.0\042,\042groups\042:5}", 47, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, "Invalid field: groups", 21 },
+    { "{\042name\042:\042web-01\042,\042version\042:\042v5.0.0\042,\042ip\042:\042999.1.1.1\042}", 53, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, "Invalid field: ip", 17 },
+    { "{\042name\042:\042web-01\042,\042version\042:\042v5.0.0\042,\042key_hash\042:\042xyz\042}", 53, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, "Invalid field: key_hash", 23 },
+    { "{\042name\042:\042web-01\042,", 17, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, "Malformed JSON body", 19 },
+    { "[]", 2, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, "Missing or invalid request body", 31 },
+};
+#define ENROLL_BODY_CASES_LEN 10
 
 #endif
