@@ -152,7 +152,7 @@ fuzz-ci:
 # Time-boxed fuzzing of every core parser (libFuzzer needs nightly flags, enabled here with
 # RUSTC_BOOTSTRAP). Seeds in fuzz/corpus/<target>/; FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := keys_file request reply keypoll values
+FUZZ_TARGETS := keys_file request reply keypoll values wazuh5
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	@for t in $(FUZZ_TARGETS); do \

@@ -102,5 +102,23 @@ fn bench_requests(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_keys_file, bench_requests);
+/// Verifying an enroll bearer runs on every Wazuh 5.0 enrollment: verify (with the key lookup
+/// answered at once), beside its parts: peek alone and HKDF key derivation.
+fn bench_wazuh5(c: &mut Criterion) {
+    use agentkeys::wazuh5::{KeyLabel, VerifyPolicy, derive_key, peek_bearer, sign_bearer, verify_bearer};
+    let key = derive_key(KeyLabel::Token, &[0x10; 16]);
+    let mut out = [0u8; 512];
+    let bearer = sign_bearer(&key, Some("AAECAwQFBgcICQoLDA0ODw"), 1_700_000_000, &[0; 16], &mut out).unwrap().to_owned();
+    let policy = VerifyPolicy::at(1_700_000_010);
+    let mut group = c.benchmark_group("wazuh5");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("verify bearer", |b| {
+        b.iter(|| verify_bearer(black_box(bearer.as_bytes()), |_| Ok(key), &policy).unwrap())
+    });
+    group.bench_function("peek bearer", |b| b.iter(|| peek_bearer(black_box(bearer.as_bytes())).unwrap()));
+    group.bench_function("derive key", |b| b.iter(|| derive_key(KeyLabel::Token, black_box(&[0x10; 16]))));
+    group.finish();
+}
+
+criterion_group!(benches, bench_keys_file, bench_requests, bench_wazuh5);
 criterion_main!(benches);
