@@ -37,7 +37,7 @@ from ._native import (
     validate_name,
     validate_script_id,
 )
-from . import keypoll
+from . import keypoll, wazuh5
 from .keys_file import KeysFile
 
 __all__ = [
@@ -67,4 +67,5 @@ __all__ = [
     "validate_key",
     "validate_name",
     "validate_script_id",
+    "wazuh5",
 ]

@@ -1,6 +1,6 @@
 """Type stubs for ``agentkeys._native``, the Rust half of :mod:`agentkeys`."""
 
-from typing import List, Optional, Tuple, Union, final
+from typing import Callable, List, Literal, Optional, Tuple, Union, final
 
 __all__ = [
     "__version__",
@@ -9,6 +9,9 @@ __all__ = [
     "key_hash", "keypoll_error", "keypoll_success", "normalize_ip", "parse_keypoll_output",
     "parse_keys", "parse_reply", "scan_keys", "validate_groups", "validate_id", "validate_ip",
     "validate_key", "validate_name", "validate_script_id",
+    "BearerRefused", "Bearer", "Token", "EnrollRequest", "derive_key", "sign_bearer", "peek_bearer",
+    "verify_bearer", "decode_token", "encode_token", "parse_enroll_request", "parse_enroll_reply",
+    "format_enroll_reply", "format_enroll_error", "spki_pin", "pin_text",
 ]
 
 __version__: str
@@ -181,3 +184,163 @@ def keypoll_error(code: int, message: str) -> str:
 
 def parse_keypoll_output(text: Union[str, bytes, bytearray]) -> Record:
     """Parses a key-poll answer; raises :class:`ScriptRefused` for an error answer."""
+
+# Wazuh 5.0 enrollment (public as ``agentkeys.wazuh5``).
+
+class BearerRefused(Error):
+    """An enroll bearer a Wazuh 5.0 manager refuses. ``bearer_class`` is the class it answers
+    with: ``"invalid_request"``, ``"invalid_signature"``, ``"stale_token"``, ``"unknown_agent"``,
+    ``"token_expired"``, ``"token_revoked"`` or ``"enrollment_key_unavailable"``."""
+
+    bearer_class: str
+
+@final
+class Bearer:
+    """What a bearer says about its signer: ``kind`` is ``"password"``, ``"token"`` or
+    ``"reenroll"`` and ``kid`` the token ID text or agent ID (None for the password). After
+    :func:`verify_bearer`, ``iat``, ``exp``, ``nbf`` and ``jti`` hold the claims (else None)."""
+
+    @property
+    def kind(self) -> Literal["password", "token", "reenroll"]: ...
+    @property
+    def kid(self) -> Optional[str]: ...
+    @property
+    def iat(self) -> Optional[int]: ...
+    @property
+    def exp(self) -> Optional[int]: ...
+    @property
+    def nbf(self) -> Optional[int]: ...
+    @property
+    def jti(self) -> Optional[bytes]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class Token:
+    """A decoded enrollment token. ``host`` is the DNS name or address (IPv6 without brackets),
+    ``address`` the whole ``host[:port][/prefix]`` as the token writes it; exactly one of ``pin``
+    (32 bytes) and ``ca`` (PEM) is set; ``token_id`` (the bearer ``kid``), ``secret`` (16 bytes) and
+    ``credential`` (the password for port 1515) are None for a token without credential."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def zone(self) -> Optional[str]: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def prefix(self) -> str: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def pin(self) -> Optional[bytes]: ...
+    @property
+    def ca(self) -> Optional[str]: ...
+    @property
+    def token_id(self) -> Optional[str]: ...
+    @property
+    def secret(self) -> Optional[bytes]: ...
+    @property
+    def credential(self) -> Optional[str]: ...
+    @property
+    def enroll_url(self) -> str:
+        """The URL of the enrollment endpoint (``https://host:port/prefix/enroll``)."""
+    def show(self) -> str:
+        """The token as upstream's ``--show-token`` prints it (never the secret)."""
+    def encode(self) -> str:
+        """The token's text."""
+    def __eq__(self, other: object, /) -> bool: ...
+
+@final
+class EnrollRequest:
+    """A parsed ``/enroll`` request body. ``ip`` is None, ``"src"`` or the canonical address."""
+
+    def __new__(
+        cls,
+        name: str,
+        version: str,
+        groups: Optional[str] = None,
+        ip: Optional[str] = None,
+        key_hash: Optional[str] = None,
+    ) -> "EnrollRequest":
+        """A request body; every field is validated as the manager validates it."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def groups(self) -> Optional[str]: ...
+    @property
+    def ip(self) -> Optional[str]: ...
+    @property
+    def key_hash(self) -> Optional[str]: ...
+    def encode(self) -> bytes:
+        """The compact JSON body."""
+    def __eq__(self, other: object, /) -> bool: ...
+
+_Bytes = Union[bytes, bytearray, str]
+
+def derive_key(label: Literal["password", "token", "reenroll"], secret: _Bytes) -> bytes:
+    """The 32-byte HMAC key of an enroll JWT, derived (HKDF-SHA256, as Wazuh 5.0) from ``secret``:
+    the password's bytes (``label="password"``), a token's 16-byte secret (``"token"``) or an
+    agent's 32-byte re-enrollment secret (``"reenroll"``)."""
+
+def sign_bearer(
+    key: _Bytes, kid: Optional[str] = None, iat: Optional[int] = None, jti: Optional[_Bytes] = None
+) -> str:
+    """Signs an enroll JWT with ``key`` (32 bytes): ``kid`` is a token ID or an agent ID (None for
+    password mode), ``iat`` defaults to now and ``jti`` to 16 random bytes."""
+
+def peek_bearer(bearer: _Bytes) -> Bearer:
+    """Reads a bearer's header without verifying it: whose key signed it. Raises
+    :class:`BearerRefused` (``bearer_class == "invalid_request"``) for a malformed bearer."""
+
+def verify_bearer(
+    bearer: _Bytes,
+    key: Union[_Bytes, Callable[[Bearer], _Bytes]],
+    now: Optional[int] = None,
+    max_age: int = 60,
+    skew: int = 30,
+) -> Bearer:
+    """Verifies a bearer: ``key`` is the 32-byte key, or a callable given the peeked
+    :class:`Bearer` that returns it (or raises). Checks the MAC in constant time and the window
+    (``iat`` ≤ now + skew, now ≤ ``exp`` + skew, now − ``iat`` ≤ max_age + skew). Raises
+    :class:`BearerRefused` whose ``bearer_class`` is ``"invalid_request"``,
+    ``"invalid_signature"`` or ``"stale_token"``."""
+
+def decode_token(token: _Bytes) -> Token:
+    """Decodes an enrollment token. Raises :class:`ParseError` naming the member and byte
+    (``kind`` ``"InvalidToken"``, ``"UnsupportedTokenVersion"``, ``"InvalidTokenAddress"``,
+    ``"TokenAnchor"``, ``"InvalidPin"``, ``"InvalidTokenKey"``)."""
+
+def encode_token(
+    address: str,
+    pin: Optional[_Bytes] = None,
+    ca: Optional[str] = None,
+    token_id: Optional[str] = None,
+    secret: Optional[_Bytes] = None,
+) -> str:
+    """Encodes a token for ``address`` (``host[:port][/prefix]``), anchored by ``pin`` (32 bytes) or
+    ``ca`` (PEM), with a credential when ``token_id`` (22-character text) and ``secret`` (16 bytes)
+    are given. Raises :class:`ValidationError`."""
+
+def parse_enroll_request(body: _Bytes) -> EnrollRequest:
+    """Parses an ``/enroll`` request body (decompressed). Raises :class:`ParseError` or
+    :class:`ValidationError` whose ``http_message`` is the exact 400 message Wazuh 5.0 answers
+    (``"Missing or invalid field: name"``, ``"Malformed JSON body"``, …)."""
+
+def parse_enroll_reply(body: _Bytes) -> Tuple[Record, Optional[bytes]]:
+    """Parses an ``/enroll`` 200 body: ``(record, reenroll_secret)`` with the validated
+    :class:`~agentkeys.Record` and the 32-byte secret or None."""
+
+def format_enroll_reply(record: Record, reenroll_secret: Optional[_Bytes] = None) -> bytes:
+    """Writes an ``/enroll`` 200 body for ``record`` and, if given, its 32-byte ``reenroll_secret``."""
+
+def format_enroll_error(code: Union[str, int], message: str) -> bytes:
+    """Writes an ``/enroll`` error body: ``{"error":{"code":<code>,"message":"…"}}``; ``code`` is a
+    class string or an integer."""
+
+def spki_pin(spki_der: _Bytes) -> bytes:
+    """SHA-256 of a DER SubjectPublicKeyInfo: the pin of a CA."""
+
+def pin_text(pin: _Bytes) -> str:
+    """A pin as a token writes it: 43 characters of unpadded base64url."""

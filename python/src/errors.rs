@@ -23,6 +23,13 @@ create_exception!(
     "A key-poll script answered with an error; see `.code` and `.script_message`."
 );
 
+create_exception!(
+    _native,
+    BearerRefused,
+    Error,
+    "An enroll bearer a Wazuh 5.0 manager refuses; `.bearer_class` is the class it answers with."
+);
+
 /// Which exception class a kind belongs to.
 fn class_for(py: Python<'_>, kind: ErrorKind) -> Bound<'_, pyo3::types::PyType> {
     use ErrorKind::*;
@@ -33,6 +40,10 @@ fn class_for(py: Python<'_>, kind: ErrorKind) -> Bound<'_, pyo3::types::PyType> 
         }
         ServerRefused => py.get_type::<self::ServerRefused>(),
         ScriptRefused => py.get_type::<self::ScriptRefused>(),
+        InvalidBearer | BadSignature | StaleBearer | UnknownAgent | TokenExpired | TokenRevoked
+        | EnrollmentKeyUnavailable => py.get_type::<BearerRefused>(),
+        InvalidToken | UnsupportedTokenVersion | InvalidTokenAddress | TokenAnchor | InvalidPin | InvalidTokenKey
+        | InvalidBody => py.get_type::<ParseError>(),
         _ => py.get_type::<ValidationError>(),
     }
 }

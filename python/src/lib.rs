@@ -8,6 +8,7 @@ mod errors;
 mod functions;
 mod record;
 mod request;
+mod wazuh5;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -40,5 +41,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::keypoll_success, m)?)?;
     m.add_function(wrap_pyfunction!(functions::keypoll_error, m)?)?;
     m.add_function(wrap_pyfunction!(functions::parse_keypoll_output, m)?)?;
+    wazuh5::register(m)?;
     Ok(())
 }
