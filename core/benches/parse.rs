@@ -108,7 +108,8 @@ fn bench_wazuh5(c: &mut Criterion) {
     use agentkeys::wazuh5::{KeyLabel, VerifyPolicy, derive_key, peek_bearer, sign_bearer, verify_bearer};
     let key = derive_key(KeyLabel::Token, &[0x10; 16]);
     let mut out = [0u8; 512];
-    let bearer = sign_bearer(&key, Some("AAECAwQFBgcICQoLDA0ODw"), 1_700_000_000, &[0; 16], &mut out).unwrap().to_owned();
+    let bearer =
+        sign_bearer(&key, Some("AAECAwQFBgcICQoLDA0ODw"), 1_700_000_000, &[0; 16], &mut out).unwrap().to_owned();
     let policy = VerifyPolicy::at(1_700_000_010);
     let mut group = c.benchmark_group("wazuh5");
     group.throughput(Throughput::Elements(1));

@@ -292,9 +292,13 @@ impl ErrorKind {
             TokenExpired => "the enrollment token has expired",
             TokenRevoked => "the enrollment token was revoked",
             EnrollmentKeyUnavailable => "no key is available to check the bearer",
-            InvalidToken => "enrollment token must be unpadded base64url of JSON {ver, adr, pin or ca, key} in that order",
+            InvalidToken => {
+                "enrollment token must be unpadded base64url of JSON {ver, adr, pin or ca, key} in that order"
+            }
             UnsupportedTokenVersion => "enrollment token version must be 1",
-            InvalidTokenAddress => "token address must be host[:port][/prefix] with a DNS name, IPv4 or [IPv6] host and a port from 1 to 65535",
+            InvalidTokenAddress => {
+                "token address must be host[:port][/prefix] with a DNS name, IPv4 or [IPv6] host and a port from 1 to 65535"
+            }
             TokenAnchor => "enrollment token needs exactly one of pin and ca",
             InvalidPin => "CA pin must be 43 base64url characters (a SHA-256)",
             InvalidTokenKey => "token key must be 43 base64url characters (16-byte ID and 16-byte secret)",

@@ -271,8 +271,9 @@ fn wazuh5_jwt_sign_reproduces_the_bearers() {
         assert_eq!(bearer, s(case, "bearer"), "{case}");
         assert_eq!(bearer.len(), wazuh5::bearer_len(kid.map(str::len), iat));
         let kind = wazuh5::peek_bearer(bearer.as_bytes()).unwrap();
-        let ok = wazuh5::verify_bearer(bearer.as_bytes(), |_| Ok(key32(case, "key_hex")), &wazuh5::VerifyPolicy::at(iat))
-            .unwrap();
+        let ok =
+            wazuh5::verify_bearer(bearer.as_bytes(), |_| Ok(key32(case, "key_hex")), &wazuh5::VerifyPolicy::at(iat))
+                .unwrap();
         assert_eq!(ok.kind, kind);
     }
 }

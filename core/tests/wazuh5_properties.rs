@@ -14,9 +14,8 @@ fn kid() -> impl Strategy<Value = Option<String>> {
 
 fn host() -> impl Strategy<Value = String> {
     prop_oneof![
-        "[a-z][a-z0-9-]{0,10}(\\.[a-z][a-z0-9-]{0,10}){0,3}".prop_filter("no trailing dash", |h| !h
-            .split('.')
-            .any(|l| l.ends_with('-'))),
+        "[a-z][a-z0-9-]{0,10}(\\.[a-z][a-z0-9-]{0,10}){0,3}"
+            .prop_filter("no trailing dash", |h| !h.split('.').any(|l| l.ends_with('-'))),
         any::<[u8; 4]>().prop_map(|o| std::net::Ipv4Addr::from(o).to_string()),
         any::<[u8; 16]>().prop_map(|o| format!("[{}]", std::net::Ipv6Addr::from(o))),
     ]

@@ -249,9 +249,17 @@ fn generate() -> String {
     let hex = |c: &Value, k: &str| lit(s(c, k));
     let rows = section("hkdf")
         .iter()
-        .map(|c| format!("{}, {}, {}, {}", lit(s(c, "label")), hex(c, "ikm_hex"), lit(s(c, "ikm_utf8")), hex(c, "key_hex")))
+        .map(|c| {
+            format!("{}, {}, {}, {}", lit(s(c, "label")), hex(c, "ikm_hex"), lit(s(c, "ikm_utf8")), hex(c, "key_hex"))
+        })
         .collect();
-    table(&mut out, "hkdf_case", &format!("{} {} {} {}", f("label"), f("ikm_hex"), f("ikm_utf8"), f("key_hex")), "HKDF_CASES", rows);
+    table(
+        &mut out,
+        "hkdf_case",
+        &format!("{} {} {} {}", f("label"), f("ikm_hex"), f("ikm_utf8"), f("key_hex")),
+        "HKDF_CASES",
+        rows,
+    );
     let rows = section("jwt_sign")
         .iter()
         .map(|c| {

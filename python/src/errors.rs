@@ -40,9 +40,19 @@ fn class_for(py: Python<'_>, kind: ErrorKind) -> Bound<'_, pyo3::types::PyType> 
         }
         ServerRefused => py.get_type::<self::ServerRefused>(),
         ScriptRefused => py.get_type::<self::ScriptRefused>(),
-        InvalidBearer | BadSignature | StaleBearer | UnknownAgent | TokenExpired | TokenRevoked
+        InvalidBearer
+        | BadSignature
+        | StaleBearer
+        | UnknownAgent
+        | TokenExpired
+        | TokenRevoked
         | EnrollmentKeyUnavailable => py.get_type::<BearerRefused>(),
-        InvalidToken | UnsupportedTokenVersion | InvalidTokenAddress | TokenAnchor | InvalidPin | InvalidTokenKey
+        InvalidToken
+        | UnsupportedTokenVersion
+        | InvalidTokenAddress
+        | TokenAnchor
+        | InvalidPin
+        | InvalidTokenKey
         | InvalidBody => py.get_type::<ParseError>(),
         _ => py.get_type::<ValidationError>(),
     }

@@ -40,7 +40,11 @@ fn now() -> i64 {
 /// the password's bytes (``label="password"``), a token's 16-byte secret (``"token"``) or an
 /// agent's 32-byte re-enrollment secret (``"reenroll"``).
 #[pyfunction]
-pub(crate) fn derive_key<'py>(py: Python<'py>, label: &str, secret: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+pub(crate) fn derive_key<'py>(
+    py: Python<'py>,
+    label: &str,
+    secret: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let secret = bytes_of(secret, "secret")?;
     Ok(PyBytes::new(py, &core5::derive_key(label_of(label)?, &secret)))
 }
@@ -309,7 +313,13 @@ impl EnrollRequest {
     /// A request body; every field is validated as the manager validates it.
     #[new]
     #[pyo3(signature = (name, version, groups=None, ip=None, key_hash=None))]
-    fn new(name: &str, version: &str, groups: Option<&str>, ip: Option<&str>, key_hash: Option<&str>) -> PyResult<Self> {
+    fn new(
+        name: &str,
+        version: &str,
+        groups: Option<&str>,
+        ip: Option<&str>,
+        key_hash: Option<&str>,
+    ) -> PyResult<Self> {
         let req = build_request(name, version, groups, ip, key_hash).map_err(invalid_value)?;
         Ok(EnrollRequest::from_core(&req))
     }
@@ -330,7 +340,10 @@ impl EnrollRequest {
     }
 
     fn __repr__(&self) -> String {
-        format!("EnrollRequest(name={:?}, version={:?}, groups={:?}, ip={:?})", self.name, self.version, self.groups, self.ip)
+        format!(
+            "EnrollRequest(name={:?}, version={:?}, groups={:?}, ip={:?})",
+            self.name, self.version, self.groups, self.ip
+        )
     }
 }
 
@@ -405,7 +418,8 @@ pub(crate) fn format_enroll_reply<'py>(
     record: PyRef<'_, Record>,
     reenroll_secret: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let secret = reenroll_secret.map(|s| bytes_of(s, "reenroll_secret").and_then(|b| array::<32>(&b, "reenroll_secret")));
+    let secret =
+        reenroll_secret.map(|s| bytes_of(s, "reenroll_secret").and_then(|b| array::<32>(&b, "reenroll_secret")));
     let secret = secret.transpose()?;
     let text = record.with_core(|rec| {
         let reply = CoreReply { record: *rec, reenroll_secret: secret };
@@ -418,7 +432,11 @@ pub(crate) fn format_enroll_reply<'py>(
 /// Writes an ``/enroll`` error body: ``{"error":{"code":<code>,"message":"…"}}``; ``code`` is a
 /// class string or an integer.
 #[pyfunction]
-pub(crate) fn format_enroll_error<'py>(py: Python<'py>, code: &Bound<'py, PyAny>, message: &str) -> PyResult<Bound<'py, PyBytes>> {
+pub(crate) fn format_enroll_error<'py>(
+    py: Python<'py>,
+    code: &Bound<'py, PyAny>,
+    message: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
     let class;
     let code = if let Ok(n) = code.extract::<i64>() {
         EnrollErrorCode::Number(n)

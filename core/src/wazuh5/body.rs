@@ -328,14 +328,16 @@ impl<'a> EnrollReply<'a> {
         let (name, at) = plain(need(name, Field::Name)?, ErrorKind::InvalidName, Field::Name)?;
         let name = AgentName::new(name).map_err(|e| e.shifted(at))?;
         let (ip_text, at) = need(ip, Field::Ip)?;
-        let ip_text: heapless::String<MAX_IP> = ip_text.decode().ok_or(Error::at(ErrorKind::InvalidAddr, Field::Ip, at))?;
+        let ip_text: heapless::String<MAX_IP> =
+            ip_text.decode().ok_or(Error::at(ErrorKind::InvalidAddr, Field::Ip, at))?;
         let addr = AgentAddr::new(&ip_text).map_err(|e| e.shifted(at))?;
         let (key, at) = plain(need(key, Field::Key)?, ErrorKind::InvalidKey, Field::Key)?;
         let key = AgentKey::new(key).map_err(|e| e.shifted(at))?;
         let reenroll_secret = match secret {
             Some((s, at)) => {
                 let mut bytes = [0u8; 32];
-                hex::decode_to_slice(s.raw(), &mut bytes).map_err(|_| Error::at(ErrorKind::InvalidKeyHash, Field::Secret, at))?;
+                hex::decode_to_slice(s.raw(), &mut bytes)
+                    .map_err(|_| Error::at(ErrorKind::InvalidKeyHash, Field::Secret, at))?;
                 Some(bytes)
             }
             None => None,

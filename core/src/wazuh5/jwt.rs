@@ -334,8 +334,7 @@ where
     let key = key_for(&kind)?;
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).map_err(|_| bad(Field::Signature, 0))?;
     mac.update(&bearer[..parts.signature_at - 1]);
-    mac.verify_slice(&tag)
-        .map_err(|_| Error::at(ErrorKind::BadSignature, Field::Signature, parts.signature_at))?;
+    mac.verify_slice(&tag).map_err(|_| Error::at(ErrorKind::BadSignature, Field::Signature, parts.signature_at))?;
     let skew = i64::try_from(policy.skew).unwrap_or(i64::MAX);
     let max_age = i64::try_from(policy.max_age).unwrap_or(i64::MAX);
     let now = policy.now;

@@ -105,7 +105,8 @@ impl<'a> TokenAddress<'a> {
             };
             let addr: Ipv6Addr = addr.parse().map_err(|_| bad_address(1))?;
             if let Some(zone) = zone
-                && (zone.is_empty() || !zone.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
+                && (zone.is_empty()
+                    || !zone.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')))
             {
                 return Err(bad_address(1 + addr_len(bracketed)));
             }
@@ -297,24 +298,24 @@ impl<'a> EnrollmentToken<'a> {
                 };
                 if next <= seen {
                     let both = next == Seen::Anchor && seen == Seen::Anchor;
-                    return Err(if both {
-                        Error::at(ErrorKind::TokenAnchor, field, at)
-                    } else {
-                        bad_token(field, at)
-                    });
+                    return Err(if both { Error::at(ErrorKind::TokenAnchor, field, at) } else { bad_token(field, at) });
                 }
                 seen = next;
                 let value = r.value()?;
                 match (field, value) {
                     (Field::TokenVersion, Value::Int(1)) => Ok(()),
-                    (Field::TokenVersion, Value::Int(_)) => Err(Error::at(ErrorKind::UnsupportedTokenVersion, field, at)),
+                    (Field::TokenVersion, Value::Int(_)) => {
+                        Err(Error::at(ErrorKind::UnsupportedTokenVersion, field, at))
+                    }
                     (Field::Address, Value::Str(s)) => {
                         adr = Some(s.as_plain().ok_or(bad_address(at))?);
                         Ok(())
                     }
                     (Field::Pin, Value::Str(s)) => {
-                        pin = Some(b64::decode_array::<32>(s.raw().as_bytes(), ErrorKind::InvalidPin, Field::Pin)
-                            .map_err(|e| e.shifted(at))?);
+                        pin = Some(
+                            b64::decode_array::<32>(s.raw().as_bytes(), ErrorKind::InvalidPin, Field::Pin)
+                                .map_err(|e| e.shifted(at))?,
+                        );
                         Ok(())
                     }
                     (Field::Ca, Value::Str(s)) => {
@@ -354,7 +355,9 @@ impl<'a> EnrollmentToken<'a> {
             None => None,
         };
         let buf: &'a [u8] = buf;
-        let text = |start: usize, end: usize| core::str::from_utf8(&buf[start..end]).map_err(|_| bad_token(Field::Token, start));
+        let text = |start: usize, end: usize| {
+            core::str::from_utf8(&buf[start..end]).map_err(|_| bad_token(Field::Token, start))
+        };
         let address = TokenAddress::parse(text(adr_start, adr_end)?).map_err(|e| e.shifted(adr_start))?;
         let anchor = match (pin, ca_range) {
             (Some(pin), None) => TrustAnchor::Pin(pin),
@@ -476,7 +479,8 @@ mod tests {
         let mut s = heapless::String::<64>::new();
         a.write_to(&mut s).unwrap();
         assert_eq!(s, "[fe80::1%25eth0]:443/");
-        for bad in ["", "m example", "m.example:0", "m.example:70000", "m.example:", "[::1", "999.1.1.1", "a//b", "h/x//y"]
+        for bad in
+            ["", "m example", "m.example:0", "m.example:70000", "m.example:", "[::1", "999.1.1.1", "a//b", "h/x//y"]
         {
             assert!(TokenAddress::parse(bad).is_err(), "{bad:?}");
         }
