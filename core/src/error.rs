@@ -8,146 +8,177 @@
 use core::fmt;
 use core::num::NonZeroU32;
 
-/// What was wrong with an input.
-///
-/// Kinds are never renumbered or reused; new ones may be added, hence `#[non_exhaustive]`.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u16)]
-pub enum ErrorKind {
+/// Defines [`ErrorKind`] with its name, message and list from one table, so that each kind is
+/// written once: `Variant = code => "message",` under the variant's doc comment.
+macro_rules! error_kinds {
+    ($( $(#[$doc:meta])* $kind:ident = $code:literal => $message:literal, )*) => {
+        /// What was wrong with an input.
+        ///
+        /// Kinds are never renumbered or reused; new ones may be added, hence `#[non_exhaustive]`.
+        #[non_exhaustive]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u16)]
+        pub enum ErrorKind {
+            $( $(#[$doc])* $kind = $code, )*
+        }
+
+        impl ErrorKind {
+            /// The kind's name, identical in Rust, C (`AK_…` codes) and Python (`Error.kind`).
+            #[must_use]
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( ErrorKind::$kind => stringify!($kind), )*
+                }
+            }
+
+            /// A one-line English description, used by `Display`. Not API: wording may change.
+            #[must_use]
+            pub const fn message(self) -> &'static str {
+                match self {
+                    $( ErrorKind::$kind => $message, )*
+                }
+            }
+
+            /// Every kind, in code order (for bindings and tests).
+            pub const ALL: &'static [ErrorKind] = &[ $( ErrorKind::$kind, )* ];
+        }
+    };
+}
+
+error_kinds! {
     /// An agent ID is not 1 to 8 ASCII digits.
-    InvalidId = 1,
+    InvalidId = 1 => "agent ID must be 1 to 8 decimal digits",
     /// An agent ID is all zeros (`000` is the manager's own ID).
-    ReservedId = 2,
+    ReservedId = 2 => "agent ID 000 is reserved for the manager",
     /// An agent name breaks the name rule (2–128 bytes of `A-Z a-z 0-9 . _ -`, not starting with `.`).
-    InvalidName = 3,
+    InvalidName = 3 => "agent name must be 2 to 128 characters of A-Z a-z 0-9 . _ - and must not start with '.'",
     /// An agent address is not `any`, IPv4 or IPv6 with an optional prefix or netmask.
-    InvalidAddr = 4,
+    InvalidAddr = 4 => "invalid agent address: expected 'any', or IPv4/IPv6 with an optional /prefix or /netmask",
     /// An agent key is not 1–128 printable ASCII bytes without space or `'`.
-    InvalidKey = 5,
+    InvalidKey = 5 => "agent key must be 1 to 128 printable ASCII characters without space or quote",
     /// A key-poll script returned an ID with fewer than 3 digits.
-    ScriptIdTooShort = 6,
+    ScriptIdTooShort = 6 => "a key-poll script must return an agent ID of 3 to 8 digits",
 
     /// `G:''`: an empty groups string.
-    EmptyGroup = 20,
+    EmptyGroup = 20 => "empty group name",
     /// A single group longer than 255 bytes.
-    GroupTooLarge = 21,
+    GroupTooLarge = 21 => "group name longer than 255 characters",
     /// A comma-separated groups string longer than 65535 bytes.
-    MultigroupTooLarge = 22,
+    MultigroupTooLarge = 22 => "groups string longer than 65535 characters",
     /// A group of a multi-group string contains a space.
-    GroupWhiteSpace = 23,
+    GroupWhiteSpace = 23 => "white space in a group name",
     /// Two commas in a row.
-    GroupConsecutiveCommas = 24,
+    GroupConsecutiveCommas = 24 => "two consecutive commas in the groups string",
     /// A character outside `A-Z a-z 0-9 . : ; _ - = + ! @ ( )` (and `,` between groups).
-    GroupProhibitedChars = 25,
+    GroupProhibitedChars = 25 => "prohibited character in a group name",
     /// The groups string starts or ends with a comma.
-    GroupCommaEdge = 26,
+    GroupCommaEdge = 26 => "groups string starts or ends with a comma",
     /// More than 128 distinct groups.
-    TooManyGroups = 27,
+    TooManyGroups = 27 => "more than 128 groups",
     /// A group name that is not `[A-Za-z0-9_.-]+`, or is `.` or `..` (manager-side check).
-    InvalidGroupName = 28,
+    InvalidGroupName = 28 => "group name must be [A-Za-z0-9_.-]+ and not '.' or '..'",
 
     /// An empty line in a `client.keys` buffer.
-    EmptyLine = 40,
+    EmptyLine = 40 => "empty line",
     /// A required field is missing (see [`Error::field`]).
-    MissingField = 41,
+    MissingField = 41 => "missing field",
     /// A line or field longer than the format allows.
-    TooLong = 42,
+    TooLong = 42 => "value too long",
 
     /// The registration request's password prefix does not match the server's password.
-    InvalidPassword = 60,
+    InvalidPassword = 60 => "invalid password",
     /// The registration request does not start with `OSSEC A:'<name>'`.
-    InvalidRequest = 61,
+    InvalidRequest = 61 => "invalid registration request: expected OSSEC A:'<name>'",
     /// `V:'…` without its closing quote (or longer than 2048 bytes).
-    UnterminatedVersion = 62,
+    UnterminatedVersion = 62 => "unterminated V:'…' field",
     /// The agent's major.minor version is newer than the manager's.
-    VersionTooHigh = 63,
+    VersionTooHigh = 63 => "agent version is newer than the manager version",
     /// `G:'…` without its closing quote (or longer than 65536 bytes).
-    UnterminatedGroups = 64,
+    UnterminatedGroups = 64 => "unterminated G:'…' field",
     /// `IP:'…` not closed by `'` within 46 bytes (or containing a space).
-    UnterminatedIp = 65,
+    UnterminatedIp = 65 => "unterminated IP:'…' field",
     /// `K:'…` without its closing quote (or longer than 40 bytes).
-    UnterminatedKeyHash = 66,
+    UnterminatedKeyHash = 66 => "unterminated K:'…' field",
     /// A value cannot be written into a request because it would break the framing.
-    InvalidVersion = 67,
+    InvalidVersion = 67 => "agent version must be 0 to 26 characters without quote or newline",
     /// A password that cannot be sent (contains a newline or is empty).
-    InvalidPasswordValue = 68,
+    InvalidPasswordValue = 68 => "password must be non-empty and contain no newline",
     /// A key hash that is not 40 hexadecimal characters.
-    InvalidKeyHash = 69,
+    InvalidKeyHash = 69 => "key hash must be 40 hexadecimal characters",
 
     /// A server reply that is neither `OSSEC K:'…'` nor `ERROR: …`.
-    InvalidReply = 80,
+    InvalidReply = 80 => "server reply is neither OSSEC K:'…' nor ERROR: …",
     /// The server closed the connection without replying.
-    EmptyReply = 81,
+    EmptyReply = 81 => "server closed the connection without a reply",
     /// The manager refused the registration (its `ERROR: …` reply).
-    ServerRefused = 82,
+    ServerRefused = 82 => "the manager refused the registration",
 
     /// Key-poll output that is not valid JSON (or not an object).
-    InvalidJson = 100,
+    InvalidJson = 100 => "not a valid JSON object",
     /// JSON nested deeper than the reader supports.
-    JsonTooDeep = 101,
+    JsonTooDeep = 101 => "JSON nested too deeply",
     /// A required JSON member is missing (see [`Error::field`]).
-    MissingMember = 102,
+    MissingMember = 102 => "missing JSON member",
     /// A JSON member has the wrong type (see [`Error::field`]).
-    WrongType = 103,
+    WrongType = 103 => "JSON member has the wrong type",
     /// The same JSON member appears twice.
-    DuplicateMember = 104,
+    DuplicateMember = 104 => "duplicate JSON member",
     /// The `error` member is not an integer that fits 32 bits.
-    InvalidErrorCode = 105,
+    InvalidErrorCode = 105 => "the error member must be an integer that fits in 32 bits",
     /// The key-poll script answered with a non-zero `error` and its message.
-    ScriptRefused = 106,
+    ScriptRefused = 106 => "the key-poll script reported an error",
 
     /// Base64 text with a character outside the standard alphabet, or bad padding.
-    InvalidBase64 = 120,
+    InvalidBase64 = 120 => "invalid Base64",
     /// A decoded record without the four space-separated fields.
-    InvalidRecord = 121,
+    InvalidRecord = 121 => "expected a record of four fields: ID NAME IP KEY",
 
     /// An output buffer is too small.
-    BufferTooSmall = 140,
+    BufferTooSmall = 140 => "output buffer too small",
 
     /// Registration refused: an active agent has this name.
-    DuplicateName = 160,
+    DuplicateName = 160 => "an active agent already has this name",
     /// Registration refused: an active agent has this address.
-    DuplicateIp = 161,
+    DuplicateIp = 161 => "an active agent already has this address",
     /// Registration refused: an active agent has this ID.
-    DuplicateId = 162,
+    DuplicateId = 162 => "an active agent already has this ID",
     /// Registration refused: the group directory `etc/shared/<group>` does not exist.
-    UnknownGroup = 163,
+    UnknownGroup = 163 => "group does not exist",
     /// Registration refused: the name equals the manager's host name.
-    ManagerName = 164,
+    ManagerName = 164 => "agent name equals the manager's host name",
     /// The manager could not add the agent (its files could not be written).
-    InternalError = 165,
+    InternalError = 165 => "the manager could not add the agent",
 
     /// An enroll bearer that is not a well-formed enroll JWT (class `invalid_request`).
-    InvalidBearer = 180,
+    InvalidBearer = 180 => "not a well-formed enroll JWT",
     /// An enroll bearer whose signature does not verify (class `invalid_signature`).
-    BadSignature = 181,
+    BadSignature = 181 => "the bearer's signature does not verify",
     /// An enroll bearer outside its time window (class `stale_token`).
-    StaleBearer = 182,
+    StaleBearer = 182 => "the bearer is outside its validity window",
     /// A re-enrollment bearer for an agent the manager does not know (class `unknown_agent`).
-    UnknownAgent = 183,
+    UnknownAgent = 183 => "no agent with the bearer's ID",
     /// An enrollment token past its expiry (class `token_expired`).
-    TokenExpired = 184,
+    TokenExpired = 184 => "the enrollment token has expired",
     /// A revoked enrollment token (class `token_revoked`).
-    TokenRevoked = 185,
+    TokenRevoked = 185 => "the enrollment token was revoked",
     /// No key to check the bearer with (class `enrollment_key_unavailable`).
-    EnrollmentKeyUnavailable = 186,
+    EnrollmentKeyUnavailable = 186 => "no key is available to check the bearer",
 
     /// An enrollment token that is not unpadded base64url of `{ver, adr, pin|ca, key}` in order.
-    InvalidToken = 190,
+    InvalidToken = 190 => "enrollment token must be unpadded base64url of JSON {ver, adr, pin or ca, key} in that order",
     /// An enrollment token of a version other than 1.
-    UnsupportedTokenVersion = 191,
+    UnsupportedTokenVersion = 191 => "enrollment token version must be 1",
     /// A token address that is not `host[:port][/prefix]`.
-    InvalidTokenAddress = 192,
+    InvalidTokenAddress = 192 => "token address must be host[:port][/prefix] with a DNS name, IPv4 or [IPv6] host and a port from 1 to 65535",
     /// An enrollment token without exactly one of `pin` and `ca`.
-    TokenAnchor = 193,
+    TokenAnchor = 193 => "enrollment token needs exactly one of pin and ca",
     /// A CA pin that is not 43 base64url characters (32 bytes).
-    InvalidPin = 194,
+    InvalidPin = 194 => "CA pin must be 43 base64url characters (a SHA-256)",
     /// A token key (credential) that is not 43 base64url characters (32 bytes).
-    InvalidTokenKey = 195,
+    InvalidTokenKey = 195 => "token key must be 43 base64url characters (16-byte ID and 16-byte secret)",
 
     /// An `/enroll` request body that is not a JSON object.
-    InvalidBody = 200,
+    InvalidBody = 200 => "enroll request body must be a JSON object",
 }
 
 /// How the upstream reply text for a kind is built: a fixed text, or a fixed text around a value.
@@ -164,148 +195,6 @@ pub(crate) enum ReplyShape {
 const GROUP: &str = "ERROR: Invalid group name: ";
 
 impl ErrorKind {
-    /// The kind's name, identical in Rust, C (`AK_…` codes) and Python (`Error.kind`).
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        use ErrorKind::*;
-        match self {
-            InvalidId => "InvalidId",
-            ReservedId => "ReservedId",
-            InvalidName => "InvalidName",
-            InvalidAddr => "InvalidAddr",
-            InvalidKey => "InvalidKey",
-            ScriptIdTooShort => "ScriptIdTooShort",
-            EmptyGroup => "EmptyGroup",
-            GroupTooLarge => "GroupTooLarge",
-            MultigroupTooLarge => "MultigroupTooLarge",
-            GroupWhiteSpace => "GroupWhiteSpace",
-            GroupConsecutiveCommas => "GroupConsecutiveCommas",
-            GroupProhibitedChars => "GroupProhibitedChars",
-            GroupCommaEdge => "GroupCommaEdge",
-            TooManyGroups => "TooManyGroups",
-            InvalidGroupName => "InvalidGroupName",
-            EmptyLine => "EmptyLine",
-            MissingField => "MissingField",
-            TooLong => "TooLong",
-            InvalidPassword => "InvalidPassword",
-            InvalidRequest => "InvalidRequest",
-            UnterminatedVersion => "UnterminatedVersion",
-            VersionTooHigh => "VersionTooHigh",
-            UnterminatedGroups => "UnterminatedGroups",
-            UnterminatedIp => "UnterminatedIp",
-            UnterminatedKeyHash => "UnterminatedKeyHash",
-            InvalidVersion => "InvalidVersion",
-            InvalidPasswordValue => "InvalidPasswordValue",
-            InvalidKeyHash => "InvalidKeyHash",
-            InvalidReply => "InvalidReply",
-            EmptyReply => "EmptyReply",
-            ServerRefused => "ServerRefused",
-            InvalidJson => "InvalidJson",
-            JsonTooDeep => "JsonTooDeep",
-            MissingMember => "MissingMember",
-            WrongType => "WrongType",
-            DuplicateMember => "DuplicateMember",
-            InvalidErrorCode => "InvalidErrorCode",
-            ScriptRefused => "ScriptRefused",
-            InvalidBase64 => "InvalidBase64",
-            InvalidRecord => "InvalidRecord",
-            BufferTooSmall => "BufferTooSmall",
-            DuplicateName => "DuplicateName",
-            DuplicateIp => "DuplicateIp",
-            DuplicateId => "DuplicateId",
-            UnknownGroup => "UnknownGroup",
-            ManagerName => "ManagerName",
-            InternalError => "InternalError",
-            InvalidBearer => "InvalidBearer",
-            BadSignature => "BadSignature",
-            StaleBearer => "StaleBearer",
-            UnknownAgent => "UnknownAgent",
-            TokenExpired => "TokenExpired",
-            TokenRevoked => "TokenRevoked",
-            EnrollmentKeyUnavailable => "EnrollmentKeyUnavailable",
-            InvalidToken => "InvalidToken",
-            UnsupportedTokenVersion => "UnsupportedTokenVersion",
-            InvalidTokenAddress => "InvalidTokenAddress",
-            TokenAnchor => "TokenAnchor",
-            InvalidPin => "InvalidPin",
-            InvalidTokenKey => "InvalidTokenKey",
-            InvalidBody => "InvalidBody",
-        }
-    }
-
-    /// A one-line English description, used by `Display`. Not API: wording may change.
-    #[must_use]
-    pub const fn message(self) -> &'static str {
-        use ErrorKind::*;
-        match self {
-            InvalidId => "agent ID must be 1 to 8 decimal digits",
-            ReservedId => "agent ID 000 is reserved for the manager",
-            InvalidName => "agent name must be 2 to 128 characters of A-Z a-z 0-9 . _ - and must not start with '.'",
-            InvalidAddr => "invalid agent address: expected 'any', or IPv4/IPv6 with an optional /prefix or /netmask",
-            InvalidKey => "agent key must be 1 to 128 printable ASCII characters without space or quote",
-            ScriptIdTooShort => "a key-poll script must return an agent ID of 3 to 8 digits",
-            EmptyGroup => "empty group name",
-            GroupTooLarge => "group name longer than 255 characters",
-            MultigroupTooLarge => "groups string longer than 65535 characters",
-            GroupWhiteSpace => "white space in a group name",
-            GroupConsecutiveCommas => "two consecutive commas in the groups string",
-            GroupProhibitedChars => "prohibited character in a group name",
-            GroupCommaEdge => "groups string starts or ends with a comma",
-            TooManyGroups => "more than 128 groups",
-            InvalidGroupName => "group name must be [A-Za-z0-9_.-]+ and not '.' or '..'",
-            EmptyLine => "empty line",
-            MissingField => "missing field",
-            TooLong => "value too long",
-            InvalidPassword => "invalid password",
-            InvalidRequest => "invalid registration request: expected OSSEC A:'<name>'",
-            UnterminatedVersion => "unterminated V:'…' field",
-            VersionTooHigh => "agent version is newer than the manager version",
-            UnterminatedGroups => "unterminated G:'…' field",
-            UnterminatedIp => "unterminated IP:'…' field",
-            UnterminatedKeyHash => "unterminated K:'…' field",
-            InvalidVersion => "agent version must be 0 to 26 characters without quote or newline",
-            InvalidPasswordValue => "password must be non-empty and contain no newline",
-            InvalidKeyHash => "key hash must be 40 hexadecimal characters",
-            InvalidReply => "server reply is neither OSSEC K:'…' nor ERROR: …",
-            EmptyReply => "server closed the connection without a reply",
-            ServerRefused => "the manager refused the registration",
-            InvalidJson => "not a valid JSON object",
-            JsonTooDeep => "JSON nested too deeply",
-            MissingMember => "missing JSON member",
-            WrongType => "JSON member has the wrong type",
-            DuplicateMember => "duplicate JSON member",
-            InvalidErrorCode => "the error member must be an integer that fits in 32 bits",
-            ScriptRefused => "the key-poll script reported an error",
-            InvalidBase64 => "invalid Base64",
-            InvalidRecord => "expected a record of four fields: ID NAME IP KEY",
-            BufferTooSmall => "output buffer too small",
-            DuplicateName => "an active agent already has this name",
-            DuplicateIp => "an active agent already has this address",
-            DuplicateId => "an active agent already has this ID",
-            UnknownGroup => "group does not exist",
-            ManagerName => "agent name equals the manager's host name",
-            InternalError => "the manager could not add the agent",
-            InvalidBearer => "not a well-formed enroll JWT",
-            BadSignature => "the bearer's signature does not verify",
-            StaleBearer => "the bearer is outside its validity window",
-            UnknownAgent => "no agent with the bearer's ID",
-            TokenExpired => "the enrollment token has expired",
-            TokenRevoked => "the enrollment token was revoked",
-            EnrollmentKeyUnavailable => "no key is available to check the bearer",
-            InvalidToken => {
-                "enrollment token must be unpadded base64url of JSON {ver, adr, pin or ca, key} in that order"
-            }
-            UnsupportedTokenVersion => "enrollment token version must be 1",
-            InvalidTokenAddress => {
-                "token address must be host[:port][/prefix] with a DNS name, IPv4 or [IPv6] host and a port from 1 to 65535"
-            }
-            TokenAnchor => "enrollment token needs exactly one of pin and ca",
-            InvalidPin => "CA pin must be 43 base64url characters (a SHA-256)",
-            InvalidTokenKey => "token key must be 43 base64url characters (16-byte ID and 16-byte secret)",
-            InvalidBody => "enroll request body must be a JSON object",
-        }
-    }
-
     pub(crate) const fn reply_shape(self) -> Option<ReplyShape> {
         use ErrorKind::*;
         use ReplyShape::*;
@@ -348,74 +237,6 @@ impl ErrorKind {
             None => None,
         }
     }
-
-    /// Every kind, in code order (for bindings and tests).
-    pub const ALL: &'static [ErrorKind] = &{
-        use ErrorKind::*;
-        [
-            InvalidId,
-            ReservedId,
-            InvalidName,
-            InvalidAddr,
-            InvalidKey,
-            ScriptIdTooShort,
-            EmptyGroup,
-            GroupTooLarge,
-            MultigroupTooLarge,
-            GroupWhiteSpace,
-            GroupConsecutiveCommas,
-            GroupProhibitedChars,
-            GroupCommaEdge,
-            TooManyGroups,
-            InvalidGroupName,
-            EmptyLine,
-            MissingField,
-            TooLong,
-            InvalidPassword,
-            InvalidRequest,
-            UnterminatedVersion,
-            VersionTooHigh,
-            UnterminatedGroups,
-            UnterminatedIp,
-            UnterminatedKeyHash,
-            InvalidVersion,
-            InvalidPasswordValue,
-            InvalidKeyHash,
-            InvalidReply,
-            EmptyReply,
-            ServerRefused,
-            InvalidJson,
-            JsonTooDeep,
-            MissingMember,
-            WrongType,
-            DuplicateMember,
-            InvalidErrorCode,
-            ScriptRefused,
-            InvalidBase64,
-            InvalidRecord,
-            BufferTooSmall,
-            DuplicateName,
-            DuplicateIp,
-            DuplicateId,
-            UnknownGroup,
-            ManagerName,
-            InternalError,
-            InvalidBearer,
-            BadSignature,
-            StaleBearer,
-            UnknownAgent,
-            TokenExpired,
-            TokenRevoked,
-            EnrollmentKeyUnavailable,
-            InvalidToken,
-            UnsupportedTokenVersion,
-            InvalidTokenAddress,
-            TokenAnchor,
-            InvalidPin,
-            InvalidTokenKey,
-            InvalidBody,
-        ]
-    };
 
     /// The class a Wazuh 5.0 manager answers a refused bearer with (`invalid_request`,
     /// `invalid_signature`, `stale_token`, …), for the 401 body and its `WWW-Authenticate` header.

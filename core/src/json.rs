@@ -382,6 +382,45 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// How far a buffer that is still being received holds one JSON value (for readers of a stream
+/// that must know when an answer is complete).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonProgress {
+    /// A whole value ends at this byte (leading white space included).
+    Complete(usize),
+    /// Valid so far; more bytes are needed.
+    Incomplete,
+    /// Not JSON, whatever follows.
+    Invalid,
+}
+
+/// Whether `bytes` starts with one complete JSON value, with the same strict grammar as the
+/// key-poll parser (so a reader stops exactly where the parser would).
+///
+/// ```
+/// use agentkeys::{json_progress, JsonProgress};
+/// assert_eq!(json_progress(br#" {"a":"}"} tail"#), JsonProgress::Complete(10));
+/// assert_eq!(json_progress(br#"{"a":"}"#), JsonProgress::Incomplete);
+/// assert_eq!(json_progress(b"{]"), JsonProgress::Invalid);
+/// ```
+#[must_use]
+pub fn json_progress(bytes: &[u8]) -> JsonProgress {
+    let mut reader = Reader::new(bytes);
+    reader.skip_ws();
+    if reader.pos == bytes.len() {
+        return JsonProgress::Incomplete;
+    }
+    match reader.value() {
+        // A number may go on with more digits; only containers and strings end for sure.
+        Ok(Value::Int(_) | Value::Other) if reader.pos == bytes.len() && bytes[reader.pos - 1].is_ascii_digit() => {
+            JsonProgress::Incomplete
+        }
+        Ok(_) => JsonProgress::Complete(reader.pos),
+        Err(e) if e.offset() >= bytes.len() => JsonProgress::Incomplete,
+        Err(_) => JsonProgress::Invalid,
+    }
+}
+
 /// Length of a valid escape at the start of `s` (which begins with `\`), or `None`.
 fn escape_len(s: &[u8]) -> Option<usize> {
     match s.get(1)? {

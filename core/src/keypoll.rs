@@ -182,8 +182,11 @@ fn decode<const N: usize>(
 /// ```
 ///
 /// # Errors
-/// `BufferTooSmall` (1024 bytes always suffice).
+/// `ScriptIdTooShort` for an ID of 1 or 2 digits (the manager refuses those from scripts, so the
+/// answer is never written), or `BufferTooSmall` (1024 bytes always suffice).
 pub fn encode_keypoll_success<'b>(record: &Record<'_>, buf: &'b mut [u8]) -> Result<&'b str, Error> {
+    // The manager refuses script IDs of fewer than 3 digits: never write an answer it would refuse.
+    validate_script_id(record.id.as_bytes())?;
     let mut w = SliceWriter::new(buf);
     // Names, IDs and addresses are plain ASCII, but keys may hold `"` or `\`: escape every value.
     let put = |w: &mut SliceWriter<'_>, member: &str, value: &str| {

@@ -76,7 +76,7 @@ pub use groups::Groups;
 pub use heapless;
 pub use hostname::{CertName, cert_names_match, hostname_matches};
 pub use id::AgentId;
-pub use json::JsonStr;
+pub use json::{JsonProgress, JsonStr, json_progress};
 pub use key::{AgentKey, GeneratedKey, ct_eq};
 pub use keypoll::{
     KeyPollAnswer, MIN_SCRIPT_ID_LEN, encode_keypoll_error, encode_keypoll_success, parse_keypoll_output,

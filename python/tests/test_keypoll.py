@@ -108,8 +108,13 @@ def test_formatters() -> None:
     answer = keypoll.success(id="001", name="web-01", ip="10.0.0.0/24", key="k1")
     assert str(keypoll.parse_output(answer)) == "001 web-01 10.0.0.0/24 k1"
     assert keypoll.error(4, 'No "agent"') == '{"error":4,"message":"No \\"agent\\""}'
+    # Refused by the encoder itself (core), as in Rust and C: no Python-side patch.
+    for short in ("42", "7"):
+        with pytest.raises(agentkeys.ValidationError) as short_id:
+            keypoll.success(id=short, name="web-01", ip="any", key="k")
+        assert short_id.value.kind == "ScriptIdTooShort" and short_id.value.field == "id"
     with pytest.raises(agentkeys.ValidationError):
-        keypoll.success(id="42", name="web-01", ip="any", key="k")
+        agentkeys._native.keypoll_success(id="42", name="web-01", ip="any", key="k")
     with pytest.raises(agentkeys.ValidationError):
         keypoll.error(0, "zero means success")
     with pytest.raises(agentkeys.ScriptRefused) as e:

@@ -15,12 +15,13 @@ use agentkeys::{AgentAddr, AgentId, AgentKey, AgentName, ErrorKind, Groups};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, ForceConfig, Interval};
+use crate::framing;
 use crate::home::Home;
 use crate::registry::owner::{Handle, Registered};
 use crate::registry::{NewAgent, Refusal};
@@ -480,13 +481,9 @@ pub async fn serve(
     let mut refused_logged = false;
     loop {
         let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    warn!("admin socket: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
+            accepted = listener.accept() => match crate::accept::or_back_off(accepted, "admin socket").await {
+                Some((s, _)) => s,
+                None => continue,
             },
             () = &mut shutdown => break,
         };
@@ -512,11 +509,9 @@ pub async fn serve(
 }
 
 async fn connection(admin: &Admin, mut stream: UnixStream, budget: &Semaphore) -> std::io::Result<()> {
-    let mut len = [0u8; 4];
-    tokio::time::timeout(FRAME_TIMEOUT, stream.read_exact(&mut len))
+    let len = tokio::time::timeout(FRAME_TIMEOUT, framing::read_len(&mut stream))
         .await
         .map_err(|_| std::io::ErrorKind::TimedOut)??;
-    let len = u32::from_le_bytes(len) as usize;
     if len > MAX_BATCH_PAYLOAD {
         warn!("admin socket: refused a payload of {len} bytes (at most {MAX_BATCH_PAYLOAD})");
         return write_frame(&mut stream, error_json(9002).as_bytes()).await;
@@ -527,8 +522,7 @@ async fn connection(admin: &Admin, mut stream: UnixStream, budget: &Semaphore) -
         warn!("admin socket: refused a payload of {len} bytes: too many large requests in flight");
         return write_frame(&mut stream, error_json(9001).as_bytes()).await;
     };
-    let mut payload = vec![0u8; len];
-    tokio::time::timeout(FRAME_TIMEOUT, stream.read_exact(&mut payload))
+    let payload = tokio::time::timeout(FRAME_TIMEOUT, framing::read_payload(&mut stream, len))
         .await
         .map_err(|_| std::io::ErrorKind::TimedOut)??;
     let reply = admin.answer(&payload).await;
@@ -540,26 +534,16 @@ async fn connection(admin: &Admin, mut stream: UnixStream, budget: &Semaphore) -
 }
 
 async fn write_frame(stream: &mut UnixStream, payload: &[u8]) -> std::io::Result<()> {
-    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes();
-    stream.write_all(&len).await?;
-    stream.write_all(payload).await?;
+    framing::write_frame(stream, payload).await?;
     stream.shutdown().await
 }
 
 /// One request to a running server's admin socket; None when no server answers there.
 pub fn request(path: &Path, payload: &[u8]) -> Option<Result<String, String>> {
-    use std::io::{Read, Write};
     let mut stream = std::os::unix::net::UnixStream::connect(path).ok()?;
-    let mut exchange = || -> std::io::Result<String> {
-        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX).to_le_bytes();
-        stream.write_all(&len)?;
-        stream.write_all(payload)?;
-        let mut len = [0u8; 4];
-        stream.read_exact(&mut len)?;
-        let mut reply = vec![0u8; u32::from_le_bytes(len) as usize];
-        stream.read_exact(&mut reply)?;
-        Ok(String::from_utf8_lossy(&reply).into_owned())
-    };
-    Some(exchange().map_err(|e| format!("admin socket {}: {e}", path.display())))
+    let reply = stream
+        .set_read_timeout(Some(framing::CLIENT_TIMEOUT))
+        .and_then(|()| framing::exchange(&mut stream, payload))
+        .map(|reply| String::from_utf8_lossy(&reply).into_owned());
+    Some(reply.map_err(|e| format!("admin socket {}: {e}", path.display())))
 }

@@ -11,8 +11,9 @@ use agentkeys::{Line, export_key, import_key, parse_keys};
 use serde_json::Value;
 
 use crate::admin::{self, Admin};
+use crate::atomic::replace_file;
 use crate::config::Config;
-use crate::home::{self, Home, SECRET_MODE, write_new_file};
+use crate::home::{self, Home, SECRET_MODE};
 use crate::registry::store::Store;
 use crate::registry::{Rules, owner};
 use crate::status::StatusSource;
@@ -227,7 +228,7 @@ fn import(key: &str, keys: &Path, yes: bool) -> Result<(), String> {
             return Err("Not added.".to_owned());
         }
     }
-    write_new_file(keys, format!("{record}\n").as_bytes(), SECRET_MODE)?;
+    replace_file(keys, format!("{record}\n").as_bytes(), SECRET_MODE)?;
     println!("Added.");
     Ok(())
 }

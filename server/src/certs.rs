@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::home::{SECRET_MODE, write_new_file};
+use crate::atomic::replace_file;
+use crate::home::SECRET_MODE;
 
 /// A certificate name, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,8 +138,8 @@ pub fn create_ca(cert_path: &Path, key_path: &Path, cn: &str, days: i64) -> Resu
     ];
     validity(&mut params, days);
     let cert = params.self_signed(&key).map_err(|e| format!("cannot sign: {e}"))?;
-    write_new_file(key_path, key.serialize_pem().as_bytes(), SECRET_MODE)?;
-    write_new_file(cert_path, cert.pem().as_bytes(), 0o644)
+    replace_file(key_path, key.serialize_pem().as_bytes(), SECRET_MODE)?;
+    replace_file(cert_path, cert.pem().as_bytes(), 0o644)
 }
 
 /// Issues a certificate for `cn` (plus `sans`: DNS names or IP addresses) signed by a CA, valid
@@ -177,6 +178,6 @@ pub fn issue(
         vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
     validity(&mut params, days);
     let cert = params.signed_by(&key, &issuer).map_err(|e| format!("cannot sign: {e}"))?;
-    write_new_file(key_path, key.serialize_pem().as_bytes(), SECRET_MODE)?;
-    write_new_file(cert_path, cert.pem().as_bytes(), 0o644)
+    replace_file(key_path, key.serialize_pem().as_bytes(), SECRET_MODE)?;
+    replace_file(cert_path, cert.pem().as_bytes(), 0o644)
 }

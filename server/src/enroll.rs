@@ -9,7 +9,8 @@ use std::time::Duration;
 use agentkeys::{AgentAddr, AgentName, Groups, IpField, Line, Reply, Request, key_hash, parse_keys, parse_reply};
 use rustls::pki_types::ServerName;
 
-use crate::home::{SECRET_MODE, write_new_file};
+use crate::atomic::replace_file;
+use crate::home::SECRET_MODE;
 
 /// What to send and where.
 #[derive(Debug, Clone, clap::Args)]
@@ -146,7 +147,7 @@ fn enroll(args: &EnrollArgs) -> Result<String, String> {
         Reply::Key { record, text } => {
             let mut contents = text.as_bytes().to_vec();
             contents.push(b'\n');
-            write_new_file(&args.keys, &contents, SECRET_MODE)?;
+            replace_file(&args.keys, &contents, SECRET_MODE)?;
             Ok(format!(
                 "registered as agent '{}' ({}); key written to {}",
                 record.id,

@@ -1,7 +1,6 @@
 //! The installation directory, laid out as Wazuh's (`/var/ossec`), and what lives in it.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use agentkeys::{ErrorKind, Groups, RequestError};
@@ -100,33 +99,6 @@ impl Home {
     }
 }
 
-/// Writes `contents` to `path` through a synced temporary file and a rename (then syncs the directory),
-/// with `mode`; on failure the old file, if any, is untouched.
-///
-/// # Errors
-/// I/O errors, with the path.
-pub fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), String> {
-    let tmp = path.with_extension("agentkeys-tmp");
-    let fail = |e: std::io::Error| format!("{}: cannot write: {e}", path.display());
-    let written = (|| {
-        let mut file = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(mode).open(&tmp)?;
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        // Leave no half-written temporary behind; the destination was never touched.
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail(e));
-    }
-    // The rename is durable only once the directory entry is on disk.
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(fail)?;
-    }
-    Ok(())
-}
-
 /// The manager's host name (agents may not register under it): `server.hostname`, else the
 /// kernel's, else `localhost` (as upstream falls back).
 pub fn hostname(config: &Config) -> String {
@@ -163,8 +135,8 @@ pub fn generate_certificate(cert: &Path, key: &Path, names: &[String]) -> Result
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
         }
     }
-    write_new_file(key, key_pair.serialize_pem().as_bytes(), SECRET_MODE)?;
-    write_new_file(cert, certificate.pem().as_bytes(), 0o644)
+    crate::atomic::replace_file(key, key_pair.serialize_pem().as_bytes(), SECRET_MODE)?;
+    crate::atomic::replace_file(cert, certificate.pem().as_bytes(), 0o644)
 }
 
 /// Loads or creates the enrollment password (`use_password`, DESIGN §7.5).
@@ -194,7 +166,7 @@ pub fn load_or_create_password(path: &Path) -> Result<(Vec<u8>, bool), String> {
             let password = key.as_str().as_bytes()[..32].to_vec();
             let mut contents = password.clone();
             contents.push(b'\n');
-            write_new_file(path, &contents, SECRET_MODE)?;
+            crate::atomic::replace_file(path, &contents, SECRET_MODE)?;
             Ok((password, true))
         }
         Err(e) => Err(format!("{}: cannot read: {e}", path.display())),
@@ -228,6 +200,8 @@ pub fn lock(home: &Home) -> Result<HomeLock, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     fn tmp(name: &str) -> PathBuf {
@@ -258,15 +232,15 @@ mod tests {
     fn new_file_replaces_or_leaves_nothing_behind() {
         let dir = tmp("write");
         let path = dir.join("client.keys");
-        write_new_file(&path, b"old\n", 0o640).unwrap();
-        write_new_file(&path, b"new\n", 0o600).unwrap();
+        crate::atomic::replace_file(&path, b"old\n", 0o640).unwrap();
+        crate::atomic::replace_file(&path, b"new\n", 0o600).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new\n");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         // A destination that cannot be replaced (a non-empty directory): the error names it and
         // the temporary file is gone.
         let blocked = dir.join("blocked");
         std::fs::create_dir_all(blocked.join("inside")).unwrap();
-        let e = write_new_file(&blocked, b"x", 0o640).unwrap_err();
+        let e = crate::atomic::replace_file(&blocked, b"x", 0o640).unwrap_err();
         assert!(e.contains("blocked: cannot write"), "{e}");
         assert!(blocked.join("inside").is_dir());
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();

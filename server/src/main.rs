@@ -1,12 +1,15 @@
 //! `agentkeys`: the registration server, enrollment client and agent management tool.
 
+mod accept;
 mod admin;
 mod agents;
+mod atomic;
 mod bench;
 mod certs;
 mod ciphers;
 mod config;
 mod enroll;
+mod framing;
 mod home;
 mod keypoll;
 mod lockout;

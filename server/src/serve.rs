@@ -60,14 +60,9 @@ impl Listener {
         let mut refused_logged = false;
         loop {
             let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        // EMFILE and the like: keep serving, do not spin.
-                        warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
+                accepted = listener.accept() => match crate::accept::or_back_off(accepted, "port 1515").await {
+                    Some(pair) => pair,
+                    None => continue,
                 },
                 () = &mut shutdown => break,
             };
@@ -76,11 +71,6 @@ impl Listener {
                 drop(stream);
                 continue;
             }
-            let Some(source_slot) = this.per_source.acquire(peer.ip()) else {
-                debug!("connection from {} refused: too many connections from that source", peer.ip());
-                drop(stream);
-                continue;
-            };
             let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                 if !refused_logged {
                     warn!("Too many connections. Rejecting.");
@@ -90,6 +80,11 @@ impl Listener {
                 continue;
             };
             refused_logged = false;
+            let Some(source_slot) = this.per_source.acquire(peer.ip()) else {
+                debug!("connection from {} refused: too many connections from that source", peer.ip());
+                drop((stream, permit));
+                continue;
+            };
             let this = Arc::clone(&this);
             tokio::spawn(async move {
                 this.connection(stream, peer).await;

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 /// An agent's connection state.
@@ -45,6 +44,23 @@ const WDB_TIMEOUT: Duration = Duration::from_secs(5);
 const WDB_MAX_ANSWER: usize = 1 << 20;
 
 impl StatusSource {
+    /// Whether states come from outside (wazuh-db), and so must be fetched before a decision.
+    pub fn needs_lookup(&self) -> bool {
+        matches!(self, StatusSource::WazuhDb(_))
+    }
+
+    /// The state of agent `id` when it is known without I/O (source `none`), else `None`.
+    pub fn known(&self, _id: u32, local_date_add: i64) -> Option<Result<AgentInfo, String>> {
+        match self {
+            StatusSource::None => Some(Ok(AgentInfo {
+                connection: Connection::NeverConnected,
+                disconnection_time: 0,
+                date_add: local_date_add,
+            })),
+            StatusSource::WazuhDb(_) => None,
+        }
+    }
+
     /// The state of agent `id`; `date_add` is what we know locally (used by `None`).
     ///
     /// # Errors
@@ -69,18 +85,9 @@ async fn query_wdb(path: &std::path::Path, id: u32) -> Result<AgentInfo, String>
     let mut stream =
         UnixStream::connect(path).await.map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
     let query = format!("global get-agent-info {id}");
-    let mut frame = Vec::with_capacity(4 + query.len());
-    frame.extend_from_slice(&u32::try_from(query.len()).unwrap_or(u32::MAX).to_le_bytes());
-    frame.extend_from_slice(query.as_bytes());
-    stream.write_all(&frame).await.map_err(|e| format!("wazuh-db: {e}"))?;
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len).await.map_err(|e| format!("wazuh-db: {e}"))?;
-    let len = u32::from_le_bytes(len) as usize;
-    if len > WDB_MAX_ANSWER {
-        return Err(format!("wazuh-db answer of {len} bytes is too long"));
-    }
-    let mut answer = vec![0u8; len];
-    stream.read_exact(&mut answer).await.map_err(|e| format!("wazuh-db: {e}"))?;
+    let wdb = |e: std::io::Error| format!("wazuh-db: {e}");
+    crate::framing::write_frame(&mut stream, query.as_bytes()).await.map_err(wdb)?;
+    let answer = crate::framing::read_frame(&mut stream, WDB_MAX_ANSWER).await.map_err(wdb)?;
     parse_agent_info(&answer)
 }
 

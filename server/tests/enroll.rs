@@ -277,3 +277,49 @@ fn repeated_password_failures_lock_the_address_out() {
     assert!(!out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("(from manager)"), "{out:?}");
     assert!(!s.keys().contains("after-lock"));
 }
+
+/// A wazuh-db that accepts and never answers delays only the registration that needs an agent's
+/// state: the owner never waits for wazuh-db, so every other registration goes through meanwhile.
+#[test]
+fn a_silent_wazuh_db_delays_only_the_registration_that_needs_it() {
+    let home = common::temp_home("wdb-silent");
+    write_config(
+        &home,
+        "[server]\nhostname = \"the-manager\"\nagent_status = \"wazuh-db\"\n[auth.force]\nafter_registration_time = 0\n",
+    );
+    let path = home.join("queue/db/wdb");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let s = Server::start(&home, &[]);
+    assert!(common::record_of(&s.request(b"OSSEC A:'dup'\n")).starts_with("001 dup "));
+    let port = s.port;
+    let done = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&done);
+    // The collision needs dup's state from wazuh-db, which never answers (refused after 5 s).
+    let collider = std::thread::spawn(move || {
+        let reply = common::tls_exchange(port, b"OSSEC A:'dup'\n");
+        log.lock().unwrap().push("collider".to_owned());
+        reply
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for i in 0..20 {
+        let reply = common::tls_exchange(port, format!("OSSEC A:'fresh-{i}'\n").as_bytes());
+        assert!(reply.starts_with(b"OSSEC K:"), "{}", String::from_utf8_lossy(&reply));
+        done.lock().unwrap().push(format!("fresh-{i}"));
+    }
+    let reply = collider.join().unwrap();
+    assert_eq!(String::from_utf8_lossy(&reply), "ERROR: Duplicate agent name: dup. Unable to add agent");
+    let order = done.lock().unwrap().clone();
+    assert_eq!(
+        order.last().map(String::as_str),
+        Some("collider"),
+        "fresh registrations waited for wazuh-db: {order:?}"
+    );
+    assert!(s.logged("Failed to get agent-info for agent '001'"));
+}

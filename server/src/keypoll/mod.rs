@@ -259,13 +259,9 @@ pub async fn serve(
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let (n, from) = tokio::select! {
-            received = service.socket.recv_from(&mut buf) => match received {
-                Ok(pair) => pair,
-                Err(e) => {
-                    warn!("key polling: receive failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
+            received = service.socket.recv_from(&mut buf) => match crate::accept::or_back_off(received, "key polling").await {
+                Some(pair) => pair,
+                None => continue,
             },
             () = &mut shutdown => break,
         };

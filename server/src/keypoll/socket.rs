@@ -48,7 +48,7 @@ pub async fn ask(path: &Path, request: &KeyRequest, timeout: Duration) -> Result
                 break;
             }
             answer.extend_from_slice(&chunk[..n]);
-            if complete_json_object(&answer) {
+            if agentkeys::json_progress(&answer) != agentkeys::JsonProgress::Incomplete {
                 break;
             }
         }
@@ -63,47 +63,15 @@ pub async fn ask(path: &Path, request: &KeyRequest, timeout: Duration) -> Result
     }
 }
 
-/// Whether `bytes` holds a whole top-level JSON object (braces balanced outside strings).
-pub fn complete_json_object(bytes: &[u8]) -> bool {
-    let mut depth = 0usize;
-    let (mut in_string, mut escaped, mut started) = (false, false, false);
-    for &b in bytes {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' => {
-                depth += 1;
-                started = true;
-            }
-            b'}' => {
-                depth = depth.saturating_sub(1);
-                if started && depth == 0 {
-                    return true;
-                }
-            }
-            _ => {}
-        }
-    }
-    false
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
-    fn detects_a_complete_object() {
-        assert!(complete_json_object(br#" {"error":0,"data":{"k":"}"}}"#));
-        assert!(!complete_json_object(br#"{"error":0,"data":{"#));
-        assert!(!complete_json_object(br#"{"m":"\"}""#));
-        assert!(!complete_json_object(b""));
+    fn an_answer_is_complete_where_the_parser_says() {
+        use agentkeys::{JsonProgress, json_progress};
+        assert!(matches!(json_progress(br#" {"error":0,"data":{"k":"}"}}"#), JsonProgress::Complete(_)));
+        assert_eq!(json_progress(br#"{"error":0,"data":{"#), JsonProgress::Incomplete);
+        assert_eq!(json_progress(br#"{"m":"\"}""#), JsonProgress::Incomplete);
+        assert_eq!(json_progress(b""), JsonProgress::Incomplete);
+        assert_eq!(json_progress(b"{]"), JsonProgress::Invalid);
     }
 }

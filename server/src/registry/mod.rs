@@ -14,7 +14,7 @@ use agentkeys::{AgentAddr, AgentId, ErrorKind, GeneratedKey, key_hash};
 use tracing::{error, info, warn};
 
 use crate::config::ForceConfig;
-use crate::status::{Connection, StatusSource};
+use crate::status::{AgentInfo, Connection, StatusSource};
 
 /// One registered agent.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,13 +71,40 @@ pub struct Refusal {
     pub kind: ErrorKind,
     /// The value the reply quotes (name, address, …).
     pub subject: String,
+    /// See [`Refusal::needs_status`].
+    needs_status: bool,
 }
 
 impl Refusal {
     /// A refusal of `kind` about `subject`.
     pub fn new(kind: ErrorKind, subject: impl Into<String>) -> Refusal {
-        Refusal { kind, subject: subject.into() }
+        Refusal { kind, subject: subject.into(), needs_status: false }
     }
+
+    /// Not a refusal yet: the decision needs an agent state that was not fetched (the registry
+    /// changed since); the caller fetches it and asks again.
+    fn needs_status() -> Refusal {
+        Refusal { kind: ErrorKind::InternalError, subject: String::new(), needs_status: true }
+    }
+
+    /// Whether this is [`Refusal::needs_status`].
+    pub fn is_needs_status(&self) -> bool {
+        self.needs_status
+    }
+}
+
+/// Agent states fetched for a decision, by agent ID (an error says why the lookup failed).
+pub type Statuses = std::collections::HashMap<u32, Result<AgentInfo, String>>;
+
+/// What a decision knows of existing agents' states.
+#[derive(Debug)]
+pub struct Known<'s> {
+    /// The states fetched before the request reached the owner.
+    pub statuses: &'s Statuses,
+    /// A state that is needed and missing gives [`Refusal::needs_status`] (the caller fetches it
+    /// and asks again); otherwise it counts as a failed lookup (the replacement is refused, as
+    /// when wazuh-db cannot answer).
+    pub ask_again: bool,
 }
 
 /// What the decisions depend on besides the registry.
@@ -330,14 +357,17 @@ impl Registry {
     /// name; each collision goes through the force rules. Unlike upstream, nothing is changed
     /// until every check has passed (upstream keeps an address replacement even when the name is
     /// then refused).
-    pub async fn plan(&self, new: &NewAgent, rules: &Rules, now: i64) -> Result<Plan, Refusal> {
+    ///
+    /// Synchronous: the states of existing agents come from `known`, fetched before the request
+    /// reached the owner (see [`Registry::status_needed`]).
+    pub fn plan(&self, new: &NewAgent, rules: &Rules, known: &Known<'_>, now: i64) -> Result<Plan, Refusal> {
         let hash = new.key_hash.as_deref();
         let mut victims = Vec::new();
         if let Some(id) = new.id
             && let Some(slot) = self.slot_by_id(&id)
         {
             let old = self.slots[slot].as_ref().ok_or_else(|| Refusal::new(ErrorKind::DuplicateId, id.as_str()))?;
-            match self.may_replace(old, hash, new.force.as_ref().unwrap_or(&rules.force), rules, now).await {
+            match self.may_replace(old, hash, new.force.as_ref().unwrap_or(&rules.force), rules, known, now)? {
                 Ok(msg) => {
                     info!("Duplicate ID. {msg}");
                     victims.push(slot);
@@ -356,7 +386,7 @@ impl Registry {
             && !victims.contains(&slot)
             && let Some(old) = self.slots[slot].as_ref()
         {
-            match self.may_replace(old, hash, new.force.as_ref().unwrap_or(&rules.force), rules, now).await {
+            match self.may_replace(old, hash, new.force.as_ref().unwrap_or(&rules.force), rules, known, now)? {
                 Ok(msg) => {
                     info!("Duplicate IP '{ip_text}'. {msg}");
                     victims.push(slot);
@@ -375,7 +405,7 @@ impl Registry {
             && !victims.contains(&slot)
             && let Some(old) = self.slots[slot].as_ref()
         {
-            match self.may_replace(old, hash, new.force.as_ref().unwrap_or(&rules.force), rules, now).await {
+            match self.may_replace(old, hash, new.force.as_ref().unwrap_or(&rules.force), rules, known, now)? {
                 Ok(msg) => {
                     info!("Duplicate name. {msg}");
                     victims.push(slot);
@@ -436,26 +466,47 @@ impl Registry {
         AgentId::from_number(candidate).ok()
     }
 
-    /// The force rules (SPEC 4.3) for replacing `old`: `Ok(log text)` or `Err(log text)`.
-    async fn may_replace(
+    /// The force rules (SPEC 4.3) for replacing `old`: `Ok(Ok(log text))` or `Ok(Err(log text))`;
+    /// `Err` when the agent's state is needed and not in `statuses`.
+    fn may_replace(
         &self,
         old: &Agent,
         hash: Option<&[u8]>,
         force: &ForceConfig,
         rules: &Rules,
+        known: &Known<'_>,
+        now: i64,
+    ) -> Result<Result<String, String>, Refusal> {
+        let id = old.id;
+        if !force.enabled {
+            return Ok(Err(format!("Agent '{id}' won't be removed because the force option is disabled.")));
+        }
+        let info =
+            match rules.status.known(id.value(), old.date_add).or_else(|| known.statuses.get(&id.value()).cloned()) {
+                Some(Ok(info)) => info,
+                Some(Err(why)) => {
+                    warn!("agent status of '{id}': {why}");
+                    return Ok(Err(format!("Failed to get agent-info for agent '{id}'")));
+                }
+                None if known.ask_again => return Err(Refusal::needs_status()),
+                None => {
+                    warn!("agent status of '{id}': changed while it was fetched");
+                    return Ok(Err(format!("Failed to get agent-info for agent '{id}'")));
+                }
+            };
+        Ok(self.force_rules(old, &info, hash, force, now))
+    }
+
+    /// The time and key rules of SPEC 4.3 for an agent whose state is known.
+    fn force_rules(
+        &self,
+        old: &Agent,
+        info: &AgentInfo,
+        hash: Option<&[u8]>,
+        force: &ForceConfig,
         now: i64,
     ) -> Result<String, String> {
         let id = old.id;
-        if !force.enabled {
-            return Err(format!("Agent '{id}' won't be removed because the force option is disabled."));
-        }
-        let info = match rules.status.agent_info(id.value(), old.date_add).await {
-            Ok(info) => info,
-            Err(why) => {
-                warn!("agent status of '{id}': {why}");
-                return Err(format!("Failed to get agent-info for agent '{id}'"));
-            }
-        };
         let threshold = i64::try_from(force.disconnected_time.value.as_secs()).unwrap_or(i64::MAX);
         if force.disconnected_time.enabled && info.connection != Connection::NeverConnected {
             if info.connection == Connection::Disconnected
@@ -478,6 +529,26 @@ impl Registry {
             return Err(format!("Agent '{id}' key already exists on the manager."));
         }
         Ok(format!("Removing old agent '{}' (id '{id}').", old.name))
+    }
+
+    /// The existing agents whose state (from wazuh-db) deciding `new` may need: those it collides
+    /// with by ID, address or name, when the force rules may replace them. Empty when the state
+    /// source answers without I/O.
+    pub fn status_needed(&self, new: &NewAgent, rules: &Rules) -> Vec<(u32, i64)> {
+        if !rules.status.needs_lookup() || !new.force.as_ref().unwrap_or(&rules.force).enabled {
+            return Vec::new();
+        }
+        let by_id = new.id.and_then(|id| self.slot_by_id(&id));
+        let by_addr = (!new.addr.is_any()).then(|| self.slot_by_addr(&new.addr)).flatten();
+        let by_name = self.slot_by_name(&new.name);
+        let mut needed: Vec<(u32, i64)> = [by_id, by_addr, by_name]
+            .into_iter()
+            .flatten()
+            .filter_map(|slot| self.slots[slot].as_ref())
+            .map(|a| (a.id.value(), a.date_add))
+            .collect();
+        needed.dedup();
+        needed
     }
 
     /// Applies a plan: removes the replaced agents (keeping `!` lines unless `purge`) and adds the

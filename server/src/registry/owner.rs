@@ -13,7 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
 use super::store::Store;
-use super::{Agent, Applied, NewAgent, Refusal, Registry, Rules};
+use super::{Agent, Applied, Known, NewAgent, Refusal, Registry, Rules, Statuses};
+use crate::status::StatusSource;
 
 /// Most commands written in one commit.
 pub const MAX_BATCH: usize = 1024;
@@ -42,10 +43,12 @@ type Answer<T> = oneshot::Sender<T>;
 /// What the owner is asked.
 #[derive(Debug)]
 pub enum Command {
-    /// Register an agent; answered once it is on disk.
-    Register(NewAgent, Answer<Result<Registered, Refusal>>),
+    /// Which agent states (wazuh-db) deciding these registrations may need (read only).
+    StatusNeeded(Vec<NewAgent>, Answer<Vec<(u32, i64)>>),
+    /// Register an agent, with the agent states fetched for it; answered once it is on disk.
+    Register(NewAgent, Statuses, Answer<Result<Registered, Refusal>>),
     /// Register several agents in one durable write; one answer per agent, in order.
-    RegisterMany(Vec<NewAgent>, Answer<Vec<Result<Registered, Refusal>>>),
+    RegisterMany(Vec<NewAgent>, Statuses, Answer<Vec<Result<Registered, Refusal>>>),
     /// Remove agents (one write); per ID, whether it existed.
     Remove { ids: Vec<AgentId>, purge: bool, answer: Answer<Result<Vec<bool>, Refusal>> },
     /// Give an agent a new key.
@@ -56,11 +59,16 @@ pub enum Command {
     Rollback(AgentId),
 }
 
-/// A handle to send commands to the owner.
+/// A handle to send commands to the owner. Agent states are fetched here, by the caller's task,
+/// so the owner never waits for wazuh-db.
 #[derive(Clone, Debug)]
 pub struct Handle {
     tx: mpsc::Sender<Command>,
+    status: Arc<StatusSource>,
 }
+
+/// How many times a registration is decided again when the registry changed under it.
+const STATUS_ROUNDS: usize = 3;
 
 fn gone(name: &str) -> Refusal {
     Refusal::new(ErrorKind::InternalError, name)
@@ -73,16 +81,47 @@ impl Handle {
         rx.await.ok()
     }
 
+    /// Fetches the states of `needed` agents (outside the owner).
+    async fn fetch(&self, needed: Vec<(u32, i64)>, into: &mut Statuses) {
+        for (id, date_add) in needed {
+            if let std::collections::hash_map::Entry::Vacant(slot) = into.entry(id) {
+                slot.insert(self.status.agent_info(id, date_add).await);
+            }
+        }
+    }
+
     /// Registers an agent; `Err` is the refusal to reply with.
     pub async fn register(&self, new: NewAgent) -> Result<Registered, Refusal> {
         let name = new.name.clone();
-        self.ask(|a| Command::Register(new, a)).await.unwrap_or_else(|| Err(gone(&name)))
+        let mut statuses = Statuses::new();
+        if self.status.needs_lookup() {
+            let needed = self.ask(|a| Command::StatusNeeded(vec![new.clone()], a)).await.unwrap_or_default();
+            self.fetch(needed, &mut statuses).await;
+        }
+        for _ in 0..STATUS_ROUNDS {
+            let answer = self.ask(|a| Command::Register(new.clone(), statuses.clone(), a)).await;
+            match answer {
+                Some(Err(refusal)) if refusal.is_needs_status() => {
+                    let needed = self.ask(|a| Command::StatusNeeded(vec![new.clone()], a)).await.unwrap_or_default();
+                    self.fetch(needed, &mut statuses).await;
+                }
+                Some(result) => return result,
+                None => return Err(gone(&name)),
+            }
+        }
+        Err(gone(&name))
     }
 
-    /// Registers several agents in one write.
+    /// Registers several agents in one write. States are fetched once for the batch; an agent
+    /// whose state changed in between is refused as when wazuh-db cannot answer.
     pub async fn register_many(&self, many: Vec<NewAgent>) -> Vec<Result<Registered, Refusal>> {
         let names: Vec<String> = many.iter().map(|n| n.name.clone()).collect();
-        self.ask(|a| Command::RegisterMany(many, a))
+        let mut statuses = Statuses::new();
+        if self.status.needs_lookup() {
+            let needed = self.ask(|a| Command::StatusNeeded(many.clone(), a)).await.unwrap_or_default();
+            self.fetch(needed, &mut statuses).await;
+        }
+        self.ask(|a| Command::RegisterMany(many, statuses, a))
             .await
             .unwrap_or_else(|| names.iter().map(|n| Err(gone(n))).collect())
     }
@@ -112,8 +151,9 @@ impl Handle {
 /// what it was given.
 pub fn spawn(registry: Registry, store: Store, rules: Rules) -> (Handle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
+    let status = Arc::new(rules.status.clone());
     let task = tokio::spawn(run(registry, Arc::new(store), rules, rx));
-    (Handle { tx }, task)
+    (Handle { tx, status }, task)
 }
 
 /// One change, to undo it if the batch cannot be written.
@@ -156,8 +196,8 @@ struct Batch<'r> {
 }
 
 impl Batch<'_> {
-    async fn register(&mut self, new: &NewAgent) -> Result<Registered, Refusal> {
-        let plan = self.registry.plan(new, self.rules, self.now).await?;
+    fn register(&mut self, new: &NewAgent, statuses: &Statuses, ask_again: bool) -> Result<Registered, Refusal> {
+        let plan = self.registry.plan(new, self.rules, &Known { statuses, ask_again }, self.now)?;
         let done = self.registry.apply(plan, self.rules.purge);
         self.rewrite |= !done.removed.is_empty();
         self.appended.push(done.slot);
@@ -184,15 +224,19 @@ async fn run(mut registry: Registry, store: Arc<Store>, rules: Rules, mut rx: mp
         let mut pending = Vec::with_capacity(commands.len());
         for command in commands.drain(..) {
             match command {
-                Command::Register(new, tx) => {
-                    let result = batch.register(&new).await;
+                Command::StatusNeeded(many, tx) => {
+                    let mut needed: Vec<(u32, i64)> =
+                        many.iter().flat_map(|new| batch.registry.status_needed(new, &rules)).collect();
+                    needed.sort_unstable();
+                    needed.dedup();
+                    drop(tx.send(needed));
+                }
+                Command::Register(new, statuses, tx) => {
+                    let result = batch.register(&new, &statuses, true);
                     pending.push(Pending::One(tx, result));
                 }
-                Command::RegisterMany(many, tx) => {
-                    let mut results = Vec::with_capacity(many.len());
-                    for new in &many {
-                        results.push(batch.register(new).await);
-                    }
+                Command::RegisterMany(many, statuses, tx) => {
+                    let results = many.iter().map(|new| batch.register(new, &statuses, false)).collect();
                     pending.push(Pending::Many(tx, results));
                 }
                 Command::Remove { ids, purge, answer } => {

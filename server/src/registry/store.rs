@@ -20,6 +20,7 @@ use chrono::{Local, NaiveDateTime, TimeZone};
 use tracing::error;
 
 use super::{Agent, Duplicate, Registry};
+use crate::atomic;
 use crate::config::Durability;
 use crate::home::{Home, SECRET_MODE};
 
@@ -333,9 +334,10 @@ impl Store {
             (self.timestamps.as_path(), &all.timestamps, 0o640),
             (self.keys.as_path(), &all.keys, keys_mode),
         ];
+        let sync = self.durability == Durability::Durable;
         let mut temporaries = Vec::with_capacity(files.len());
         for (path, contents, mode) in files {
-            match write_temporary(path, contents, mode, self.durability) {
+            match atomic::write_temporary(path, contents, mode, sync) {
                 Ok(tmp) => temporaries.push((tmp, path)),
                 Err(e) => {
                     for (tmp, _) in &temporaries {
@@ -346,19 +348,16 @@ impl Store {
             }
         }
         for (renamed, (tmp, path)) in temporaries.iter().enumerate() {
-            if let Err(e) = std::fs::rename(tmp, path) {
-                for (left, _) in &temporaries[renamed..] {
+            if let Err(e) = atomic::commit(tmp, path) {
+                for (left, _) in &temporaries[renamed + 1..] {
                     let _ = std::fs::remove_file(left);
                 }
-                return Err(format!("{}: cannot replace: {e}", path.display()));
+                return Err(e);
             }
         }
-        if self.durability == Durability::Durable {
+        if sync {
             for (_, path) in &temporaries {
-                let dir = path.parent().unwrap_or(Path::new("."));
-                File::open(dir)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| format!("{}: cannot sync: {e}", dir.display()))?;
+                atomic::sync_dir(path)?;
             }
         }
         Ok(())
@@ -370,29 +369,6 @@ impl Store {
 fn safe_keys_mode(mode: u32) -> u32 {
     let mode = mode & 0o7777;
     if mode & 0o007 != 0 { SECRET_MODE } else { mode }
-}
-
-/// Writes `contents` to a temporary file beside `path` (synced unless `fast`); on failure the
-/// temporary is removed.
-fn write_temporary(path: &Path, contents: &[u8], mode: u32, durability: Durability) -> Result<PathBuf, String> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.agentkeys-tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
-    let written = (|| {
-        let mut file = OpenOptions::new().create(true).truncate(true).write(true).mode(mode).open(&tmp)?;
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        file.write_all(contents)?;
-        if durability == Durability::Durable {
-            file.sync_all()?;
-        }
-        Ok::<_, std::io::Error>(())
-    })();
-    match written {
-        Ok(()) => Ok(tmp),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(format!("{}: cannot write: {e}", path.display()))
-        }
-    }
 }
 
 /// Reads `path` (missing = empty). If its last line has no `\n` and `is_bad` says it cannot be
