@@ -211,6 +211,14 @@ where
         // SAFETY: forwarded contract of this function.
         Err(e) => return unsafe { fail_with(err, &e) },
     };
+    // A record the encoder refuses (e.g. a key-poll answer with a 2-digit ID) is reported with its
+    // field through `err`, like a record that fails validation.
+    if let Err(e) = encode(&rec, &mut [])
+        && e.kind() != agentkeys_core::ErrorKind::BufferTooSmall
+    {
+        // SAFETY: forwarded contract of this function.
+        return unsafe { fail_with(err, &e) };
+    }
     // SAFETY: forwarded contract of this function.
     unsafe { write_text(buf, cap, written, |dst| encode(&rec, dst)) }
 }

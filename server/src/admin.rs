@@ -527,10 +527,12 @@ async fn connection(admin: &Admin, mut stream: UnixStream, budget: &Semaphore) -
         .map_err(|_| std::io::ErrorKind::TimedOut)??;
     let reply = admin.answer(&payload).await;
     drop(payload);
-    if len > RETURN_MEMORY_AFTER {
+    let written = write_frame(&mut stream, reply.as_bytes()).await;
+    drop(reply);
+    if len > RETURN_MEMORY_AFTER || written.is_err() {
         crate::memory::return_to_os();
     }
-    write_frame(&mut stream, reply.as_bytes()).await
+    written
 }
 
 async fn write_frame(stream: &mut UnixStream, payload: &[u8]) -> std::io::Result<()> {

@@ -370,10 +370,17 @@ impl Service {
 
     /// Reports an outcome to a requester that bound an address (best effort). Never waits: a
     /// requester that does not read its replies gets them dropped, and the service goes on.
+    ///
+    /// Each reply goes out from a fresh unbound socket: an unread datagram stays charged to the
+    /// socket that sent it, so replies piling up at one deaf requester would otherwise fill the
+    /// service socket's send buffer and drop everyone else's replies too.
     async fn tell(&self, to: Option<&PathBuf>, text: &str) {
-        if let Some(path) = to
-            && let Err(e) = self.socket.try_send_to(text.as_bytes(), path)
-        {
+        let Some(path) = to else { return };
+        let sent = std::os::unix::net::UnixDatagram::unbound().and_then(|socket| {
+            socket.set_nonblocking(true)?;
+            socket.send_to(text.as_bytes(), path)
+        });
+        if let Err(e) = sent {
             debug!("key polling: reply to {} dropped: {e}", path.display());
         }
     }
