@@ -14,7 +14,7 @@ use crate::admin::{self, Admin};
 use crate::atomic::replace_file;
 use crate::config::Config;
 use crate::home::{self, Home, SECRET_MODE};
-use crate::registry::store::Store;
+use crate::registry::store::{FileStore, Store};
 use crate::registry::{Rules, owner};
 use crate::status::StatusSource;
 
@@ -128,7 +128,7 @@ fn offline(home: &Home, payload: &str) -> Result<String, String> {
     home.prepare()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let store = Store::new(home, config.server.durability);
+        let store = FileStore::new(home, config.server.durability);
         let (registry, _warnings) = store.load(config.auth.purge)?;
         let rules = Rules {
             force: config.auth.force.clone(),
@@ -136,7 +136,7 @@ fn offline(home: &Home, payload: &str) -> Result<String, String> {
             status: StatusSource::None,
             purge: config.auth.purge,
         };
-        let (handle, task) = owner::spawn(registry, store, rules);
+        let (handle, task) = owner::spawn(registry, std::sync::Arc::new(store), rules);
         let admin = Admin { registry: handle, home: home.clone(), config };
         let reply = admin.answer(payload.as_bytes()).await;
         drop(admin);

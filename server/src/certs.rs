@@ -6,7 +6,8 @@ use std::path::Path;
 
 use agentkeys::{CertName, cert_names_match};
 use base64::Engine as _;
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -100,7 +101,7 @@ pub fn spki_pin(der: &[u8]) -> Result<String, String> {
 /// # Errors
 /// An unreadable file or no certificate in it.
 pub fn first_cert(path: &Path) -> Result<CertificateDer<'static>, String> {
-    crate::tls::load_certs(path)?.into_iter().next().ok_or_else(|| format!("{}: no certificate in it", path.display()))
+    load_certs(path)?.into_iter().next().ok_or_else(|| format!("{}: no certificate in it", path.display()))
 }
 
 fn validity(params: &mut rcgen::CertificateParams, days: i64) {
@@ -120,6 +121,30 @@ fn validity(params: &mut rcgen::CertificateParams, days: i64) {
     };
     params.not_before = ymd(from);
     params.not_after = ymd(until);
+}
+
+/// Generates a self-signed ECDSA P-256 certificate for `names` (the first is also the CN), valid
+/// ten years from yesterday, and writes `cert` (0644) and `key` (0640): the manager certificate a
+/// new home gets.
+///
+/// # Errors
+/// Generation or I/O errors.
+pub fn self_signed(cert_path: &Path, key_path: &Path, names: &[String]) -> Result<(), String> {
+    let key = rcgen::KeyPair::generate().map_err(|e| format!("cannot generate a key: {e}"))?;
+    let mut params =
+        rcgen::CertificateParams::new(names.to_vec()).map_err(|e| format!("invalid certificate name: {e}"))?;
+    let cn = names.first().cloned().unwrap_or_else(|| "agentkeys".to_owned());
+    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "agentkeys");
+    validity(&mut params, 3652);
+    let cert = params.self_signed(&key).map_err(|e| format!("cannot sign the certificate: {e}"))?;
+    for path in [cert_path, key_path] {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+        }
+    }
+    replace_file(key_path, key.serialize_pem().as_bytes(), SECRET_MODE)?;
+    replace_file(cert_path, cert.pem().as_bytes(), 0o644)
 }
 
 /// Creates a CA (ECDSA P-256) valid `days` days and writes its certificate (0644) and key (0640).
@@ -180,4 +205,33 @@ pub fn issue(
     let cert = params.signed_by(&key, &issuer).map_err(|e| format!("cannot sign: {e}"))?;
     replace_file(key_path, key.serialize_pem().as_bytes(), SECRET_MODE)?;
     replace_file(cert_path, cert.pem().as_bytes(), 0o644)
+}
+
+/// Every certificate of a PEM file.
+///
+/// # Errors
+/// A missing or unreadable file, or one without certificates.
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("Unable to read certificate file: {}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("Unable to read certificate file: {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("Unable to read certificate file: {}: no certificate in it", path.display()));
+    }
+    Ok(certs)
+}
+
+/// Loads a PEM certificate chain and key (RSA or ECDSA, PKCS#1/PKCS#8/SEC1).
+///
+/// # Errors
+/// Missing or unreadable files, named.
+pub fn load_identity(
+    cert: &Path,
+    key: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let certs = load_certs(cert)?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("Unable to read private key file: {}: {e}", key.display()))?;
+    Ok((certs, key))
 }

@@ -166,7 +166,7 @@ fn client_tls(args: &EnrollArgs) -> Result<Arc<rustls::ClientConfig>, String> {
         eprintln!("agentkeys enroll: warning: the manager is not verified (no --ca or --pin)");
     }
     let ca = match &args.ca {
-        Some(path) => Some(crate::tls::load_certs(path)?),
+        Some(path) => Some(crate::certs::load_certs(path)?),
         None => None,
     };
     if let Some(pin) = &args.pin
@@ -175,7 +175,7 @@ fn client_tls(args: &EnrollArgs) -> Result<Arc<rustls::ClientConfig>, String> {
         return Err(format!("--pin {pin:?}: expected sha256:<base64>, as `agentkeys cert pin` prints"));
     }
     let identity = match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => Some(crate::tls::load_identity(cert, key)?),
+        (Some(cert), Some(key)) => Some(crate::certs::load_identity(cert, key)?),
         _ => None,
     };
     let suites = crate::ciphers::select(&args.ciphers, "--ciphers")?;

@@ -112,33 +112,6 @@ pub fn hostname(config: &Config) -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-/// Generates a self-signed ECDSA P-256 manager certificate for `names` (valid about 10 years) and writes
-/// `cert` (0644) and `key` (0640).
-///
-/// # Errors
-/// Generation or I/O errors.
-pub fn generate_certificate(cert: &Path, key: &Path, names: &[String]) -> Result<(), String> {
-    let key_pair = rcgen::KeyPair::generate().map_err(|e| format!("cannot generate a key: {e}"))?;
-    let mut params =
-        rcgen::CertificateParams::new(names.to_vec()).map_err(|e| format!("invalid certificate name: {e}"))?;
-    let cn = names.first().cloned().unwrap_or_else(|| "agentkeys".to_owned());
-    params.distinguished_name.push(rcgen::DnType::CommonName, cn);
-    params.distinguished_name.push(rcgen::DnType::OrganizationName, "agentkeys");
-    // Valid from yesterday (clock skew) for ten years; day 28 exists in every month.
-    let today = chrono::Utc::now().date_naive();
-    let (year, month) = (chrono::Datelike::year(&today), chrono::Datelike::month(&today) as u8);
-    params.not_before = rcgen::date_time_ymd(year - 1, month, 28);
-    params.not_after = rcgen::date_time_ymd(year + 10, month, 28);
-    let certificate = params.self_signed(&key_pair).map_err(|e| format!("cannot sign the certificate: {e}"))?;
-    for path in [cert, key] {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
-        }
-    }
-    crate::atomic::replace_file(key, key_pair.serialize_pem().as_bytes(), SECRET_MODE)?;
-    crate::atomic::replace_file(cert, certificate.pem().as_bytes(), 0o644)
-}
-
 /// Loads or creates the enrollment password (`use_password`, DESIGN §7.5).
 ///
 /// An existing `etc/authd.pass` must hold a password of at least 3 characters on its first line
@@ -250,8 +223,12 @@ mod tests {
     #[test]
     fn certificate_is_written() {
         let dir = tmp("cert");
-        generate_certificate(&dir.join("etc/sslmanager.cert"), &dir.join("etc/sslmanager.key"), &["manager".into()])
-            .unwrap();
+        crate::certs::self_signed(
+            &dir.join("etc/sslmanager.cert"),
+            &dir.join("etc/sslmanager.key"),
+            &["manager".into()],
+        )
+        .unwrap();
         let cert = std::fs::read_to_string(dir.join("etc/sslmanager.cert")).unwrap();
         assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
         let mode = std::fs::metadata(dir.join("etc/sslmanager.key")).unwrap().permissions().mode() & 0o777;

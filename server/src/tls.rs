@@ -4,41 +4,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme, SupportedCipherSuite};
 
 /// TLS 1.2 and 1.3 (rustls implements nothing older, so `ssl_auto_negotiate` changes nothing).
 const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
-
-/// Every certificate of a PEM file.
-///
-/// # Errors
-/// A missing or unreadable file, or one without certificates.
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("Unable to read certificate file: {}: {e}", path.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("Unable to read certificate file: {}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("Unable to read certificate file: {}: no certificate in it", path.display()));
-    }
-    Ok(certs)
-}
-
-/// Loads a PEM certificate chain and key (RSA or ECDSA, PKCS#1/PKCS#8/SEC1).
-///
-/// # Errors
-/// Missing or unreadable files, named.
-pub fn load_identity(
-    cert: &Path,
-    key: &Path,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
-    let certs = load_certs(cert)?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("Unable to read private key file: {}: {e}", key.display()))?;
-    Ok((certs, key))
-}
 
 /// The ring provider restricted to `suites` (from `<ciphers>`).
 fn provider_with(suites: Vec<SupportedCipherSuite>) -> Arc<rustls::crypto::CryptoProvider> {
@@ -59,7 +29,7 @@ pub fn server_config(
     agent_ca: Option<&Path>,
     suites: Vec<SupportedCipherSuite>,
 ) -> Result<Arc<ServerConfig>, String> {
-    let (certs, key) = load_identity(cert, key)?;
+    let (certs, key) = crate::certs::load_identity(cert, key)?;
     let provider = provider_with(suites);
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(VERSIONS)
@@ -68,7 +38,7 @@ pub fn server_config(
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
-            for c in load_certs(ca)? {
+            for c in crate::certs::load_certs(ca)? {
                 roots.add(c).map_err(|e| format!("{}: not a CA certificate: {e}", ca.display()))?;
             }
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)

@@ -29,14 +29,19 @@ fn admin(home: &Path, payload: &str) -> String {
     String::from_utf8(reply).unwrap()
 }
 
-/// A TLS client connection from `local` (an address of 127.0.0.0/8) to the server.
-fn connect_from(local: &str, port: u16) -> TcpStream {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.bind(&format!("{local}:0").parse::<SocketAddr>().unwrap().into()).unwrap();
-    socket.connect(&SocketAddr::from(([127, 0, 0, 1], port)).into()).unwrap();
+/// A TCP connection from `local` (an address of 127.0.0.0/8) to the server; `None` if refused.
+fn try_connect_from(local: &str, port: u16) -> Option<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+    socket.bind(&format!("{local}:0").parse::<SocketAddr>().ok()?.into()).ok()?;
+    socket.connect(&SocketAddr::from(([127, 0, 0, 1], port)).into()).ok()?;
     let tcp: TcpStream = socket.into();
-    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    tcp
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    Some(tcp)
+}
+
+/// Like [`try_connect_from`], for a server that must be there.
+fn connect_from(local: &str, port: u16) -> TcpStream {
+    try_connect_from(local, port).expect("connect to the server")
 }
 
 /// A TLS session over `tcp` with the handshake done.
@@ -50,7 +55,7 @@ fn handshake(mut tcp: TcpStream) -> Option<rustls::StreamOwned<rustls::ClientCon
 
 /// Sends `request` and reads until the server closes; `None` if the connection failed first.
 fn try_exchange(port: u16, request: &[u8]) -> Option<Vec<u8>> {
-    let mut tls = handshake(connect_from("127.0.0.1", port))?;
+    let mut tls = handshake(try_connect_from("127.0.0.1", port)?)?;
     tls.write_all(request).ok()?;
     let mut reply = Vec::new();
     let _ = tls.read_to_end(&mut reply);

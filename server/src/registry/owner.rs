@@ -12,8 +12,10 @@ use agentkeys::{AgentAddr, AgentId, ErrorKind, GeneratedKey};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
-use super::store::Store;
-use super::{Agent, Applied, Known, NewAgent, Refusal, Registry, Rules, Statuses};
+use super::index::{Applied, Index};
+use super::rules::{self, Known, Refusal, Rules, Statuses};
+use super::store::{Change, Store};
+use super::{Agent, NewAgent};
 use crate::status::StatusSource;
 
 /// Most commands written in one commit.
@@ -149,10 +151,10 @@ impl Handle {
 
 /// Starts the owner task over `registry`; it ends when every [`Handle`] is dropped, after writing
 /// what it was given.
-pub fn spawn(registry: Registry, store: Store, rules: Rules) -> (Handle, tokio::task::JoinHandle<()>) {
+pub fn spawn(registry: Index, store: Arc<dyn Store>, rules: Rules) -> (Handle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
     let status = Arc::new(rules.status.clone());
-    let task = tokio::spawn(run(registry, Arc::new(store), rules, rx));
+    let task = tokio::spawn(run(registry, store, rules, rx));
     (Handle { tx, status }, task)
 }
 
@@ -187,7 +189,7 @@ impl Pending {
 }
 
 struct Batch<'r> {
-    registry: &'r mut Registry,
+    registry: &'r mut Index,
     rules: &'r Rules,
     now: i64,
     undo: Vec<Undo>,
@@ -197,7 +199,7 @@ struct Batch<'r> {
 
 impl Batch<'_> {
     fn register(&mut self, new: &NewAgent, statuses: &Statuses, ask_again: bool) -> Result<Registered, Refusal> {
-        let plan = self.registry.plan(new, self.rules, &Known { statuses, ask_again }, self.now)?;
+        let plan = rules::plan(self.registry, new, self.rules, &Known { statuses, ask_again }, self.now)?;
         let done = self.registry.apply(plan, self.rules.purge);
         self.rewrite |= !done.removed.is_empty();
         self.appended.push(done.slot);
@@ -210,7 +212,7 @@ impl Batch<'_> {
     }
 }
 
-async fn run(mut registry: Registry, store: Arc<Store>, rules: Rules, mut rx: mpsc::Receiver<Command>) {
+async fn run(mut registry: Index, store: Arc<dyn Store>, rules: Rules, mut rx: mpsc::Receiver<Command>) {
     let mut commands = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut commands, MAX_BATCH).await > 0 {
         let mut batch = Batch {
@@ -226,7 +228,7 @@ async fn run(mut registry: Registry, store: Arc<Store>, rules: Rules, mut rx: mp
             match command {
                 Command::StatusNeeded(many, tx) => {
                     let mut needed: Vec<(u32, i64)> =
-                        many.iter().flat_map(|new| batch.registry.status_needed(new, &rules)).collect();
+                        many.iter().flat_map(|new| rules::status_needed(batch.registry, new, &rules)).collect();
                     needed.sort_unstable();
                     needed.dedup();
                     drop(tx.send(needed));
@@ -291,14 +293,9 @@ async fn run(mut registry: Registry, store: Arc<Store>, rules: Rules, mut rx: mp
         }
         // New agents are appended whatever the file holds (upstream loads `!` lines anywhere; a
         // rewrite puts them back at the end); removals, replacements and new keys rewrite.
-        let rewrite = batch.rewrite;
-        let contents = if rewrite { batch.registry.render() } else { batch.registry.render_appends(&batch.appended) };
+        let write = store.prepare(batch.registry, &Change { added: &batch.appended, rewrite: batch.rewrite });
         let undo = std::mem::take(&mut batch.undo);
-        let writer = Arc::clone(&store);
-        let written =
-            tokio::task::spawn_blocking(
-                move || if rewrite { writer.rewrite(&contents) } else { writer.append(&contents) },
-            )
+        let written = tokio::task::spawn_blocking(move || write.write())
             .await
             .unwrap_or_else(|e| Err(format!("writer task failed: {e}")));
         let failed = written.is_err();

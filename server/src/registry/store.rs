@@ -8,21 +8,56 @@
 //! them never reuses an ID. A crash inside an append can leave a partial last line that was never
 //! acknowledged; loading recognises it (unterminated and invalid), logs it and cuts it off.
 
+use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use agentkeys::{AgentId, ErrorKind, Line, parse_keys};
 use chrono::{Local, NaiveDateTime, TimeZone};
 
 use tracing::error;
 
-use super::{Agent, Duplicate, Registry};
+use super::index::Index;
+use super::{Agent, Duplicate};
 use crate::atomic;
 use crate::config::Durability;
 use crate::home::{Home, SECRET_MODE};
+
+/// What a batch changed, as a store needs it.
+#[derive(Debug)]
+pub struct Change<'a> {
+    /// Slots of the agents the batch added.
+    pub added: &'a [usize],
+    /// Whether it also removed, replaced or re-keyed agents (else it only added).
+    pub rewrite: bool,
+}
+
+/// Where the registry lives. The rules and the index know nothing of it; the owner loads the index
+/// from it once and hands it every decided batch.
+pub trait Store: Send + Sync + 'static {
+    /// Reads the registry. `purge` drops removed agents (their IDs still count as issued).
+    /// Returns warnings worded for the log.
+    ///
+    /// # Errors
+    /// Anything that would make the registry lose or misread agents, worded for the operator.
+    fn load(&self, purge: bool) -> Result<(Index, Vec<String>), String>;
+
+    /// Turns a decided batch into the write that makes it durable. Runs on the owner task: no I/O,
+    /// no waiting (rendering only); the write itself runs on a blocking thread.
+    fn prepare(&self, index: &Index, change: &Change<'_>) -> Box<dyn PreparedWrite>;
+}
+
+/// A batch ready to be written.
+pub trait PreparedWrite: Send {
+    /// Writes the batch. On error, nothing of it is stored and what was stored before is intact.
+    ///
+    /// # Errors
+    /// Why it could not be written, worded for the log.
+    fn write(self: Box<Self>) -> Result<(), String>;
+}
 
 /// Bytes for each of the three files (whole contents, or what to append).
 #[derive(Debug, Default)]
@@ -35,9 +70,16 @@ pub struct Contents {
     pub state: Vec<u8>,
 }
 
-/// Where and how the registry is written.
+/// The embedded file store: client.keys (upstream layout), agents-timestamp and our state file
+/// under a home. Cheap to clone (the paths are shared).
+#[derive(Clone, Debug)]
+pub struct FileStore {
+    files: Arc<Files>,
+}
+
+/// The files of a [`FileStore`].
 #[derive(Debug)]
-pub struct Store {
+struct Files {
     /// client.keys itself (a symbolic link resolved to its target).
     keys: PathBuf,
     /// client.keys as the home names it (maybe a symbolic link).
@@ -62,9 +104,45 @@ fn parse_local_time(text: &str) -> Option<i64> {
     Local.from_local_datetime(&naive).earliest().map(|t| t.timestamp())
 }
 
-impl Store {
+impl FileStore {
     /// The store of `home`.
-    pub fn new(home: &Home, durability: Durability) -> Store {
+    pub fn new(home: &Home, durability: Durability) -> FileStore {
+        FileStore { files: Arc::new(Files::new(home, durability)) }
+    }
+
+    /// Replaces the three files (see [`Files::rewrite`]).
+    #[cfg(test)]
+    fn rewrite(&self, all: &Contents) -> Result<(), String> {
+        self.files.rewrite(all)
+    }
+}
+
+impl Store for FileStore {
+    fn load(&self, purge: bool) -> Result<(Index, Vec<String>), String> {
+        self.files.load(purge)
+    }
+
+    fn prepare(&self, index: &Index, change: &Change<'_>) -> Box<dyn PreparedWrite> {
+        let contents = if change.rewrite { render(index) } else { render_appends(index, change.added) };
+        Box::new(FileWrite { files: Arc::clone(&self.files), contents, rewrite: change.rewrite })
+    }
+}
+
+/// A batch rendered in the file formats, waiting to be written.
+struct FileWrite {
+    files: Arc<Files>,
+    contents: Contents,
+    rewrite: bool,
+}
+
+impl PreparedWrite for FileWrite {
+    fn write(self: Box<Self>) -> Result<(), String> {
+        if self.rewrite { self.files.rewrite(&self.contents) } else { self.files.append(&self.contents) }
+    }
+}
+
+impl Files {
+    fn new(home: &Home, durability: Durability) -> Files {
         let keys_link = home.client_keys();
         // Follow a symbolic link once, so that rewrites replace the target and keep the link.
         let keys = match std::fs::symlink_metadata(&keys_link) {
@@ -73,7 +151,7 @@ impl Store {
             }
             _ => keys_link.clone(),
         };
-        Store {
+        Files {
             keys,
             keys_link,
             timestamps: home.timestamps(),
@@ -89,9 +167,9 @@ impl Store {
     /// # Errors
     /// `client.keys:<line>: <reason>` for a bad line (DESIGN §7.2: never start on a file that
     /// would lose or misread agents), or an I/O error.
-    pub fn load(&self, purge: bool) -> Result<(Registry, Vec<String>), String> {
+    pub fn load(&self, purge: bool) -> Result<(Index, Vec<String>), String> {
         let mut warnings = Vec::new();
-        let mut registry = Registry::default();
+        let mut registry = Index::default();
         self.check_keys_file(&mut warnings)?;
         let data =
             read_recovering(&self.keys, &mut warnings, |line| matches!(agentkeys::parse_line(line), Line::Invalid(_)))?;
@@ -185,7 +263,7 @@ impl Store {
         Ok(())
     }
 
-    fn load_timestamps(&self, registry: &mut Registry, warnings: &mut Vec<String>) -> Result<(), String> {
+    fn load_timestamps(&self, registry: &mut Index, warnings: &mut Vec<String>) -> Result<(), String> {
         let data = read_recovering(&self.timestamps, warnings, |line| parse_timestamp_line(line).is_none())?;
         for (i, line) in data.split(|&b| b == b'\n').enumerate() {
             if line.is_empty() {
@@ -199,7 +277,7 @@ impl Store {
         Ok(())
     }
 
-    fn load_state(&self, registry: &mut Registry, warnings: &mut Vec<String>) -> Result<(), String> {
+    fn load_state(&self, registry: &mut Index, warnings: &mut Vec<String>) -> Result<(), String> {
         let data = read_recovering(&self.state, warnings, |line| parse_state_line(line).is_none())?;
         for (i, line) in data.split(|&b| b == b'\n').enumerate() {
             if line.is_empty() || line.starts_with(b"#") {
@@ -371,6 +449,56 @@ fn safe_keys_mode(mode: u32) -> u32 {
     if mode & 0o007 != 0 { SECRET_MODE } else { mode }
 }
 
+/// The three files' full contents: client.keys, agents-timestamp, our state.
+pub fn render(index: &Index) -> Contents {
+    let mut keys = String::with_capacity(index.len() * 100);
+    let mut timestamps = String::new();
+    let mut state =
+        format!("# agentkeys state: written by agentkeys, do not edit\nhighest_id {}\n", index.highest_id());
+    for agent in index.agents() {
+        keys.push_str(&agent.line());
+        keys.push('\n');
+        push_timestamp(&mut timestamps, agent);
+        push_groups(&mut state, agent);
+    }
+    for line in index.removed_lines() {
+        keys.push_str(line);
+        keys.push('\n');
+    }
+    Contents { keys: keys.into_bytes(), timestamps: timestamps.into_bytes(), state: state.into_bytes() }
+}
+
+/// What appending the agents in `slots` adds to each file.
+pub fn render_appends(index: &Index, slots: &[usize]) -> Contents {
+    let (mut keys, mut timestamps, mut state) = (String::new(), String::new(), String::new());
+    let _ = writeln!(state, "highest_id {}", index.highest_id());
+    for agent in slots.iter().filter_map(|&s| index.slot(s)) {
+        keys.push_str(&agent.line());
+        keys.push('\n');
+        push_timestamp(&mut timestamps, agent);
+        push_groups(&mut state, agent);
+    }
+    Contents { keys: keys.into_bytes(), timestamps: timestamps.into_bytes(), state: state.into_bytes() }
+}
+fn push_timestamp(out: &mut String, agent: &Agent) {
+    if agent.date_add > 0 {
+        let _ = writeln!(
+            out,
+            "{} {} {} {}",
+            agent.id,
+            agent.name,
+            agent.addr.file_form(),
+            format_local_time(agent.date_add)
+        );
+    }
+}
+
+fn push_groups(out: &mut String, agent: &Agent) {
+    if let Some(groups) = &agent.groups {
+        let _ = writeln!(out, "groups {} {groups}", agent.id);
+    }
+}
+
 /// Reads `path` (missing = empty). If its last line has no `\n` and `is_bad` says it cannot be
 /// read, it is the remains of an interrupted append: cut it off, in the file too, and warn. If it
 /// can be read (a hand edit, another tool), the missing `\n` is added, durably, so the next append
@@ -468,7 +596,7 @@ mod tests {
             "001 a1 any k1\n002 !gone any k2\n1026 raw 10.0.0.0/24 k3\n005 v6 2001:0DB8:0000:000B:0000:0000:0000:001A k5\n",
         )
         .unwrap();
-        let store = Store::new(&home, Durability::Durable);
+        let store = FileStore::new(&home, Durability::Durable);
         let (reg, warnings) = store.load(false).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!((reg.len(), reg.highest_id(), reg.removed_lines().len()), (3, 1026, 1));
@@ -483,7 +611,7 @@ mod tests {
     #[test]
     fn a_torn_append_is_cut_off_but_a_valid_unterminated_line_is_kept() {
         let home = home("torn");
-        let store = Store::new(&home, Durability::Durable);
+        let store = FileStore::new(&home, Durability::Durable);
         std::fs::write(home.client_keys(), "001 a1 any k1\n002 a2 an").unwrap();
         let (reg, warnings) = store.load(false).unwrap();
         assert_eq!(reg.len(), 1);
@@ -496,8 +624,8 @@ mod tests {
     #[test]
     fn state_and_timestamps_round_trip() {
         let home = home("state");
-        let store = Store::new(&home, Durability::Durable);
-        let mut reg = Registry::default();
+        let store = FileStore::new(&home, Durability::Durable);
+        let mut reg = Index::default();
         reg.load(Agent {
             id: AgentId::parse(b"007").unwrap(),
             name: "a7".into(),
@@ -507,7 +635,7 @@ mod tests {
             date_add: 1_700_000_000,
         });
         reg.note_id(4242);
-        store.rewrite(&reg.render()).unwrap();
+        store.rewrite(&render(&reg)).unwrap();
         let (back, warnings) = store.load(true).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(back.highest_id(), 4242);

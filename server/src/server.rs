@@ -1,0 +1,244 @@
+//! `agentkeys serve` as one object: [`Server::start`] prepares the home, loads the registry, starts
+//! the owner task and binds every listener (port 1515, the admin socket, key polling); when it
+//! returns, the server is reachable. [`Server::run`] serves until SIGTERM/SIGINT, then shuts down
+//! in order: no new connections, connections in flight finished (bounded), key polling stopped
+//! (bounded), and the owner writes what it holds.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::config::{Config, StatusSource as StatusSetting};
+use crate::home::{self, Home};
+use crate::registry::store::{FileStore, Store};
+use crate::registry::{Rules, owner};
+use crate::status::StatusSource;
+use crate::{admin, certs, ciphers, keypoll, lockout, serve, sources, tls};
+
+/// A started server.
+pub struct Server {
+    /// The port-1515 listener, when `remote_enrollment` is on.
+    enrollment: Option<(serve::Listener, tokio::net::TcpListener)>,
+    /// A handle kept only while there is no listener holding one (so the owner lives until shutdown).
+    idle_handle: Option<owner::Handle>,
+    stop: tokio::sync::watch::Receiver<bool>,
+    admin_socket: JoinHandle<Result<(), String>>,
+    key_polling: Option<JoinHandle<Result<(), String>>>,
+    owner_task: JoinHandle<()>,
+    /// Held until the server ends: `agentkeys agents` edits offline only without a server.
+    _lock: home::HomeLock,
+    port: Option<u16>,
+}
+
+impl Server {
+    /// Prepares `home`, loads the registry and binds every listener.
+    ///
+    /// # Errors
+    /// Anything that stops the start (unreadable files, a bad client.keys line, a port in use),
+    /// worded for the operator.
+    pub async fn start(home: Home, config: Config) -> Result<Server, String> {
+        home.prepare()?;
+        // Held until the server ends: `agentkeys agents` edits offline only without a server.
+        let _lock = home::lock(&home)?;
+        let cert = home.join(&config.auth.ssl_manager_cert);
+        let key = home.join(&config.auth.ssl_manager_key);
+        match (cert.exists(), key.exists()) {
+            (false, false) => {
+                let names = vec![home::hostname(&config), "localhost".to_owned()];
+                certs::self_signed(&cert, &key, &names)?;
+                info!("generated a self-signed ECDSA P-256 certificate: {}", cert.display());
+            }
+            (true, true) => {}
+            (true, false) => return Err(format!("Unable to read private key file (not found): {}", key.display())),
+            (false, true) => return Err(format!("Unable to read certificate file (not found): {}", cert.display())),
+        }
+        let suites = ciphers::select(&config.auth.ciphers, "auth.ciphers")?;
+        let agent_ca = config.auth.ssl_agent_ca.as_ref().map(|p| home.join(p));
+        if config.auth.ssl_verify_host && agent_ca.is_none() {
+            warn!("ssl_verify_host has no effect without ssl_agent_ca");
+        }
+        let tls = tls::server_config(&cert, &key, agent_ca.as_deref(), suites)?;
+
+        let password = if config.auth.use_password {
+            let path = home.password_file();
+            let (password, created) = home::load_or_create_password(&path)?;
+            if created {
+                info!("Random password written to {} (mode 0640); agents need it to register", path.display());
+            }
+            Some(password)
+        } else {
+            None
+        };
+
+        let store = FileStore::new(&home, config.server.durability);
+        let loading = std::time::Instant::now();
+        let (registry, warnings) = store.load(config.auth.purge)?;
+        let load_ms = loading.elapsed().as_secs_f64() * 1000.0;
+        for warning in warnings {
+            warn!("{warning}");
+        }
+        info!(
+            "loaded {} agents from {} in {load_ms:.1} ms (highest ID {})",
+            registry.len(),
+            home.client_keys().display(),
+            registry.highest_id()
+        );
+        let status = match config.server.agent_status {
+            StatusSetting::None => StatusSource::None,
+            StatusSetting::WazuhDb => StatusSource::WazuhDb(home.join(&config.server.wazuh_db_socket)),
+        };
+        let rules = Rules {
+            force: config.auth.force.clone(),
+            hostname: home::hostname(&config),
+            status,
+            purge: config.auth.purge,
+        };
+        let (handle, owner_task) = owner::spawn(registry, std::sync::Arc::new(store), rules);
+
+        // One shutdown signal for every service.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop_rx_for_run = stop_rx.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        // Both local sockets are bound before the server says it is listening.
+        let key_polling = if config.key_request.enabled {
+            let path = home.join("queue/sockets/krequest");
+            let socket = keypoll::bind(&path)?;
+            let (kr, registry, stop) = (config.key_request.clone(), handle.clone(), stopped());
+            Some(tokio::spawn(async move { keypoll::serve(&kr, socket, path, registry, stop).await }))
+        } else {
+            None
+        };
+        let admin_socket = {
+            let path = home.join("queue/sockets/auth");
+            let listener = admin::bind(&path)?;
+            let admin = admin::Admin { registry: handle.clone(), home: home.clone(), config: config.clone() };
+            let stop = stopped();
+            tokio::spawn(async move { admin::serve(admin, listener, path, stop).await })
+        };
+
+        let enrollment = if config.auth.remote_enrollment {
+            let ip = config.server.bind.unwrap_or(if config.auth.ipv6 {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            });
+            let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, config.auth.port))
+                .await
+                .map_err(|e| format!("cannot listen on {ip} port {}: {e}", config.auth.port))?;
+            let local = listener.local_addr().map_err(|e| e.to_string())?;
+            let mode = if password.is_some() {
+                "Using password specified on file: etc/authd.pass"
+            } else {
+                "No password required."
+            };
+            info!("Accepting connections on port {}. {mode}", local.port());
+            info!("agentkeys: listening on {local}");
+            let manager_version = (!config.auth.agents.allow_higher_versions)
+                .then(|| agentkeys::Version::parse_lenient(config.server.manager_version.as_bytes()));
+            let server = serve::Listener {
+                registry: handle.clone(),
+                home,
+                password,
+                manager_version,
+                use_source_ip: config.auth.use_source_ip,
+                timeout: Duration::from_secs(config.server.connection_timeout.as_secs()),
+                handshake_timeout: Duration::from_secs(
+                    config.server.handshake_timeout.as_secs().min(config.server.connection_timeout.as_secs()),
+                ),
+                per_source: sources::PerSource::new(
+                    config.server.max_connections_per_source.min(config.server.max_connections),
+                ),
+                acceptor: tokio_rustls::TlsAcceptor::from(tls),
+                max_connections: config.server.max_connections,
+                client_auth: agent_ca.is_some(),
+                lockout: lockout::Lockout::new(
+                    config.server.lockout_failures,
+                    Duration::from_secs(config.server.lockout_window.as_secs()),
+                    Duration::from_secs(config.server.lockout_duration.as_secs()),
+                    config.server.lockout_exempt.clone(),
+                ),
+                verify_host: config.auth.ssl_verify_host && agent_ca.is_some(),
+            };
+
+            Some((server, listener))
+        } else {
+            info!("Port {} was set as disabled.", config.auth.port);
+            None
+        };
+        let port = enrollment.as_ref().and_then(|(_, l)| l.local_addr().ok()).map(|a| a.port());
+        let idle_handle = if enrollment.is_none() { Some(handle) } else { None };
+        Ok(Server {
+            enrollment,
+            idle_handle,
+            stop: stop_rx_for_run,
+            admin_socket,
+            key_polling,
+            owner_task,
+            _lock,
+            port,
+        })
+    }
+
+    /// The port-1515 listener's port, if enrollment over TLS is on.
+    #[allow(dead_code, reason = "for embedding and tests")]
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down in order.
+    ///
+    /// # Errors
+    /// None yet: failures of the local sockets are logged.
+    pub async fn run(self) -> Result<(), String> {
+        let mut stop = self.stop.clone();
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        match self.enrollment {
+            Some((server, listener)) => server.run(listener, shutdown).await,
+            None => {
+                shutdown.await;
+                drop(self.idle_handle);
+            }
+        }
+        match self.admin_socket.await {
+            Ok(Err(e)) => error!("admin socket: {e}"),
+            Err(e) => error!("admin socket: {e}"),
+            Ok(Ok(())) => {}
+        }
+        if let Some(task) = self.key_polling {
+            match task.await {
+                Ok(Err(e)) => error!("key polling: {e}"),
+                Err(e) => error!("key polling: {e}"),
+                Ok(Ok(())) => {}
+            }
+        }
+        // Every handle is gone: the owner writes what it holds and ends.
+        let _ = self.owner_task.await;
+        info!("agentkeys: stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received"),
+        _ = int.recv() => info!("SIGINT received"),
+    }
+}
