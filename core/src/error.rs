@@ -127,6 +127,8 @@ error_kinds! {
     InvalidErrorCode = 105 => "the error member must be an integer that fits in 32 bits",
     /// The key-poll script answered with a non-zero `error` and its message.
     ScriptRefused = 106 => "the key-poll script reported an error",
+    /// A key request that is not `id:<1–8 digits>` or `ip:<address>`.
+    InvalidKeyRequest = 107 => "key request must be id:<agent ID> or ip:<address>",
 
     /// Base64 text with a character outside the standard alphabet, or bad padding.
     InvalidBase64 = 120 => "invalid Base64",

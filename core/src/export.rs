@@ -31,6 +31,19 @@ pub fn export_key<'b>(record: &Record<'_>, buf: &'b mut [u8]) -> Result<&'b str,
     core::str::from_utf8(&buf[..n]).map_err(|_| Error::new(ErrorKind::InvalidBase64))
 }
 
+/// The exact length [`export_key`] writes for `record`.
+#[must_use]
+pub fn export_key_len(record: &Record<'_>) -> usize {
+    crate::out::measure(|b| export_key(record, b).map(str::as_bytes)).unwrap_or(0)
+}
+
+/// [`export_key`] into a `String` of exactly its size.
+#[cfg(feature = "alloc")]
+#[must_use]
+pub fn export_key_string(record: &Record<'_>) -> alloc::string::String {
+    crate::out::to_string(|b| export_key(record, b).map(str::as_bytes)).unwrap_or_default()
+}
+
 /// Decodes an exported key and validates the record in it.
 ///
 /// Stricter than upstream: ASCII white space (line wrapping from copy and paste) is skipped, but

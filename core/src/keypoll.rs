@@ -205,6 +205,40 @@ pub fn encode_keypoll_success<'b>(record: &Record<'_>, buf: &'b mut [u8]) -> Res
     w.finish_str()
 }
 
+/// The exact length [`encode_keypoll_success`] writes for `record`.
+///
+/// # Errors
+/// As [`encode_keypoll_success`], but never `BufferTooSmall`.
+pub fn keypoll_success_len(record: &Record<'_>) -> Result<usize, Error> {
+    crate::out::measure(|b| encode_keypoll_success(record, b).map(str::as_bytes))
+}
+
+/// [`encode_keypoll_success`] into a `String` of exactly its size.
+///
+/// # Errors
+/// As [`encode_keypoll_success`], but never `BufferTooSmall`.
+#[cfg(feature = "alloc")]
+pub fn keypoll_success_string(record: &Record<'_>) -> Result<alloc::string::String, Error> {
+    crate::out::to_string(|b| encode_keypoll_success(record, b).map(str::as_bytes))
+}
+
+/// The exact length [`encode_keypoll_error`] writes.
+///
+/// # Errors
+/// As [`encode_keypoll_error`], but never `BufferTooSmall`.
+pub fn keypoll_error_len(code: i32, message: &str) -> Result<usize, Error> {
+    crate::out::measure(|b| encode_keypoll_error(code, message, b).map(str::as_bytes))
+}
+
+/// [`encode_keypoll_error`] into a `String` of exactly its size.
+///
+/// # Errors
+/// As [`encode_keypoll_error`], but never `BufferTooSmall`.
+#[cfg(feature = "alloc")]
+pub fn keypoll_error_string(code: i32, message: &str) -> Result<alloc::string::String, Error> {
+    crate::out::to_string(|b| encode_keypoll_error(code, message, b).map(str::as_bytes))
+}
+
 /// Writes an error answer: `{"error":N,"message":"…"}`, the message JSON-escaped.
 ///
 /// ```

@@ -27,6 +27,12 @@ pub struct RemovedLine<'a> {
     pub id: AgentId,
     /// The whole line, verbatim (without newline), as upstream re-emits it.
     pub text: &'a str,
+    /// The name, without its `!` or `#` marker, as written (not validated, like upstream).
+    pub name: &'a str,
+    /// The address field as written (upstream drops the CIDR suffix there); may be empty.
+    pub ip: &'a str,
+    /// The key field as written; may be empty.
+    pub key: &'a str,
 }
 
 /// Parses one line of `client.keys` (without its `\n`; a trailing `\r` is ignored).
@@ -65,7 +71,12 @@ fn parse_agent_or_removed(line: &[u8]) -> Result<Line<'_>, Error> {
         let id = AgentId::parse(id_bytes)?;
         let text =
             core::str::from_utf8(line).map_err(|e| Error::at(ErrorKind::InvalidName, Field::Name, e.valid_up_to()))?;
-        return Ok(Line::Removed(RemovedLine { id, text }));
+        // The other fields are read loosely, as upstream reads them: it never validates them.
+        let mut fields = text.splitn(4, ' ').skip(1);
+        let marked = fields.next().unwrap_or("");
+        let name = marked.get(1..).unwrap_or("");
+        let (ip, key) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+        return Ok(Line::Removed(RemovedLine { id, text, name, ip, key }));
     }
     let sp2 = find_space(rest).ok_or(missing(Field::Ip))?;
     let name = &rest[..sp2];

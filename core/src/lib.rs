@@ -59,6 +59,7 @@ mod hostname;
 mod id;
 mod json;
 mod key;
+mod key_request;
 mod keypoll;
 mod keys_file;
 mod name;
@@ -71,22 +72,29 @@ pub mod wazuh5;
 pub use addr::{AddrText, AgentAddr, FileForm, MAX_ADDR_TEXT_LEN};
 pub use digest::{EncryptionKey, KeyHash, encryption_key, key_hash};
 pub use error::{Error, ErrorKind, Field, RequestError};
-pub use export::{MAX_EXPORT_LEN, MAX_IMPORT_LEN, export_key, import_key};
+#[cfg(feature = "alloc")]
+pub use export::export_key_string;
+pub use export::{MAX_EXPORT_LEN, MAX_IMPORT_LEN, export_key, export_key_len, import_key};
 pub use groups::Groups;
 pub use heapless;
 pub use hostname::{CertName, cert_names_match, hostname_matches};
 pub use id::AgentId;
 pub use json::{JsonProgress, JsonStr, json_progress};
 pub use key::{AgentKey, GeneratedKey, ct_eq};
+pub use key_request::{KeyRequest, MAX_KEY_REQUEST_IP_LEN};
 pub use keypoll::{
-    KeyPollAnswer, MIN_SCRIPT_ID_LEN, encode_keypoll_error, encode_keypoll_success, parse_keypoll_output,
-    validate_script_id,
+    KeyPollAnswer, MIN_SCRIPT_ID_LEN, encode_keypoll_error, encode_keypoll_success, keypoll_error_len,
+    keypoll_success_len, parse_keypoll_output, validate_script_id,
 };
+#[cfg(feature = "alloc")]
+pub use keypoll::{keypoll_error_string, keypoll_success_string};
 pub use keys_file::{KeysLines, Line, NumberedLine, RemovedLine, parse_keys, parse_line, write_keys};
 pub use name::AgentName;
 pub use rand_core;
 pub use record::{Record, RecordBuf};
-pub use reply::{Reply, encode_error_reply, encode_key_reply, parse_reply};
+pub use reply::{Reply, encode_error_reply, encode_key_reply, error_reply_len, key_reply_len, parse_reply};
+#[cfg(feature = "alloc")]
+pub use reply::{error_reply_vec, key_reply_string};
 pub use request::{IpField, MAX_AGENT_VERSION_LEN, Request, RequestOptions, Version};
 
 /// The README's examples, compiled and run as doctests so they stay true.

@@ -52,3 +52,39 @@ impl fmt::Write for SliceWriter<'_> {
 pub(crate) const fn buffer_too_small(needed: usize) -> Error {
     Error::buffer_too_small(needed)
 }
+
+/// The exact length an `encode_into`-style function writes: it is run once on an empty buffer,
+/// which every encoder answers with `BufferTooSmall` and the size it needs. Other errors are
+/// returned as they are.
+pub(crate) fn measure<F>(encode: F) -> Result<usize, Error>
+where
+    F: for<'b> FnOnce(&'b mut [u8]) -> Result<&'b [u8], Error>,
+{
+    match encode(&mut []) {
+        Ok(written) => Ok(written.len()),
+        Err(e) if e.kind() == ErrorKind::BufferTooSmall => Ok(e.offset()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Runs an encoder into a buffer of exactly the size it needs.
+#[cfg(feature = "alloc")]
+pub(crate) fn to_vec<F>(encode: F) -> Result<alloc::vec::Vec<u8>, Error>
+where
+    F: for<'b> Fn(&'b mut [u8]) -> Result<&'b [u8], Error>,
+{
+    let mut buf = alloc::vec![0u8; measure(&encode)?];
+    let n = encode(&mut buf)?.len();
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// Like [`to_vec`], for encoders that write text.
+#[cfg(feature = "alloc")]
+pub(crate) fn to_string<F>(encode: F) -> Result<alloc::string::String, Error>
+where
+    F: for<'b> Fn(&'b mut [u8]) -> Result<&'b [u8], Error>,
+{
+    let bytes = to_vec(encode)?;
+    alloc::string::String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidRecord))
+}

@@ -89,6 +89,12 @@ impl<'a> Record<'a> {
         w.finish_str()
     }
 
+    /// The exact length [`Record::encode_into`] writes.
+    #[must_use]
+    pub fn encoded_len(&self) -> usize {
+        crate::out::measure(|b| self.encode_into(b).map(str::as_bytes)).unwrap_or(0)
+    }
+
     /// Writes the line upstream keeps for a removed agent: `ID !NAME IP KEY`.
     ///
     /// # Errors

@@ -31,6 +31,32 @@ pub fn encode_key_reply<'b>(record: &Record<'_>, buf: &'b mut [u8]) -> Result<&'
     w.finish_str()
 }
 
+/// The exact length [`encode_key_reply`] writes for `record`.
+#[must_use]
+pub fn key_reply_len(record: &Record<'_>) -> usize {
+    crate::out::measure(|b| encode_key_reply(record, b).map(str::as_bytes)).unwrap_or(0)
+}
+
+/// [`encode_key_reply`] into a `String` of exactly its size.
+#[cfg(feature = "alloc")]
+#[must_use]
+pub fn key_reply_string(record: &Record<'_>) -> alloc::string::String {
+    crate::out::to_string(|b| encode_key_reply(record, b).map(str::as_bytes)).unwrap_or_default()
+}
+
+/// The exact length [`encode_error_reply`] writes for `error`.
+#[must_use]
+pub fn error_reply_len(error: &RequestError<'_>) -> usize {
+    crate::out::measure(|b| encode_error_reply(error, b)).unwrap_or(0)
+}
+
+/// [`encode_error_reply`] into a `Vec` of exactly its size.
+#[cfg(feature = "alloc")]
+#[must_use]
+pub fn error_reply_vec(error: &RequestError<'_>) -> alloc::vec::Vec<u8> {
+    crate::out::to_vec(|b| encode_error_reply(error, b)).unwrap_or_default()
+}
+
 /// Writes an error reply in the Wazuh 4.x style: `ERROR: <text>. Unable to add agent`.
 ///
 /// ```

@@ -255,6 +255,23 @@ impl<'a> Request<'a> {
         w.push(b"\n");
         w.finish()
     }
+
+    /// The exact length [`Request::encode_into`] writes.
+    ///
+    /// # Errors
+    /// As [`Request::encode_into`], but never `BufferTooSmall`.
+    pub fn encoded_len(&self) -> Result<usize, Error> {
+        crate::out::measure(|b| self.encode_into(b))
+    }
+
+    /// The request as bytes, in a buffer of exactly its size.
+    ///
+    /// # Errors
+    /// As [`Request::encode_into`], but never `BufferTooSmall`.
+    #[cfg(feature = "alloc")]
+    pub fn to_vec(&self) -> Result<alloc::vec::Vec<u8>, Error> {
+        crate::out::to_vec(|b| self.encode_into(b))
+    }
 }
 
 fn push_quoted(w: &mut SliceWriter<'_>, prefix: &[u8], value: &[u8]) {

@@ -113,6 +113,11 @@ fn keys_lines() {
             ("removed", Line::Removed(r)) => {
                 assert_eq!(r.id.as_str(), s(&case, "id"), "{case}");
                 assert_eq!(r.text, s(&case, "line"), "{case}");
+                // The loose fields put back together give the line again.
+                let marker = &r.text[r.id.as_str().len() + 1..][..1];
+                if !r.key.is_empty() {
+                    assert_eq!(format!("{} {marker}{} {} {}", r.id, r.name, r.ip, r.key), r.text, "{case}");
+                }
             }
             ("comment", Line::Comment) | ("error", Line::Invalid(_)) => {}
             (kind, other) => panic!("{case}: expected {kind}, got {other:?}"),
@@ -354,6 +359,55 @@ fn wazuh5_enroll_bodies() {
             assert_eq!(case["status"].as_i64(), Some(400));
             assert_eq!(wazuh5::enroll_error_message(&e), s(case, "message"), "{case}: {e}");
         }
+    }
+}
+
+/// Every encoder's `*_len` is the exact length it writes, and the allocating forms give the same
+/// bytes, for every record and request of the vectors (so no caller needs to guess a size).
+#[test]
+fn encoded_lengths_are_exact_for_every_vector() {
+    for case in cases("keys_lines.json") {
+        let Line::Agent(r) = parse_line(s(&case, "line").as_bytes()) else { continue };
+        let mut buf = [0u8; 1024];
+        assert_eq!(r.encoded_len(), r.encode_into(&mut buf).unwrap().len(), "{case}");
+        assert_eq!(key_reply_len(&r), encode_key_reply(&r, &mut buf).unwrap().len(), "{case}");
+        assert_eq!(key_reply_string(&r), encode_key_reply(&r, &mut buf).unwrap(), "{case}");
+        assert_eq!(export_key_len(&r), export_key(&r, &mut buf).unwrap().len(), "{case}");
+        assert_eq!(export_key_string(&r), export_key(&r, &mut buf).unwrap(), "{case}");
+        match encode_keypoll_success(&r, &mut buf) {
+            Ok(json) => {
+                let json = json.to_owned();
+                assert_eq!(keypoll_success_len(&r).unwrap(), json.len(), "{case}");
+                assert_eq!(keypoll_success_string(&r).unwrap(), json, "{case}");
+            }
+            Err(e) => assert_eq!(keypoll_success_len(&r).unwrap_err(), e, "{case}"),
+        }
+    }
+    for case in cases("requests.json") {
+        let password = case["server_password"].as_str().map(str::as_bytes);
+        let opts = RequestOptions { password, manager_version: None };
+        let mut buf = [0u8; 70_000];
+        match Request::parse(s(&case, "request").as_bytes(), &opts) {
+            Ok(req) => {
+                if let Ok(bytes) = req.encode_into(&mut buf).map(<[u8]>::to_vec) {
+                    assert_eq!(req.encoded_len().unwrap(), bytes.len(), "{case}");
+                    assert_eq!(req.to_vec().unwrap(), bytes, "{case}");
+                }
+            }
+            Err(e) => {
+                let reply = encode_error_reply(&e, &mut buf).unwrap().to_vec();
+                assert_eq!(error_reply_len(&e), reply.len(), "{case}");
+                assert_eq!(error_reply_vec(&e), reply, "{case}");
+            }
+        }
+    }
+    for message in ["", "No \"agent\"\n", "é\u{1}"] {
+        let mut buf = [0u8; 256];
+        let json = encode_keypoll_error(4, message, &mut buf).unwrap().to_owned();
+        assert_eq!(
+            (keypoll_error_len(4, message).unwrap(), keypoll_error_string(4, message).unwrap()),
+            (json.len(), json)
+        );
     }
 }
 

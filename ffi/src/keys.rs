@@ -16,7 +16,9 @@ use crate::types::{ak_error, ak_record, ak_str, fail_code, fail_with};
 pub enum ak_line_kind {
     /// An active agent: `record` is filled.
     AK_LINE_AGENT = 0,
-    /// A removed agent (`ID !NAME …`): `record.id` is filled; `text` is kept verbatim by upstream.
+    /// A removed agent (`ID !NAME …`): `record` holds the ID and, as written (not validated, like
+    /// upstream), the name without its `!`, the address and the key; `text` is kept verbatim by
+    /// upstream.
     AK_LINE_REMOVED = 1,
     /// A comment (first byte `#` or space).
     AK_LINE_COMMENT = 2,
@@ -35,7 +37,7 @@ pub struct ak_line {
     pub number: u32,
     /// The raw line without `\n`.
     pub text: ak_str,
-    /// The fields, for `AK_LINE_AGENT` (all four) and `AK_LINE_REMOVED` (`id` only).
+    /// The fields, for `AK_LINE_AGENT` (validated) and `AK_LINE_REMOVED` (as written).
     pub record: ak_record,
     /// Why the line is invalid, for `AK_LINE_INVALID` (`error.code != AK_OK`).
     pub error: ak_error,
@@ -53,7 +55,12 @@ fn line_to_c(text: &[u8], number: u32, line: &Line<'_>) -> ak_line {
         Line::Agent(r) => (ak_line_kind::AK_LINE_AGENT, borrowed_record(text, r), ok),
         Line::Removed(r) => {
             let id_len = r.id.as_bytes().len();
-            let record = ak_record { id: ak_str::from_bytes(&text[..id_len]), ..ak_record::NONE };
+            let record = ak_record {
+                id: ak_str::from_bytes(&text[..id_len]),
+                name: ak_str::from_bytes(r.name.as_bytes()),
+                ip: ak_str::from_bytes(r.ip.as_bytes()),
+                key: ak_str::from_bytes(r.key.as_bytes()),
+            };
             (ak_line_kind::AK_LINE_REMOVED, record, ok)
         }
         Line::Comment => (ak_line_kind::AK_LINE_COMMENT, ak_record::NONE, ok),

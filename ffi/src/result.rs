@@ -108,6 +108,8 @@ pub enum ak_result {
     AK_INVALID_ERROR_CODE = 1105,
     /// The key-poll script answered with a non-zero `error` and its message.
     AK_SCRIPT_REFUSED = 1106,
+    /// A key request that is not `id:<1–8 digits>` or `ip:<address>`.
+    AK_INVALID_KEY_REQUEST = 1107,
     /// Base64 text with a character outside the standard alphabet, or bad padding.
     AK_INVALID_BASE64 = 1120,
     /// A decoded record without the four space-separated fields.
@@ -198,6 +200,7 @@ impl From<ErrorKind> for ak_result {
             DuplicateMember => AK_DUPLICATE_MEMBER,
             InvalidErrorCode => AK_INVALID_ERROR_CODE,
             ScriptRefused => AK_SCRIPT_REFUSED,
+            InvalidKeyRequest => AK_INVALID_KEY_REQUEST,
             InvalidBase64 => AK_INVALID_BASE64,
             InvalidRecord => AK_INVALID_RECORD,
             DuplicateName => AK_DUPLICATE_NAME,
@@ -311,6 +314,7 @@ pub(crate) const ALL_RESULTS: &[(ak_result, &str)] = &[
     (ak_result::AK_DUPLICATE_MEMBER, "AK_DUPLICATE_MEMBER"),
     (ak_result::AK_INVALID_ERROR_CODE, "AK_INVALID_ERROR_CODE"),
     (ak_result::AK_SCRIPT_REFUSED, "AK_SCRIPT_REFUSED"),
+    (ak_result::AK_INVALID_KEY_REQUEST, "AK_INVALID_KEY_REQUEST"),
     (ak_result::AK_INVALID_BASE64, "AK_INVALID_BASE64"),
     (ak_result::AK_INVALID_RECORD, "AK_INVALID_RECORD"),
     (ak_result::AK_DUPLICATE_NAME, "AK_DUPLICATE_NAME"),

@@ -11,7 +11,7 @@ __all__ = [
     "validate_key", "validate_name", "validate_script_id",
     "BearerRefused", "Bearer", "Token", "EnrollRequest", "derive_key", "sign_bearer", "peek_bearer",
     "verify_bearer", "decode_token", "encode_token", "parse_enroll_request", "parse_enroll_reply",
-    "format_enroll_reply", "format_enroll_error", "spki_pin", "pin_text",
+    "format_enroll_reply", "format_enroll_error", "spki_pin", "pin_text", "check_key_request",
 ]
 
 __version__: str
@@ -181,6 +181,12 @@ def keypoll_success(*, id: str, name: str, ip: str, key: str) -> str:
 
 def keypoll_error(code: int, message: str) -> str:
     """``{"error":code,"message":"…"}``; ``code`` must not be 0."""
+
+def check_key_request(kind: str, value: str) -> str:
+    """Checks a key request as remoted sends it (``kind`` ``"id"`` or ``"ip"``): an ID of 1–8 digits
+    or one IP address. Returns the value a key-poll script receives (IDs as written, addresses in
+    the manager's form). Raises :class:`ParseError` (``kind`` ``"InvalidKeyRequest"`` or
+    ``"TooLong"``)."""
 
 def parse_keypoll_output(text: Union[str, bytes, bytearray]) -> Record:
     """Parses a key-poll answer; raises :class:`ScriptRefused` for an error answer."""

@@ -30,11 +30,10 @@ from typing import Callable, Mapping, Optional, Sequence, TextIO, Union
 from ._native import (
     Error,
     Record,
+    check_key_request,
     keypoll_error,
     keypoll_success,
-    normalize_ip,
     parse_keypoll_output,
-    validate_id,
 )
 
 #: ``error`` code: the script was called with wrong arguments.
@@ -73,12 +72,9 @@ def parse_output(text: Union[str, bytes]) -> Record:
 
 
 def _check_request(kind: str, value: str) -> None:
-    """Raises ValueError unless ``value`` is what a manager sends for ``kind``."""
-    if kind == "id":
-        validate_id(value)
-        return
-    if normalize_ip(value) == "any" or "/" in value:
-        raise ValueError(f"{value!r} is not a single IP address")
+    """Raises :class:`agentkeys.ParseError` unless ``value`` is what a manager sends for ``kind``
+    (the key-request rules of core, shared with the server)."""
+    check_key_request(kind, value)
 
 
 def _record_from(found: Union[Record, Mapping[str, object]]) -> Record:

@@ -53,7 +53,8 @@ fn class_for(py: Python<'_>, kind: ErrorKind) -> Bound<'_, pyo3::types::PyType> 
         | TokenAnchor
         | InvalidPin
         | InvalidTokenKey
-        | InvalidBody => py.get_type::<ParseError>(),
+        | InvalidBody
+        | InvalidKeyRequest => py.get_type::<ParseError>(),
         _ => py.get_type::<ValidationError>(),
     }
 }

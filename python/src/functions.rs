@@ -2,9 +2,8 @@
 
 use agentkeys::{
     AgentAddr, AgentId, AgentKey, AgentName, Error, ErrorKind, GeneratedKey, Groups, KeyPollAnswer, Line, Reply,
-    encode_keypoll_error, encode_keypoll_success, encryption_key as core_encryption_key, export_key as core_export_key,
-    import_key as core_import_key, key_hash as core_key_hash, parse_keypoll_output as core_parse_keypoll,
-    parse_keys as core_parse_keys, parse_reply as core_parse_reply,
+    encryption_key as core_encryption_key, import_key as core_import_key, key_hash as core_key_hash,
+    parse_keypoll_output as core_parse_keypoll, parse_keys as core_parse_keys, parse_reply as core_parse_reply,
 };
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
@@ -178,8 +177,7 @@ pub(crate) fn encryption_key(id: &str, name: &str, key: &str) -> String {
 /// The ``manage_agents -e`` export of a record: standard Base64 of ``ID NAME IP KEY``.
 #[pyfunction]
 pub(crate) fn export_key(record: PyRef<'_, Record>) -> PyResult<String> {
-    let mut buf = [0u8; agentkeys::MAX_EXPORT_LEN];
-    record.with_core(|r| core_export_key(r, &mut buf).map(str::to_owned))?.map_err(to_py)
+    record.with_core(agentkeys::export_key_string)
 }
 
 /// Decodes a ``manage_agents -e`` export and validates its record.
@@ -218,15 +216,13 @@ pub(crate) fn parse_reply(data: &Bound<'_, PyAny>) -> PyResult<Record> {
 #[pyo3(signature = (*, id, name, ip, key))]
 pub(crate) fn keypoll_success(id: &str, name: &str, ip: &str, key: &str) -> PyResult<String> {
     let rec = Record::new_validated(id, name, ip, key)?;
-    let mut buf = vec![0u8; 1024];
-    rec.with_core(|r| encode_keypoll_success(r, &mut buf).map(str::to_owned))?.map_err(to_py)
+    rec.with_core(agentkeys::keypoll_success_string)?.map_err(to_py)
 }
 
 /// A key-poll error answer: ``{"error":N,"message":"…"}`` (N must not be 0).
 #[pyfunction]
 pub(crate) fn keypoll_error(code: i32, message: &str) -> PyResult<String> {
-    let mut buf = vec![0u8; message.len() * 6 + 48];
-    encode_keypoll_error(code, message, &mut buf).map(str::to_owned).map_err(invalid_value)
+    agentkeys::keypoll_error_string(code, message).map_err(invalid_value)
 }
 
 /// Parses a key-poll script's output into a record. Raises ``ScriptRefused`` (``.code``,
@@ -251,4 +247,13 @@ pub(crate) fn parse_keypoll_output(text: &Bound<'_, PyAny>) -> PyResult<Record> 
             Err(err)
         }
     }
+}
+
+/// Checks a key request as remoted sends it (``kind`` ``"id"`` or ``"ip"``): an ID of 1–8 digits
+/// or one IP address. Returns the value a key-poll script receives (IDs as written, addresses in
+/// the manager's form). Raises :class:`ParseError` (``kind`` ``"InvalidKeyRequest"`` or
+/// ``"TooLong"``).
+#[pyfunction]
+pub(crate) fn check_key_request(kind: &str, value: &str) -> PyResult<String> {
+    agentkeys::KeyRequest::from_args(kind, value).map(|r| r.argument().to_string()).map_err(parse_error)
 }

@@ -41,6 +41,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::keypoll_success, m)?)?;
     m.add_function(wrap_pyfunction!(functions::keypoll_error, m)?)?;
     m.add_function(wrap_pyfunction!(functions::parse_keypoll_output, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::check_key_request, m)?)?;
     wazuh5::register(m)?;
     Ok(())
 }

@@ -42,14 +42,11 @@ impl Record {
     /// A removed agent: fields read loosely from its verbatim line (upstream does not validate
     /// them either); only the ID is validated.
     pub(crate) fn from_removed(r: &RemovedLine<'_>) -> Record {
-        let mut fields = r.text.splitn(4, ' ').skip(1);
-        let name = fields.next().unwrap_or("");
-        let name = name.strip_prefix(['!', '#']).unwrap_or(name);
         Record {
             id: r.id.as_str().to_owned(),
-            name: name.to_owned(),
-            ip: fields.next().unwrap_or("").to_owned(),
-            key: fields.next().unwrap_or("").to_owned(),
+            name: r.name.to_owned(),
+            ip: r.ip.to_owned(),
+            key: r.key.to_owned(),
             removed: true,
             removed_line: Some(r.text.to_owned()),
         }

@@ -91,12 +91,7 @@ impl Request {
             ip: self.ip_field()?,
             key_hash: self.key_hash.as_deref().map(str::as_bytes),
         };
-        let mut buf = vec![
-            0u8;
-            256 + self.groups.as_ref().map_or(0, String::len)
-                + self.password.as_ref().map_or(0, String::len)
-        ];
-        req.encode_into(&mut buf).map(<[u8]>::to_vec).map_err(to_py)
+        req.to_vec().map_err(to_py)
     }
 
     /// Parses a request exactly as a Wazuh 4.x manager does. ``password`` is the manager's

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use agentkeys::{AgentName, IpField, Reply, Request, parse_reply};
+
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -79,20 +81,34 @@ async fn load(args: &BenchArgs) -> Result<String, String> {
                     if i >= count {
                         break;
                     }
-                    let pass = password.as_deref().map(|p| format!("OSSEC PASS: {p} ")).unwrap_or_default();
-                    let request = format!("{pass}OSSEC A:'{prefix}-{i}' V:'v4.14.7'\n");
+                    // The request as a 4.14 agent builds it, and its reply read as the agent reads it.
+                    let name = format!("{prefix}-{i}");
+                    let Ok(request) = AgentName::new(&name).and_then(|name| {
+                        Request {
+                            password: password.as_deref().map(str::as_bytes),
+                            name,
+                            version: Some(b"v4.14.7"),
+                            groups: None,
+                            ip: IpField::Absent,
+                            key_hash: None,
+                        }
+                        .to_vec()
+                    }) else {
+                        failures += 1;
+                        continue;
+                    };
                     let t = Instant::now();
                     let reply = async {
                         let tcp = TcpStream::connect(&address).await?;
                         tcp.set_nodelay(true)?;
                         let mut tls = connector.connect(server_name.clone(), tcp).await?;
-                        tls.write_all(request.as_bytes()).await?;
+                        tls.write_all(&request).await?;
                         let mut reply = Vec::new();
                         let _ = tls.read_to_end(&mut reply).await;
                         Ok::<_, std::io::Error>(reply)
                     };
                     match tokio::time::timeout(Duration::from_secs(30), reply).await {
-                        Ok(Ok(r)) if r.starts_with(b"OSSEC K:'") => latencies.push(t.elapsed()),
+                        Ok(Ok(r)) if matches!(parse_reply(&r), Ok(Reply::Key { .. })) => latencies.push(t.elapsed()),
                         _ => failures += 1,
                     }
                 }

@@ -135,9 +135,7 @@ fn enroll(args: &EnrollArgs) -> Result<String, String> {
         ip,
         key_hash: hash.as_deref().map(str::as_bytes),
     };
-    let mut wire =
-        vec![0u8; 4096 + args.groups.as_ref().map_or(0, String::len) + password.as_ref().map_or(0, String::len)];
-    let wire = request.encode_into(&mut wire).map_err(|e| format!("cannot build the request: {e}"))?.to_vec();
+    let wire = request.to_vec().map_err(|e| format!("cannot build the request: {e}"))?;
 
     let tls = client_tls(args)?;
     let timeout = Duration::from_secs(args.timeout.max(1));

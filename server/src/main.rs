@@ -236,7 +236,10 @@ fn poll(args: &PollArgs) -> i32 {
         let timeout = Duration::from_secs(args.timeout.max(1));
         let deadline = std::time::Instant::now() + timeout;
         socket.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-        let request = format!("{}:{}", args.kind, args.value);
+        // Checked with remoted's own rules before anything is sent.
+        let request = agentkeys::KeyRequest::from_args(&args.kind, &args.value)
+            .map_err(|e| format!("{} {}: {e}", args.kind, args.value))?
+            .to_string();
         socket.send_to(request.as_bytes(), &target).map_err(|e| match e.kind() {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
                 format!("the server did not take the request within {} s (its socket is full)", args.timeout)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentkeys::{
-    AgentAddr, ErrorKind, Record, Request, RequestError, RequestOptions, encode_error_reply, encode_key_reply,
+    AgentAddr, ErrorKind, Record, Request, RequestError, RequestOptions, error_reply_vec, key_reply_string,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -246,8 +246,7 @@ impl Listener {
                     return (error_reply(&e), None);
                 };
                 let record = Record::new(agent.id, agent_name, agent.addr, key);
-                let mut buf = vec![0u8; Record::MAX_LINE_LEN + 16];
-                let reply = encode_key_reply(&record, &mut buf).map(|s| s.as_bytes().to_vec()).unwrap_or_default();
+                let reply = key_reply_string(&record).into_bytes();
                 outcome(name, source, &format!("registered as agent '{}' with address {}", agent.id, agent.addr));
                 (reply, Some((agent.id, agent.name)))
             }
@@ -282,10 +281,7 @@ fn log_refusal(e: &RequestError<'_>, source: IpAddr) {
 }
 
 fn error_reply(e: &RequestError<'_>) -> Vec<u8> {
-    let mut buf = vec![0u8; e.reply_len() + 32];
-    encode_error_reply(e, &mut buf)
-        .map(<[u8]>::to_vec)
-        .unwrap_or_else(|_| b"ERROR: Internal validation error. Unable to add agent".to_vec())
+    error_reply_vec(e)
 }
 
 /// Reads until `\n`, EOF or [`MAX_REQUEST`] bytes.

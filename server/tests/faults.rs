@@ -594,6 +594,7 @@ fn kill_nine_cycles_lose_no_acknowledged_agent() {
     let present: HashSet<&str> = lines.iter().map(String::as_str).collect();
     let lost: Vec<&String> = acked.iter().filter(|r| !present.contains(r.as_str())).collect();
     assert!(lost.is_empty(), "{} acknowledged agents lost over {cycles} kill -9 cycles: {lost:?}", lost.len());
+    eprintln!("kill -9: {cycles} cycles, {} registrations acknowledged, 0 lost, file loads", acked.len());
     assert!(!acked.is_empty());
     assert!(tls_exchange(s.port, b"OSSEC A:'after-kills'\n").starts_with(b"OSSEC K:"));
 }

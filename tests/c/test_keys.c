@@ -21,6 +21,8 @@ static void vector_lines(void) {
         } else if (line.kind == AK_LINE_REMOVED) {
             CHECK(str_eq(line.record.id, c->id, c->id_len));
             CHECK(str_eq(line.text, c->line, c->line_len));
+            /* The loose fields are slices of the line, the name after its marker. */
+            CHECK(line.record.name.ptr == line.text.ptr + c->id_len + 2);
         } else if (line.kind == AK_LINE_INVALID) {
             CHECK(line.error.code != AK_OK);
         }

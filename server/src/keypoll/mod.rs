@@ -11,13 +11,12 @@ mod exec;
 mod socket;
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agentkeys::{AgentAddr, AgentId, KeyPollAnswer, RecordBuf, parse_keypoll_output};
+use agentkeys::{ErrorKind, Field, KeyPollAnswer, RecordBuf, parse_keypoll_output};
 use tokio::net::UnixDatagram;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
@@ -72,29 +71,28 @@ impl KeyRequest {
     }
 }
 
-/// Validates a datagram; `Err` is the text upstream logs for it.
+/// Validates a datagram with core's key-request rules; `Err` is the text upstream logs for it.
 ///
 /// # Errors
 /// Not `id:` + 1–8 digits or `ip:` + an IPv4/IPv6 address.
 pub fn parse_request(datagram: &[u8]) -> Result<KeyRequest, String> {
-    let text = String::from_utf8_lossy(datagram);
-    let invalid =
-        || format!("Invalid request '{}' received in Agent key request.", text.chars().take(200).collect::<String>());
-    if let Some(id) = text.strip_prefix("id:") {
-        if id.len() > AgentId::MAX_LEN {
-            return Err("Agent ID is too long.".to_owned());
+    match agentkeys::KeyRequest::parse(datagram) {
+        Ok(request) => {
+            let kind = if matches!(request, agentkeys::KeyRequest::Id(_)) { Kind::Id } else { Kind::Ip };
+            Ok(KeyRequest { kind, value: request.argument().to_string() })
         }
-        AgentId::parse(id.as_bytes()).map_err(|_| invalid())?;
-        return Ok(KeyRequest { kind: Kind::Id, value: id.to_owned() });
-    }
-    if let Some(ip) = text.strip_prefix("ip:") {
-        if ip.len() > 45 {
-            return Err("Agent IP is too long.".to_owned());
+        Err(e) if e.kind() == ErrorKind::TooLong && e.field() == Some(Field::Id) => {
+            Err("Agent ID is too long.".to_owned())
         }
-        let parsed: IpAddr = ip.parse().map_err(|_| invalid())?;
-        return Ok(KeyRequest { kind: Kind::Ip, value: AgentAddr::from_ip(parsed).to_string() });
+        Err(e) if e.kind() == ErrorKind::TooLong => Err("Agent IP is too long.".to_owned()),
+        Err(_) => {
+            let text = String::from_utf8_lossy(datagram);
+            Err(format!(
+                "Invalid request '{}' received in Agent key request.",
+                text.chars().take(200).collect::<String>()
+            ))
+        }
     }
-    Err(invalid())
 }
 
 /// Why a lookup produced no agent (already logged).
@@ -142,7 +140,6 @@ fn check_answer(answer: &[u8], request: &KeyRequest) -> Result<RecordBuf, Failur
             )))
         }
         Err(e) => {
-            use agentkeys::{ErrorKind, Field};
             let why = match (e.kind(), e.field()) {
                 (ErrorKind::InvalidJson | ErrorKind::JsonTooDeep, _) => format!("Error parsing JSON event ({e})"),
                 (ErrorKind::MissingMember, Some(Field::ErrorCode)) => {
