@@ -100,7 +100,7 @@ enum ak_result
   AK_INVALID_GROUP_NAME = 1028,
   // An empty line in a `client.keys` buffer.
   AK_EMPTY_LINE = 1040,
-  // A required field is missing (see [`Error::field`]).
+  // A required field is missing (see `ak_error.field`).
   AK_MISSING_FIELD = 1041,
   // A line or field longer than the format allows.
   AK_TOO_LONG = 1042,
@@ -134,9 +134,9 @@ enum ak_result
   AK_INVALID_JSON = 1100,
   // JSON nested deeper than the reader supports.
   AK_JSON_TOO_DEEP = 1101,
-  // A required JSON member is missing (see [`Error::field`]).
+  // A required JSON member is missing (see `ak_error.field`).
   AK_MISSING_MEMBER = 1102,
-  // A JSON member has the wrong type (see [`Error::field`]).
+  // A JSON member has the wrong type (see `ak_error.field`).
   AK_WRONG_TYPE = 1103,
   // The same JSON member appears twice.
   AK_DUPLICATE_MEMBER = 1104,
@@ -144,6 +144,8 @@ enum ak_result
   AK_INVALID_ERROR_CODE = 1105,
   // The key-poll script answered with a non-zero `error` and its message.
   AK_SCRIPT_REFUSED = 1106,
+  // A key request that is not `id:<1–8 digits>` or `ip:<address>`.
+  AK_INVALID_KEY_REQUEST = 1107,
   // Base64 text with a character outside the standard alphabet, or bad padding.
   AK_INVALID_BASE64 = 1120,
   // A decoded record without the four space-separated fields.
@@ -285,7 +287,9 @@ enum ak_line_kind
  {
   // An active agent: `record` is filled.
   AK_LINE_AGENT = 0,
-  // A removed agent (`ID !NAME …`): `record.id` is filled; `text` is kept verbatim by upstream.
+  // A removed agent (`ID !NAME …`): `record` holds the ID and, as written (not validated, like
+  // upstream), the name without its `!`, the address and the key; `text` is kept verbatim by
+  // upstream.
   AK_LINE_REMOVED = 1,
   // A comment (first byte `#` or space).
   AK_LINE_COMMENT = 2,
@@ -440,7 +444,7 @@ typedef struct ak_line {
   uint32_t number;
   // The raw line without `\n`.
   struct ak_str text;
-  // The fields, for `AK_LINE_AGENT` (all four) and `AK_LINE_REMOVED` (`id` only).
+  // The fields, for `AK_LINE_AGENT` (validated) and `AK_LINE_REMOVED` (as written).
   struct ak_record record;
   // Why the line is invalid, for `AK_LINE_INVALID` (`error.code != AK_OK`).
   struct ak_error error;

@@ -49,6 +49,12 @@ impl PartialEq for KeyHash {
     }
 }
 
+impl AsRef<str> for KeyHash {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl fmt::Display for KeyHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -95,6 +101,12 @@ pub fn encryption_key(id: impl AsRef<[u8]>, name: impl AsRef<[u8]>, key: impl As
 /// A message-encryption key: 47 lowercase hex characters. `Debug` redacts it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct EncryptionKey([u8; EncryptionKey::LEN]);
+
+impl AsRef<str> for EncryptionKey {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
 
 impl EncryptionKey {
     /// Length in bytes.

@@ -24,6 +24,12 @@ use crate::error::{Error, ErrorKind, Field};
 pub struct AgentKey<'a>(&'a str);
 
 impl<'a> AgentKey<'a> {
+    /// A key already validated (kept by an owned record).
+    #[cfg(feature = "alloc")]
+    pub(crate) const fn from_valid(key: &'a str) -> Self {
+        AgentKey(key)
+    }
+
     /// The longest valid key.
     pub const MAX_LEN: usize = 128;
 

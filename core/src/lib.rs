@@ -91,6 +91,8 @@ pub use keypoll::{keypoll_error_string, keypoll_success_string};
 pub use keys_file::{KeysLines, Line, NumberedLine, RemovedLine, parse_keys, parse_line, write_keys};
 pub use name::AgentName;
 pub use rand_core;
+#[cfg(feature = "alloc")]
+pub use record::OwnedRecord;
 pub use record::{Record, RecordBuf};
 pub use reply::{Reply, encode_error_reply, encode_key_reply, error_reply_len, key_reply_len, parse_reply};
 #[cfg(feature = "alloc")]

@@ -18,6 +18,12 @@ use crate::error::{Error, ErrorKind, Field};
 pub struct AgentName<'a>(&'a str);
 
 impl<'a> AgentName<'a> {
+    /// A name already validated (kept by an owned record).
+    #[cfg(feature = "alloc")]
+    pub(crate) const fn from_valid(name: &'a str) -> Self {
+        AgentName(name)
+    }
+
     /// The shortest valid name.
     pub const MIN_LEN: usize = 2;
     /// The longest valid name.

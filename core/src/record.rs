@@ -155,3 +155,86 @@ impl fmt::Display for RecordBuf {
         fmt::Display::fmt(&self.as_record(), f)
     }
 }
+
+/// An owned record (the `alloc` tier): the same validated fields as [`Record`], in boxes, for
+/// registries and bindings that keep records beyond the buffer they were parsed from.
+///
+/// ```
+/// use agentkeys::{OwnedRecord, Record};
+/// let record = OwnedRecord::from(&Record::parse(b"001 web-01 any 0123abcd").unwrap());
+/// assert_eq!(record.as_record().to_string(), "001 web-01 any 0123abcd");
+/// ```
+#[cfg(feature = "alloc")]
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct OwnedRecord {
+    id: AgentId,
+    name: alloc::boxed::Box<str>,
+    addr: AgentAddr,
+    key: alloc::boxed::Box<str>,
+}
+
+#[cfg(feature = "alloc")]
+impl OwnedRecord {
+    /// An owned copy of validated fields.
+    #[must_use]
+    pub fn new(id: AgentId, name: AgentName<'_>, addr: AgentAddr, key: AgentKey<'_>) -> Self {
+        OwnedRecord { id, name: name.as_str().into(), addr, key: key.as_str().into() }
+    }
+
+    /// The borrowed view, for every function that takes a [`Record`].
+    #[must_use]
+    pub fn as_record(&self) -> Record<'_> {
+        Record::new(self.id, AgentName::from_valid(&self.name), self.addr, AgentKey::from_valid(&self.key))
+    }
+
+    /// The ID.
+    #[must_use]
+    pub fn id(&self) -> AgentId {
+        self.id
+    }
+
+    /// The name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The address.
+    #[must_use]
+    pub fn addr(&self) -> AgentAddr {
+        self.addr
+    }
+
+    /// The key.
+    #[must_use]
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl From<&Record<'_>> for OwnedRecord {
+    fn from(r: &Record<'_>) -> Self {
+        OwnedRecord::new(r.id, r.name, r.addr, r.key)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl fmt::Display for OwnedRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.as_record().fmt(f)
+    }
+}
+
+/// The key is never printed by `Debug`.
+#[cfg(feature = "alloc")]
+impl fmt::Debug for OwnedRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("addr", &self.addr)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}

@@ -11,7 +11,8 @@ use crate::panic::ffi_panic_boundary;
 use crate::result::{ak_result, copy_text};
 use crate::types::{ak_error, ak_record, ak_record_buf, fail_code, fail_with};
 
-/// Reads `id`, `name` and `key` and writes the text `derive` makes of them.
+/// Reads `id`, `name` and `key` and writes the text `derive` makes of them (no allocation: the
+/// derived values are fixed-size).
 ///
 /// # Safety
 /// Each input valid for its length (or NULL with 0); `buf` valid for `cap` bytes; `written` writable.
@@ -54,7 +55,7 @@ pub unsafe extern "C" fn ak_key_hash(
 ) -> ak_result {
     ffi_panic_boundary! {
         // SAFETY: forwarded contract of this function.
-        unsafe { derive_text([(id, id_len), (name, name_len), (key, key_len)], buf, cap, written, |i, n, k| key_hash(i, n, k).to_string()) }
+        unsafe { derive_text([(id, id_len), (name, name_len), (key, key_len)], buf, cap, written, |i, n, k| key_hash(i, n, k)) }
     }
 }
 
@@ -79,7 +80,7 @@ pub unsafe extern "C" fn ak_encryption_key(
         // SAFETY: forwarded contract of this function.
         unsafe {
             derive_text([(id, id_len), (name, name_len), (key, key_len)], buf, cap, written, |i, n, k| {
-                encryption_key(i, n, k).as_str().to_owned()
+                encryption_key(i, n, k)
             })
         }
     }

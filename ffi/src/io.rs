@@ -18,10 +18,10 @@ pub(crate) unsafe fn in_bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8]
     Ok(unsafe { core::slice::from_raw_parts(ptr, len) })
 }
 
-/// Like [`input`], for text that must be UTF-8.
+/// Like [`in_bytes`], for text that must be UTF-8.
 ///
 /// # Safety
-/// As [`input`].
+/// As [`in_bytes`].
 pub(crate) unsafe fn input_str<'a>(ptr: *const u8, len: usize) -> Result<&'a str, ak_result> {
     // SAFETY: forwarded contract.
     let bytes = unsafe { in_bytes(ptr, len)? };
@@ -31,7 +31,7 @@ pub(crate) unsafe fn input_str<'a>(ptr: *const u8, len: usize) -> Result<&'a str
 /// An optional `(ptr, len)` input: NULL means absent.
 ///
 /// # Safety
-/// As [`input`].
+/// As [`in_bytes`].
 pub(crate) unsafe fn optional_input<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
     if ptr.is_null() {
         None

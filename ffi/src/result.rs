@@ -64,7 +64,7 @@ pub enum ak_result {
     AK_INVALID_GROUP_NAME = 1028,
     /// An empty line in a `client.keys` buffer.
     AK_EMPTY_LINE = 1040,
-    /// A required field is missing (see [`Error::field`]).
+    /// A required field is missing (see `ak_error.field`).
     AK_MISSING_FIELD = 1041,
     /// A line or field longer than the format allows.
     AK_TOO_LONG = 1042,
@@ -98,9 +98,9 @@ pub enum ak_result {
     AK_INVALID_JSON = 1100,
     /// JSON nested deeper than the reader supports.
     AK_JSON_TOO_DEEP = 1101,
-    /// A required JSON member is missing (see [`Error::field`]).
+    /// A required JSON member is missing (see `ak_error.field`).
     AK_MISSING_MEMBER = 1102,
-    /// A JSON member has the wrong type (see [`Error::field`]).
+    /// A JSON member has the wrong type (see `ak_error.field`).
     AK_WRONG_TYPE = 1103,
     /// The same JSON member appears twice.
     AK_DUPLICATE_MEMBER = 1104,

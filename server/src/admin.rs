@@ -72,10 +72,10 @@ fn json_str(s: &str) -> String {
 fn agent_json(a: &Registered, ip: &str) -> String {
     format!(
         r#"{{"id":{},"name":{},"ip":{},"key":{}}}"#,
-        json_str(a.id.as_str()),
-        json_str(&a.name),
+        json_str(a.id().as_str()),
+        json_str(a.name()),
         json_str(ip),
-        json_str(&a.key)
+        json_str(a.key())
     )
 }
 
@@ -237,7 +237,7 @@ impl Admin {
     async fn add(&self, args: &Map<String, Value>) -> Result<String, String> {
         let new = self.new_agent(args, None).map_err(error_json)?;
         match self.registry.register(new).await {
-            Ok(agent) => Ok(format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr.to_string()))),
+            Ok(agent) => Ok(format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr().to_string()))),
             Err(refusal) => Err(error_json(refusal_code(&refusal))),
         }
     }
@@ -284,7 +284,7 @@ impl Admin {
             let answer = match (code, code.is_none().then(|| results.next()).flatten()) {
                 (Some(code), _) => error_json(code),
                 (None, Some(Ok(agent))) => {
-                    format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr.to_string()))
+                    format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr().to_string()))
                 }
                 (None, Some(Err(refusal))) => error_json(refusal_code(&refusal)),
                 (None, None) => error_json(9001),
@@ -333,9 +333,10 @@ impl Admin {
         let id = string(args, "id", 9010).map_err(error_json)?;
         let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(9011))?;
         match self.registry.get(id).await {
-            Some(agent) => {
-                Ok(format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr.without_suffix().to_string())))
-            }
+            Some(agent) => Ok(format!(
+                r#"{{"error":0,"data":{}}}"#,
+                agent_json(&agent, &agent.addr().without_suffix().to_string())
+            )),
             None => Err(error_json(9011)),
         }
     }
@@ -345,7 +346,7 @@ impl Admin {
         let id = string(args, "id", 9010).map_err(error_json)?;
         let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(9011))?;
         match self.registry.rekey(id).await {
-            Ok(Some(agent)) => Ok(format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr.to_string()))),
+            Ok(Some(agent)) => Ok(format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr().to_string()))),
             Ok(None) => Err(error_json(9011)),
             Err(_) => Err(error_json(9001)),
         }

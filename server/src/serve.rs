@@ -4,9 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentkeys::{
-    AgentAddr, ErrorKind, Record, Request, RequestError, RequestOptions, error_reply_vec, key_reply_string,
-};
+use agentkeys::{AgentAddr, ErrorKind, Request, RequestError, RequestOptions, error_reply_vec, key_reply_string};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -239,16 +237,9 @@ impl Listener {
         };
         match self.registry.register(new).await {
             Ok(agent) => {
-                let (Ok(agent_name), Ok(key)) =
-                    (agentkeys::AgentName::new(&agent.name), agentkeys::AgentKey::new(&agent.key))
-                else {
-                    let e = RequestError::new(ErrorKind::InternalError, name.as_bytes());
-                    return (error_reply(&e), None);
-                };
-                let record = Record::new(agent.id, agent_name, agent.addr, key);
-                let reply = key_reply_string(&record).into_bytes();
-                outcome(name, source, &format!("registered as agent '{}' with address {}", agent.id, agent.addr));
-                (reply, Some((agent.id, agent.name)))
+                let reply = key_reply_string(&agent.as_record()).into_bytes();
+                outcome(name, source, &format!("registered as agent '{}' with address {}", agent.id(), agent.addr()));
+                (reply, Some((agent.id(), agent.name().to_owned())))
             }
             Err(refusal) => {
                 let e = RequestError::new(refusal.kind, refusal.subject.as_bytes());

@@ -198,16 +198,27 @@ fn failure_modes_are_reported_and_nothing_is_added() {
 #[test]
 fn a_script_that_hangs_is_killed_at_the_timeout() {
     let dir = temp_home("kp-hang");
-    let exec = script(&dir, "hang.sh", "sleep 300 & wait");
+    // The script records its own child's PID, so the check below looks at that process only
+    // (not at every `sleep` on the machine).
+    let pid_file = dir.join("child.pid");
+    let exec = script(&dir, "hang.sh", &format!("sleep 300 &\necho $! > {}\nwait", pid_file.display()));
     let s = server(&exec, "timeout = 1\n");
     let started = std::time::Instant::now();
     let (ok, text) = poll(&s, "id", "007");
     assert!(!ok && text.contains("Timeout received while running key request integration"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(20));
     // The whole process group is gone, the child `sleep` included.
-    std::thread::sleep(Duration::from_millis(3000));
-    let ps = Command::new("pgrep").args(["-f", "sleep 300"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&ps.stdout).trim().is_empty(), "leftover processes: {ps:?}");
+    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_owned();
+    let mut state = None;
+    for _ in 0..60 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        state = stat.rsplit(") ").next().and_then(|s| s.chars().next());
+        if matches!(state, None | Some('Z' | 'X')) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(matches!(state, None | Some('Z' | 'X')), "the script's child {pid} still runs ({state:?})");
 }
 
 #[test]

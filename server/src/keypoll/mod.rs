@@ -357,7 +357,7 @@ impl Service {
             force: None,
         };
         match self.registry.register(new).await {
-            Ok(agent) => Ok(format!("agent '{}' ({}) added with address {}", agent.id, agent.name, agent.addr)),
+            Ok(agent) => Ok(format!("agent '{}' ({}) added with address {}", agent.id(), agent.name(), agent.addr())),
             Err(refusal) => {
                 let e = agentkeys::RequestError::new(refusal.kind, refusal.subject.as_bytes());
                 Err(Failure(format!("agent '{}' not added: {e}", rec.id)))

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use agentkeys::{AgentAddr, AgentId, ErrorKind, GeneratedKey};
+use agentkeys::{AgentId, AgentKey, AgentName, ErrorKind, GeneratedKey};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
@@ -21,23 +21,12 @@ use crate::status::StatusSource;
 /// Most commands written in one commit.
 pub const MAX_BATCH: usize = 1024;
 
-/// A registered agent, as replies need it.
-#[derive(Clone, Debug)]
-pub struct Registered {
-    /// ID.
-    pub id: AgentId,
-    /// Name.
-    pub name: String,
-    /// Address (canonical form).
-    pub addr: AgentAddr,
-    /// Key.
-    pub key: String,
-}
+/// A registered agent, as replies need it: core's owned record.
+pub type Registered = agentkeys::OwnedRecord;
 
-impl From<&Agent> for Registered {
-    fn from(a: &Agent) -> Self {
-        Registered { id: a.id, name: a.name.to_string(), addr: a.addr, key: a.key.to_string() }
-    }
+/// The record of an agent of the registry (its fields were validated when it was added).
+fn registered(a: &Agent) -> Option<Registered> {
+    Some(agentkeys::OwnedRecord::new(a.id, AgentName::new(&a.name).ok()?, a.addr, AgentKey::new(&a.key).ok()?))
 }
 
 type Answer<T> = oneshot::Sender<T>;
@@ -177,7 +166,7 @@ enum Pending {
 impl Pending {
     fn send(self, failed: bool) {
         let fail = |r: Result<Registered, Refusal>| {
-            r.and_then(|a| if failed { Err(Refusal::new(ErrorKind::InternalError, a.name)) } else { Ok(a) })
+            r.and_then(|a| if failed { Err(Refusal::new(ErrorKind::InternalError, a.name())) } else { Ok(a) })
         };
         match self {
             Pending::One(tx, r) => drop(tx.send(fail(r))),
@@ -203,9 +192,9 @@ impl Batch<'_> {
         let done = self.registry.apply(plan, self.rules.purge);
         self.rewrite |= !done.removed.is_empty();
         self.appended.push(done.slot);
-        let agent = self.registry.slot(done.slot).map(Registered::from).ok_or_else(|| gone(&new.name));
+        let agent = self.registry.slot(done.slot).and_then(registered).ok_or_else(|| gone(&new.name));
         if let Ok(a) = &agent {
-            info!("audit: agent '{}' ({}) added with address {}", a.id, a.name, a.addr);
+            info!("audit: agent '{}' ({}) added with address {}", a.id(), a.name(), a.addr());
         }
         self.undo.push(Undo::Added(done));
         agent
@@ -269,7 +258,7 @@ async fn run(mut registry: Index, store: Arc<dyn Store>, rules: Rules, mut rx: m
                                 info!("audit: agent '{id}' got a new key");
                                 batch.undo.push(Undo::Rekeyed(id, old));
                                 batch.rewrite = true;
-                                batch.registry.find(&id).as_ref().map(Registered::from)
+                                batch.registry.find(&id).as_ref().and_then(registered)
                             }
                             None => None,
                         },
@@ -277,7 +266,7 @@ async fn run(mut registry: Index, store: Arc<dyn Store>, rules: Rules, mut rx: m
                     };
                     pending.push(Pending::Rekeyed(tx, result));
                 }
-                Command::Get(id, tx) => drop(tx.send(batch.registry.find(&id).as_ref().map(Registered::from))),
+                Command::Get(id, tx) => drop(tx.send(batch.registry.find(&id).as_ref().and_then(registered))),
                 Command::Rollback(id) => {
                     if let Some(agent) = batch.registry.forget(&id) {
                         info!("Agent key not saved for {}", agent.name);
