@@ -4,7 +4,7 @@
 //! A payload starting with `{` is a JSON request (`add`, `remove`, `get`, and our extensions
 //! `add-many`, `remove` with `ids`, `rekey`); anything else is a text command (`getconfig auth`).
 //! Stricter than upstream (DESIGN §7.1, §7.8): every value is validated, JSON of the wrong type or
-//! shape gets 9002 (upstream crashes), payloads over 64 KiB are refused.
+//! shape gets Code::Parse (upstream crashes), payloads over 64 KiB are refused.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -40,29 +40,69 @@ const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// After a request this large, freed memory is handed back to the operating system.
 const RETURN_MEMORY_AFTER: usize = 1 << 20;
 
-/// Upstream's message for an error code (SPEC 5.3).
-pub fn message(code: u32) -> &'static str {
-    match code {
-        9002 => "Parsing JSON input",
-        9003 => "No such function",
-        9004 => "No such argument",
-        9005 => "No such name",
-        9006 => "No such IP",
-        9007 => "Duplicate IP",
-        9008 => "Duplicate name",
-        9009 => "Issue generating key",
-        9010 => "No such agent ID",
-        9011 => "Agent ID not found",
-        9012 => "Duplicate ID",
-        9013 => "Maximum number of agents reached",
-        9014 => "Invalid Group(s) Name(s)",
-        9015 => "Cannot execute this request on a worker node",
-        _ => "Internal error",
+/// The admin socket's error codes, with upstream's messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Code {
+    /// "Internal error".
+    Internal = 9001,
+    /// "Parsing JSON input".
+    Parse = 9002,
+    /// "No such function".
+    NoFunction = 9003,
+    /// "No such argument".
+    NoArgument = 9004,
+    /// "No such name".
+    Name = 9005,
+    /// "No such IP".
+    Ip = 9006,
+    /// "Duplicate IP".
+    DuplicateIp = 9007,
+    /// "Duplicate name".
+    DuplicateName = 9008,
+    /// "Issue generating key".
+    Key = 9009,
+    /// "No such agent ID".
+    Id = 9010,
+    /// "Agent ID not found".
+    NotFound = 9011,
+    /// "Duplicate ID".
+    DuplicateId = 9012,
+    /// "Maximum number of agents reached" (upstream's; never sent: there is no agent limit).
+    #[allow(dead_code, reason = "upstream's code, listed so the table is complete")]
+    MaxAgents = 9013,
+    /// "Invalid Group(s) Name(s)".
+    Groups = 9014,
+    /// "Cannot execute this request on a worker node" (upstream's; never sent: no cluster mode).
+    #[allow(dead_code, reason = "upstream's code, listed so the table is complete")]
+    WorkerNode = 9015,
+}
+
+impl Code {
+    /// Upstream's message for the code.
+    pub fn message(self) -> &'static str {
+        match self {
+            Code::Internal => "Internal error",
+            Code::Parse => "Parsing JSON input",
+            Code::NoFunction => "No such function",
+            Code::NoArgument => "No such argument",
+            Code::Name => "No such name",
+            Code::Ip => "No such IP",
+            Code::DuplicateIp => "Duplicate IP",
+            Code::DuplicateName => "Duplicate name",
+            Code::Key => "Issue generating key",
+            Code::Id => "No such agent ID",
+            Code::NotFound => "Agent ID not found",
+            Code::DuplicateId => "Duplicate ID",
+            Code::MaxAgents => "Maximum number of agents reached",
+            Code::Groups => "Invalid Group(s) Name(s)",
+            Code::WorkerNode => "Cannot execute this request on a worker node",
+        }
     }
 }
 
-fn error_json(code: u32) -> String {
-    format!(r#"{{"error":{code},"message":"{}"}}"#, message(code))
+fn error_json(code: Code) -> String {
+    format!(r#"{{"error":{},"message":"{}"}}"#, code as u32, code.message())
 }
 
 fn json_str(s: &str) -> String {
@@ -80,13 +120,13 @@ fn agent_json(a: &Registered, ip: &str) -> String {
 }
 
 /// The registry code of a refusal (SPEC 5.2 processing order).
-fn refusal_code(r: &Refusal) -> u32 {
+fn refusal_code(r: &Refusal) -> Code {
     match r.kind {
-        ErrorKind::DuplicateId => 9012,
-        ErrorKind::DuplicateIp => 9007,
-        ErrorKind::DuplicateName | ErrorKind::ManagerName => 9008,
-        ErrorKind::UnknownGroup | ErrorKind::InvalidGroupName | ErrorKind::TooManyGroups => 9014,
-        _ => 9001,
+        ErrorKind::DuplicateId => Code::DuplicateId,
+        ErrorKind::DuplicateIp => Code::DuplicateIp,
+        ErrorKind::DuplicateName | ErrorKind::ManagerName => Code::DuplicateName,
+        ErrorKind::UnknownGroup | ErrorKind::InvalidGroupName | ErrorKind::TooManyGroups => Code::Groups,
+        _ => Code::Internal,
     }
 }
 
@@ -100,14 +140,12 @@ pub struct Admin {
     pub config: Config,
 }
 
-type Code = u32;
-
 /// A JSON member of an expected type: missing → `missing`, wrong type → 9002.
 fn string<'a>(args: &'a Map<String, Value>, key: &str, missing: Code) -> Result<&'a str, Code> {
     match args.get(key) {
         None => Err(missing),
         Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(9002),
+        Some(_) => Err(Code::Parse),
     }
 }
 
@@ -115,7 +153,7 @@ fn optional_string<'a>(args: &'a Map<String, Value>, key: &str) -> Result<Option
     match args.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(9002),
+        Some(_) => Err(Code::Parse),
     }
 }
 
@@ -124,22 +162,22 @@ fn flag(v: Option<&Value>) -> Result<bool, Code> {
     match v {
         Some(Value::Bool(b)) => Ok(*b),
         Some(Value::Number(n)) => Ok(n.as_f64().is_some_and(|f| f != 0.0)),
-        _ => Err(9002),
+        _ => Err(Code::Parse),
     }
 }
 
 fn interval(v: Option<&Value>) -> Result<Interval, Code> {
     match v {
-        Some(Value::Number(n)) => n.as_u64().map(Interval::from_secs).ok_or(9002u32),
-        Some(Value::String(s)) => Interval::parse(s).map_err(|_| 9002u32),
-        _ => Err(9002),
+        Some(Value::Number(n)) => n.as_u64().map(Interval::from_secs).ok_or(Code::Parse),
+        Some(Value::String(s)) => Interval::parse(s).map_err(|_| Code::Parse),
+        _ => Err(Code::Parse),
     }
 }
 
-/// `force`: every member required (else 9002), as upstream.
+/// `force`: every member required (else Code::Parse), as upstream.
 fn force(v: &Value) -> Result<ForceConfig, Code> {
-    let obj = v.as_object().ok_or(9002u32)?;
-    let dt = obj.get("disconnected_time").and_then(Value::as_object).ok_or(9002u32)?;
+    let obj = v.as_object().ok_or(Code::Parse)?;
+    let dt = obj.get("disconnected_time").and_then(Value::as_object).ok_or(Code::Parse)?;
     let mut force = ForceConfig {
         enabled: flag(obj.get("enabled"))?,
         key_mismatch: flag(obj.get("key_mismatch"))?,
@@ -160,7 +198,7 @@ impl Admin {
                 "admin socket: refused a payload of {} bytes (at most {MAX_PAYLOAD} outside the batch functions)",
                 payload.len()
             );
-            error_json(9002)
+            error_json(Code::Parse)
         };
         if payload.first() != Some(&b'{') {
             return if payload.len() > MAX_PAYLOAD { oversized() } else { self.text(payload) };
@@ -173,7 +211,7 @@ impl Admin {
             return self.add_many_large(agents, frame.arguments.force.as_ref()).await;
         }
         let Ok(value) = serde_json::from_slice::<Value>(payload) else {
-            return if payload.len() > MAX_PAYLOAD { oversized() } else { error_json(9002) };
+            return if payload.len() > MAX_PAYLOAD { oversized() } else { error_json(Code::Parse) };
         };
         if payload.len() > MAX_PAYLOAD && !is_batch(&value) {
             return oversized();
@@ -184,12 +222,12 @@ impl Admin {
     }
 
     async fn json(&self, value: &Value) -> Result<String, String> {
-        let obj = value.as_object().ok_or_else(|| error_json(9002))?;
-        let function = string(obj, "function", 9003).map_err(error_json)?;
+        let obj = value.as_object().ok_or_else(|| error_json(Code::Parse))?;
+        let function = string(obj, "function", Code::NoFunction).map_err(error_json)?;
         let args = match obj.get("arguments") {
-            None => return Err(error_json(9004)),
+            None => return Err(error_json(Code::NoArgument)),
             Some(Value::Object(m)) => m,
-            Some(_) => return Err(error_json(9002)),
+            Some(_) => return Err(error_json(Code::Parse)),
         };
         match function {
             "add" => self.add(args).await,
@@ -197,14 +235,14 @@ impl Admin {
             "remove" => self.remove(args).await,
             "get" => self.get(args).await,
             "rekey" => self.rekey(args).await,
-            _ => Err(error_json(9001)),
+            _ => Err(error_json(Code::Internal)),
         }
     }
 
     /// Validates an `add` request into a registration (SPEC 5.2, plus value checks).
     fn new_agent(&self, args: &Map<String, Value>, default_force: Option<&Value>) -> Result<NewAgent, Code> {
-        let name = string(args, "name", 9005)?;
-        let ip = string(args, "ip", 9006)?;
+        let name = string(args, "name", Code::Name)?;
+        let ip = string(args, "ip", Code::Ip)?;
         let id = optional_string(args, "id")?;
         let key = optional_string(args, "key")?;
         let groups = optional_string(args, "groups")?;
@@ -213,16 +251,16 @@ impl Admin {
             Some(v) => Some(force(v)?),
             None => None,
         };
-        let addr = AgentAddr::new(ip).map_err(|_| 9006u32)?;
-        AgentName::new(name).map_err(|_| 9005u32)?;
-        let id = id.map(|i| AgentId::parse(i.as_bytes())).transpose().map_err(|_| 9010u32)?;
+        let addr = AgentAddr::new(ip).map_err(|_| Code::Ip)?;
+        AgentName::new(name).map_err(|_| Code::Name)?;
+        let id = id.map(|i| AgentId::parse(i.as_bytes())).transpose().map_err(|_| Code::Id)?;
         if let Some(k) = key {
-            AgentKey::new(k).map_err(|_| 9009u32)?;
+            AgentKey::new(k).map_err(|_| Code::Key)?;
         }
         let groups = groups
             .map(|g| Groups::parse(g.as_bytes()).and_then(|parsed| self.home.check_groups(parsed)))
             .transpose()
-            .map_err(|_| 9014u32)?;
+            .map_err(|_| Code::Groups)?;
         Ok(NewAgent {
             name: name.to_owned(),
             addr,
@@ -245,9 +283,10 @@ impl Admin {
     /// Ours: `{"function":"add-many","arguments":{"agents":[{…add arguments…}],"force":{…}}}` —
     /// one durable write, one answer per agent.
     async fn add_many(&self, args: &Map<String, Value>) -> Result<String, String> {
-        let items = args.get("agents").and_then(Value::as_array).ok_or_else(|| error_json(9002))?;
+        let items = args.get("agents").and_then(Value::as_array).ok_or_else(|| error_json(Code::Parse))?;
         let force = args.get("force");
-        let checked = items.iter().map(|item| item.as_object().ok_or(9002u32).and_then(|a| self.new_agent(a, force)));
+        let checked =
+            items.iter().map(|item| item.as_object().ok_or(Code::Parse).and_then(|a| self.new_agent(a, force)));
         Ok(self.add_checked(checked).await)
     }
 
@@ -255,8 +294,8 @@ impl Admin {
     /// is never held as one JSON tree (about twenty times its size).
     async fn add_many_large(&self, agents: &[&RawValue], force: Option<&Value>) -> String {
         let checked = agents.iter().map(|raw| {
-            let item: Value = serde_json::from_str(raw.get()).map_err(|_| 9002u32)?;
-            item.as_object().ok_or(9002u32).and_then(|a| self.new_agent(a, force))
+            let item: Value = serde_json::from_str(raw.get()).map_err(|_| Code::Parse)?;
+            item.as_object().ok_or(Code::Parse).and_then(|a| self.new_agent(a, force))
         });
         self.add_checked(checked).await
     }
@@ -287,7 +326,7 @@ impl Admin {
                     format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr().to_string()))
                 }
                 (None, Some(Err(refusal))) => error_json(refusal_code(&refusal)),
-                (None, None) => error_json(9001),
+                (None, None) => error_json(Code::Internal),
             };
             out.push_str(&answer);
         }
@@ -299,56 +338,67 @@ impl Admin {
         // Upstream honours only JSON `true` (the C cluster client's `1` means false).
         let purge = matches!(args.get("purge"), Some(Value::Bool(true)));
         if let Some(list) = args.get("ids") {
-            let list = list.as_array().ok_or_else(|| error_json(9002))?;
+            let list = list.as_array().ok_or_else(|| error_json(Code::Parse))?;
             let mut parsed = Vec::with_capacity(list.len());
             for v in list {
-                let text = v.as_str().ok_or_else(|| error_json(9002))?;
+                let text = v.as_str().ok_or_else(|| error_json(Code::Parse))?;
                 parsed.push((text.to_owned(), AgentId::parse(text.as_bytes()).ok()));
             }
             let ids: Vec<AgentId> = parsed.iter().filter_map(|(_, id)| *id).collect();
-            let found = self.registry.remove(ids, purge).await.map_err(|_| error_json(9001))?;
+            let found = self.registry.remove(ids, purge).await.map_err(|_| error_json(Code::Internal))?;
             let mut found = found.into_iter();
             let items: Vec<String> = parsed
                 .iter()
                 .map(|(text, id)| match id.map(|_| found.next().unwrap_or(false)) {
-                    None => format!(r#"{{"id":{},"error":9010,"message":"{}"}}"#, json_str(text), message(9010)),
+                    None => format!(
+                        r#"{{"id":{},"error":{},"message":"{}"}}"#,
+                        json_str(text),
+                        Code::Id as u32,
+                        Code::Id.message()
+                    ),
                     Some(true) => format!(r#"{{"id":{},"error":0}}"#, json_str(text)),
-                    Some(false) => format!(r#"{{"id":{},"error":9011,"message":"{}"}}"#, json_str(text), message(9011)),
+                    Some(false) => format!(
+                        r#"{{"id":{},"error":{},"message":"{}"}}"#,
+                        json_str(text),
+                        Code::NotFound as u32,
+                        Code::NotFound.message()
+                    ),
                 })
                 .collect();
             return Ok(format!(r#"{{"error":0,"data":[{}]}}"#, items.join(",")));
         }
-        let id = string(args, "id", 9010).map_err(error_json)?;
-        let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(9011))?;
+        let id = string(args, "id", Code::Id).map_err(error_json)?;
+        let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(Code::NotFound))?;
         match self.registry.remove(vec![id], purge).await {
             Ok(found) if found.first() == Some(&true) => {
                 Ok(r#"{"error":0,"data":"Agent deleted successfully."}"#.to_owned())
             }
-            Ok(_) => Err(error_json(9011)),
-            Err(_) => Err(error_json(9001)),
+            Ok(_) => Err(error_json(Code::NotFound)),
+            Err(_) => Err(error_json(Code::Internal)),
         }
     }
 
     async fn get(&self, args: &Map<String, Value>) -> Result<String, String> {
-        let id = string(args, "id", 9010).map_err(error_json)?;
-        let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(9011))?;
+        let id = string(args, "id", Code::Id).map_err(error_json)?;
+        let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(Code::NotFound))?;
         match self.registry.get(id).await {
             Some(agent) => Ok(format!(
                 r#"{{"error":0,"data":{}}}"#,
                 agent_json(&agent, &agent.addr().without_suffix().to_string())
             )),
-            None => Err(error_json(9011)),
+            None => Err(error_json(Code::NotFound)),
         }
     }
 
     /// Ours: `{"function":"rekey","arguments":{"id":"001"}}` — a new key, same ID and name.
     async fn rekey(&self, args: &Map<String, Value>) -> Result<String, String> {
-        let id = string(args, "id", 9010).map_err(error_json)?;
-        let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(9011))?;
+        let id = string(args, "id", Code::Id).map_err(error_json)?;
+        let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(Code::NotFound))?;
         match self.registry.rekey(id).await {
             Ok(Some(agent)) => Ok(format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr().to_string()))),
-            Ok(None) => Err(error_json(9011)),
-            Err(_) => Err(error_json(9001)),
+            Ok(None) => Err(error_json(Code::NotFound)),
+            // No random bytes for the key, or the batch could not be written (both logged).
+            Err(_) => Err(error_json(Code::Internal)),
         }
     }
 
@@ -515,13 +565,13 @@ async fn connection(admin: &Admin, mut stream: UnixStream, budget: &Semaphore) -
         .map_err(|_| std::io::ErrorKind::TimedOut)??;
     if len > MAX_BATCH_PAYLOAD {
         warn!("admin socket: refused a payload of {len} bytes (at most {MAX_BATCH_PAYLOAD})");
-        return write_frame(&mut stream, error_json(9002).as_bytes()).await;
+        return write_frame(&mut stream, error_json(Code::Parse).as_bytes()).await;
     }
     // Payload bytes held at once, over every connection, are bounded: a large frame waits for room.
     let permits = u32::try_from(len.max(1)).unwrap_or(u32::MAX);
     let Ok(Ok(_room)) = tokio::time::timeout(FRAME_TIMEOUT, budget.acquire_many(permits)).await else {
         warn!("admin socket: refused a payload of {len} bytes: too many large requests in flight");
-        return write_frame(&mut stream, error_json(9001).as_bytes()).await;
+        return write_frame(&mut stream, error_json(Code::Internal).as_bytes()).await;
     };
     let payload = tokio::time::timeout(FRAME_TIMEOUT, framing::read_payload(&mut stream, len))
         .await

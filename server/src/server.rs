@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::config::{Config, StatusSource as StatusSetting};
+use crate::config::{AgentStatus, Config};
 use crate::home::{self, Home};
 use crate::registry::store::{FileStore, Store};
 use crate::registry::{Rules, owner};
@@ -86,8 +86,8 @@ impl Server {
             registry.highest_id()
         );
         let status = match config.server.agent_status {
-            StatusSetting::None => StatusSource::None,
-            StatusSetting::WazuhDb => StatusSource::WazuhDb(home.join(&config.server.wazuh_db_socket)),
+            AgentStatus::None => StatusSource::None,
+            AgentStatus::WazuhDb => StatusSource::WazuhDb(home.join(&config.server.wazuh_db_socket)),
         };
         let rules = Rules {
             force: config.auth.force.clone(),

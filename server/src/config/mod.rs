@@ -239,7 +239,7 @@ pub enum Durability {
 /// Where the force rules get an existing agent's connection state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum StatusSource {
+pub enum AgentStatus {
     /// Every agent counts as never connected (standalone use).
     #[default]
     None,
@@ -272,7 +272,7 @@ pub struct ServerSettings {
     /// `durable` (fsync before replying) or `fast`.
     pub durability: Durability,
     /// `none` or `wazuh-db`.
-    pub agent_status: StatusSource,
+    pub agent_status: AgentStatus,
     /// The wazuh-db socket, relative to the home.
     pub wazuh_db_socket: PathBuf,
     /// Failed password attempts from one address, within `lockout_window`, after which its
@@ -282,7 +282,7 @@ pub struct ServerSettings {
     pub lockout_window: Interval,
     /// How long a locked-out address is refused.
     pub lockout_duration: Interval,
-    /// Sources never locked out (a NAT of many agents): addresses or ranges such as `10.0.0.0/8`.
+    /// Origins never locked out (a NAT of many agents): addresses or ranges such as `10.0.0.0/8`.
     pub lockout_exempt: Vec<crate::sources::Cidr>,
 }
 
@@ -297,7 +297,7 @@ impl Default for ServerSettings {
             handshake_timeout: Interval::from_secs(5),
             connection_timeout: Interval::from_secs(10),
             durability: Durability::Durable,
-            agent_status: StatusSource::None,
+            agent_status: AgentStatus::None,
             wazuh_db_socket: PathBuf::from("queue/db/wdb"),
             lockout_failures: 10,
             lockout_window: Interval::from_secs(60),
@@ -309,7 +309,7 @@ impl Default for ServerSettings {
 
 /// Where the configuration came from, for `--check` and the start-up log.
 #[derive(Clone, Debug, Default)]
-pub struct Sources {
+pub struct Origins {
     /// The ossec.conf imported, if any.
     pub ossec_conf: Option<PathBuf>,
     /// The TOML file read, if any.
@@ -329,8 +329,8 @@ impl Config {
         home: &Path,
         toml_path: Option<&Path>,
         ossec_conf: Option<&Path>,
-    ) -> Result<(Config, Sources), ConfigError> {
-        let mut sources = Sources::default();
+    ) -> Result<(Config, Origins), ConfigError> {
+        let mut sources = Origins::default();
         let mut config = Config::default();
         if let Some(path) = ossec_conf {
             let text = read(path)?;

@@ -101,13 +101,13 @@ pub struct Failure(pub String);
 
 /// Where lookups go.
 #[derive(Clone, Debug)]
-pub struct Sources {
+pub struct LookupSources {
     exec_path: Option<String>,
     socket: Option<PathBuf>,
     timeout: Duration,
 }
 
-impl Sources {
+impl LookupSources {
     /// Asks the socket (retrying as upstream), falling back to the script when both are set.
     async fn lookup(&self, request: &KeyRequest) -> Result<Vec<u8>, Failure> {
         if let Some(path) = &self.socket {
@@ -168,7 +168,7 @@ struct Job {
 
 /// Shared state of the service.
 struct Service {
-    sources: Sources,
+    sources: LookupSources,
     registry: Handle,
     in_flight: Mutex<HashSet<KeyRequest>>,
     failed: Mutex<HashMap<KeyRequest, Instant>>,
@@ -206,7 +206,7 @@ pub async fn serve(
         config.queue_size
     );
     let service = Arc::new(Service {
-        sources: Sources {
+        sources: LookupSources {
             exec_path: config.exec_path.clone(),
             socket: config.socket.clone(),
             timeout: Duration::from_secs(config.timeout.as_secs()),

@@ -53,20 +53,20 @@ pub struct Index {
     active: usize,
 }
 
-/// Which index.
+/// Which of the three indexes.
 #[derive(Clone, Copy)]
-enum Key {
+enum IndexedBy {
     Id,
     Name,
     Addr,
 }
 
-impl Key {
+impl IndexedBy {
     fn hash(self, hasher: &DefaultHashBuilder, agent: &Agent) -> u64 {
         match self {
-            Key::Id => hasher.hash_one(agent.id),
-            Key::Name => hasher.hash_one(&*agent.name),
-            Key::Addr => hasher.hash_one(agent.addr.without_suffix()),
+            IndexedBy::Id => hasher.hash_one(agent.id),
+            IndexedBy::Name => hasher.hash_one(&*agent.name),
+            IndexedBy::Addr => hasher.hash_one(agent.addr.without_suffix()),
         }
     }
 }
@@ -91,57 +91,57 @@ impl Index {
     pub fn reserve(&mut self, n: usize) {
         self.slots.reserve(n);
         let (slots, hasher) = (&self.slots, &self.hasher);
-        let rehash = |key: Key| move |&s: &usize| slots[s].as_ref().map_or(0, |a| key.hash(hasher, a));
-        self.by_id.reserve(n, rehash(Key::Id));
-        self.by_name.reserve(n, rehash(Key::Name));
-        self.by_addr.reserve(n / 2, rehash(Key::Addr));
+        let rehash = |key: IndexedBy| move |&s: &usize| slots[s].as_ref().map_or(0, |a| key.hash(hasher, a));
+        self.by_id.reserve(n, rehash(IndexedBy::Id));
+        self.by_name.reserve(n, rehash(IndexedBy::Name));
+        self.by_addr.reserve(n / 2, rehash(IndexedBy::Addr));
     }
 
-    fn table(&self, key: Key) -> &HashTable<usize> {
+    fn table(&self, key: IndexedBy) -> &HashTable<usize> {
         match key {
-            Key::Id => &self.by_id,
-            Key::Name => &self.by_name,
-            Key::Addr => &self.by_addr,
+            IndexedBy::Id => &self.by_id,
+            IndexedBy::Name => &self.by_name,
+            IndexedBy::Addr => &self.by_addr,
         }
     }
 
     pub(super) fn slot_by_id(&self, id: &AgentId) -> Option<usize> {
         let hash = hash_of(&self.hasher, id);
-        self.table(Key::Id).find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| a.id == *id)).copied()
+        self.table(IndexedBy::Id).find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| a.id == *id)).copied()
     }
 
     pub(super) fn slot_by_name(&self, name: &str) -> Option<usize> {
         let hash = hash_of(&self.hasher, name);
-        self.table(Key::Name).find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| &*a.name == name)).copied()
+        self.table(IndexedBy::Name).find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| &*a.name == name)).copied()
     }
 
     pub(super) fn slot_by_addr(&self, addr: &AgentAddr) -> Option<usize> {
         let hash = hash_of(&self.hasher, addr);
-        self.table(Key::Addr)
+        self.table(IndexedBy::Addr)
             .find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| a.addr.without_suffix() == *addr))
             .copied()
     }
 
     /// Indexes `slot` under `key` unless another slot holds that key; returns whether it did.
     /// (`any` is never indexed by address.)
-    fn index(&mut self, key: Key, slot: usize) -> bool {
+    fn index(&mut self, key: IndexedBy, slot: usize) -> bool {
         let Some(agent) = self.slots[slot].as_ref() else { return false };
-        if matches!(key, Key::Addr) && agent.addr.is_any() {
+        if matches!(key, IndexedBy::Addr) && agent.addr.is_any() {
             return false;
         }
         let hash = key.hash(&self.hasher, agent);
         let (slots, hasher) = (&self.slots, &self.hasher);
         let same = |&s: &usize| {
             slots[s].as_ref().is_some_and(|other| match key {
-                Key::Id => other.id == agent.id,
-                Key::Name => other.name == agent.name,
-                Key::Addr => other.addr.without_suffix() == agent.addr.without_suffix(),
+                IndexedBy::Id => other.id == agent.id,
+                IndexedBy::Name => other.name == agent.name,
+                IndexedBy::Addr => other.addr.without_suffix() == agent.addr.without_suffix(),
             })
         };
         let table = match key {
-            Key::Id => &mut self.by_id,
-            Key::Name => &mut self.by_name,
-            Key::Addr => &mut self.by_addr,
+            IndexedBy::Id => &mut self.by_id,
+            IndexedBy::Name => &mut self.by_name,
+            IndexedBy::Addr => &mut self.by_addr,
         };
         if table.find(hash, same).is_some() {
             return false;
@@ -151,13 +151,13 @@ impl Index {
     }
 
     /// Removes `slot` from the index of `key` (its agent still in its slot).
-    fn unindex(&mut self, key: Key, slot: usize) {
+    fn unindex(&mut self, key: IndexedBy, slot: usize) {
         let Some(agent) = self.slots[slot].as_ref() else { return };
         let hash = key.hash(&self.hasher, agent);
         let table = match key {
-            Key::Id => &mut self.by_id,
-            Key::Name => &mut self.by_name,
-            Key::Addr => &mut self.by_addr,
+            IndexedBy::Id => &mut self.by_id,
+            IndexedBy::Name => &mut self.by_name,
+            IndexedBy::Addr => &mut self.by_addr,
         };
         if let Ok(entry) = table.find_entry(hash, |&s| s == slot) {
             entry.remove();
@@ -230,9 +230,9 @@ impl Index {
         self.highest_id = self.highest_id.max(agent.id.value());
         self.slots.push(Some(agent));
         self.active += 1;
-        let new_id = self.index(Key::Id, slot);
-        let new_name = self.index(Key::Name, slot);
-        let new_addr = self.index(Key::Addr, slot) || self.slots[slot].as_ref().is_none_or(|a| a.addr.is_any());
+        let new_id = self.index(IndexedBy::Id, slot);
+        let new_name = self.index(IndexedBy::Name, slot);
+        let new_addr = self.index(IndexedBy::Addr, slot) || self.slots[slot].as_ref().is_none_or(|a| a.addr.is_any());
         if !new_id {
             Some(Duplicate::Id)
         } else if !new_name {
@@ -348,11 +348,13 @@ impl Index {
             }
         };
         // A new agent takes over the index entries of its keys (upstream: the newest wins).
-        for key in [Key::Id, Key::Name, Key::Addr] {
+        for key in [IndexedBy::Id, IndexedBy::Name, IndexedBy::Addr] {
             let existing = match key {
-                Key::Id => self.slot_by_id(&agent.id),
-                Key::Name => self.slot_by_name(&agent.name),
-                Key::Addr => (!agent.addr.is_any()).then(|| self.slot_by_addr(&agent.addr.without_suffix())).flatten(),
+                IndexedBy::Id => self.slot_by_id(&agent.id),
+                IndexedBy::Name => self.slot_by_name(&agent.name),
+                IndexedBy::Addr => {
+                    (!agent.addr.is_any()).then(|| self.slot_by_addr(&agent.addr.without_suffix())).flatten()
+                }
             };
             if let Some(old) = existing {
                 self.unindex(key, old);
@@ -360,7 +362,7 @@ impl Index {
         }
         self.slots[slot] = Some(agent);
         self.active += 1;
-        for key in [Key::Id, Key::Name, Key::Addr] {
+        for key in [IndexedBy::Id, IndexedBy::Name, IndexedBy::Addr] {
             self.index(key, slot);
         }
         slot
@@ -368,7 +370,7 @@ impl Index {
 
     fn take(&mut self, slot: usize) -> Option<Agent> {
         self.slots.get(slot)?.as_ref()?;
-        for key in [Key::Id, Key::Name, Key::Addr] {
+        for key in [IndexedBy::Id, IndexedBy::Name, IndexedBy::Addr] {
             self.unindex(key, slot);
         }
         let agent = self.slots[slot].take()?;

@@ -160,7 +160,7 @@ enum Pending {
     One(Answer<Result<Registered, Refusal>>, Result<Registered, Refusal>),
     Many(Answer<Vec<Result<Registered, Refusal>>>, Vec<Result<Registered, Refusal>>),
     Removed(Answer<Result<Vec<bool>, Refusal>>, Vec<bool>),
-    Rekeyed(Answer<Result<Option<Registered>, Refusal>>, Option<Registered>),
+    Rekeyed(Answer<Result<Option<Registered>, Refusal>>, Result<Option<Registered>, Refusal>),
 }
 
 impl Pending {
@@ -172,7 +172,7 @@ impl Pending {
             Pending::One(tx, r) => drop(tx.send(fail(r))),
             Pending::Many(tx, rs) => drop(tx.send(rs.into_iter().map(fail).collect())),
             Pending::Removed(tx, found) => drop(tx.send(if failed { Err(gone("")) } else { Ok(found) })),
-            Pending::Rekeyed(tx, r) => drop(tx.send(if failed { Err(gone("")) } else { Ok(r) })),
+            Pending::Rekeyed(tx, r) => drop(tx.send(if failed { Err(gone("")) } else { r })),
         }
     }
 }
@@ -258,11 +258,17 @@ async fn run(mut registry: Index, store: Arc<dyn Store>, rules: Rules, mut rx: m
                                 info!("audit: agent '{id}' got a new key");
                                 batch.undo.push(Undo::Rekeyed(id, old));
                                 batch.rewrite = true;
-                                batch.registry.find(&id).as_ref().and_then(registered)
+                                Ok(batch.registry.find(&id).as_ref().and_then(registered))
                             }
-                            None => None,
+                            None => Ok(None),
                         },
-                        Err(_) => None,
+                        // Not "agent not found": the agent exists, the key could not be made.
+                        Err(e) => {
+                            error!(
+                                "cannot give agent '{id}' a new key: the operating system gave no random bytes: {e}"
+                            );
+                            Err(Refusal::new(ErrorKind::InternalError, id.as_str()))
+                        }
                     };
                     pending.push(Pending::Rekeyed(tx, result));
                 }
