@@ -48,6 +48,23 @@ impl fmt::Write for SliceWriter<'_> {
     }
 }
 
+/// A writer that only counts the bytes written: the exact length of what a formatter writes.
+pub(crate) struct LenCounter(pub(crate) usize);
+
+impl fmt::Write for LenCounter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0 += s.len();
+        Ok(())
+    }
+}
+
+/// The number of bytes `write` writes.
+pub(crate) fn written_len(write: impl FnOnce(&mut LenCounter) -> fmt::Result) -> usize {
+    let mut counter = LenCounter(0);
+    let _ = write(&mut counter);
+    counter.0
+}
+
 /// `BufferTooSmall`, with the size that would have been enough reported as the offset.
 pub(crate) const fn buffer_too_small(needed: usize) -> Error {
     Error::buffer_too_small(needed)

@@ -224,9 +224,7 @@ impl<'a> EnrollRequest<'a> {
     /// The length of [`EnrollRequest::encode_into`]'s output.
     #[must_use]
     pub fn encoded_len(&self) -> usize {
-        let mut n = Counter(0);
-        let _ = self.write_json(&mut n);
-        n.0
+        crate::out::written_len(|w| self.write_json(w))
     }
 
     /// Writes the body as compact JSON (absent members left out).
@@ -361,9 +359,7 @@ impl<'a> EnrollReply<'a> {
     /// The length of [`EnrollReply::encode_into`]'s output.
     #[must_use]
     pub fn encoded_len(&self) -> usize {
-        let mut n = Counter(0);
-        let _ = self.write_json(&mut n);
-        n.0
+        crate::out::written_len(|w| self.write_json(w))
     }
 
     /// Writes the reply body (the address in its canonical form, as 4.x replies carry it).
@@ -464,9 +460,7 @@ pub fn encode_enroll_error<'o>(code: EnrollErrorCode<'_>, message: &str, out: &'
 /// The length of [`encode_enroll_error`]'s output.
 #[must_use]
 pub fn enroll_error_len(code: EnrollErrorCode<'_>, message: &str) -> usize {
-    let mut n = Counter(0);
-    let _ = write_error(&mut n, code, message);
-    n.0
+    crate::out::written_len(|w| write_error(w, code, message))
 }
 
 fn write_error<W: fmt::Write>(w: &mut W, code: EnrollErrorCode<'_>, message: &str) -> fmt::Result {
@@ -480,11 +474,3 @@ fn write_error<W: fmt::Write>(w: &mut W, code: EnrollErrorCode<'_>, message: &st
     w.write_str("}}")
 }
 
-struct Counter(usize);
-
-impl fmt::Write for Counter {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0 += s.len();
-        Ok(())
-    }
-}

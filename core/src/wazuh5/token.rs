@@ -396,9 +396,7 @@ impl<'a> EnrollmentToken<'a> {
 
     /// The length of the compact JSON.
     fn json_len(&self) -> usize {
-        let mut counter = Counter(0);
-        let _ = self.write_json(&mut counter);
-        counter.0
+        crate::out::written_len(|w| self.write_json(w))
     }
 
     /// The length of [`EnrollmentToken::encode_into`]'s output.
@@ -455,15 +453,6 @@ impl<'a> EnrollmentToken<'a> {
     }
 }
 
-/// Counts bytes written.
-struct Counter(usize);
-
-impl fmt::Write for Counter {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0 += s.len();
-        Ok(())
-    }
-}
 
 #[cfg(test)]
 mod tests {
