@@ -6,13 +6,15 @@
 //! Stricter than upstream (DESIGN §7.1, §7.8): every value is validated, JSON of the wrong type or
 //! shape gets Code::Parse (upstream crashes), payloads over 64 KiB are refused.
 
+use std::borrow::Cow;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use agentkeys::{AgentAddr, AgentId, AgentKey, AgentName, ErrorKind, Groups};
-use serde::Deserialize;
+
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
@@ -418,62 +420,122 @@ impl Admin {
     fn getconfig(&self) -> String {
         let a = &self.config.auth;
         let kr = &self.config.key_request;
-        let yn = |b: bool| if b { "yes" } else { "no" };
-        let mut out = format!(
-            r#"{{"auth":{{"port":{},"disabled":"{}","remote_enrollment":"{}","ipv6":"{}","use_source_ip":"{}","purge":"{}","use_password":"{}","ssl_verify_host":"{}","ssl_auto_negotiate":"{}","ciphers":{}"#,
-            a.port,
-            yn(a.disabled),
-            yn(a.remote_enrollment),
-            yn(a.ipv6),
-            yn(a.use_source_ip),
-            yn(a.purge),
-            yn(a.use_password),
-            yn(a.ssl_verify_host),
-            yn(a.ssl_auto_negotiate),
-            json_str(&a.ciphers)
-        );
-        if let Some(ca) = &a.ssl_agent_ca {
-            out.push_str(&format!(r#","ssl_agent_ca":{}"#, json_str(&ca.to_string_lossy())));
-        }
-        out.push_str(&format!(
-            r#","ssl_manager_cert":{},"ssl_manager_key":{},"key_request":{{"enabled":"{}""#,
-            json_str(&a.ssl_manager_cert.to_string_lossy()),
-            json_str(&a.ssl_manager_key.to_string_lossy()),
-            yn(kr.enabled)
-        ));
-        if let Some(p) = &kr.exec_path {
-            out.push_str(&format!(r#","exec_path":{}"#, json_str(p)));
-        }
-        if let Some(p) = &kr.socket {
-            out.push_str(&format!(r#","socket":{}"#, json_str(&p.to_string_lossy())));
-        }
-        for (name, value) in
-            [("timeout", kr.timeout.as_secs()), ("threads", kr.threads as u64), ("queue_size", kr.queue_size as u64)]
-        {
-            if value != 0 {
-                out.push_str(&format!(r#","{name}":{value}"#));
-            }
-        }
         let f = &a.force;
-        out.push_str(&format!(
-            r#"}},"force":{{"enabled":"{}","key_mismatch":"{}","disconnected_time":{{"enabled":"{}""#,
-            yn(f.enabled),
-            yn(f.key_mismatch),
-            yn(f.disconnected_time.enabled)
-        ));
-        if f.disconnected_time.value.as_secs() != 0 {
-            out.push_str(&format!(r#","value":{}"#, f.disconnected_time.value.as_secs()));
-        }
-        out.push('}');
-        if f.after_registration_time.as_secs() != 0 {
-            out.push_str(&format!(r#","after_registration_time":{}"#, f.after_registration_time.as_secs()));
-        }
-        out.push_str(&format!(
-            r#"}},"agents":{{"allow_higher_versions":"{}"}}}}}}"#,
-            yn(a.agents.allow_higher_versions)
-        ));
-        out
+        let view = GetConfig {
+            auth: AuthView {
+                port: a.port,
+                disabled: YesNo(a.disabled),
+                remote_enrollment: YesNo(a.remote_enrollment),
+                ipv6: YesNo(a.ipv6),
+                use_source_ip: YesNo(a.use_source_ip),
+                purge: YesNo(a.purge),
+                use_password: YesNo(a.use_password),
+                ssl_verify_host: YesNo(a.ssl_verify_host),
+                ssl_auto_negotiate: YesNo(a.ssl_auto_negotiate),
+                ciphers: &a.ciphers,
+                ssl_agent_ca: a.ssl_agent_ca.as_deref().map(Path::to_string_lossy),
+                ssl_manager_cert: a.ssl_manager_cert.to_string_lossy(),
+                ssl_manager_key: a.ssl_manager_key.to_string_lossy(),
+                key_request: KeyRequestView {
+                    enabled: YesNo(kr.enabled),
+                    exec_path: kr.exec_path.as_deref(),
+                    socket: kr.socket.as_deref().map(Path::to_string_lossy),
+                    timeout: kr.timeout.as_secs(),
+                    threads: kr.threads as u64,
+                    queue_size: kr.queue_size as u64,
+                },
+                force: ForceView {
+                    enabled: YesNo(f.enabled),
+                    key_mismatch: YesNo(f.key_mismatch),
+                    disconnected_time: DisconnectedView {
+                        enabled: YesNo(f.disconnected_time.enabled),
+                        value: f.disconnected_time.value.as_secs(),
+                    },
+                    after_registration_time: f.after_registration_time.as_secs(),
+                },
+                agents: AgentsView { allow_higher_versions: YesNo(a.agents.allow_higher_versions) },
+            },
+        };
+        serde_json::to_string(&view).unwrap_or_else(|_| error_json(Code::Internal))
     }
+}
+
+/// `getconfig auth` as upstream prints it: members in this order, booleans as `"yes"`/`"no"`,
+/// numbers left out when 0, paths only when set.
+#[derive(Serialize)]
+struct GetConfig<'a> {
+    auth: AuthView<'a>,
+}
+
+#[derive(Serialize)]
+struct AuthView<'a> {
+    port: u16,
+    disabled: YesNo,
+    remote_enrollment: YesNo,
+    ipv6: YesNo,
+    use_source_ip: YesNo,
+    purge: YesNo,
+    use_password: YesNo,
+    ssl_verify_host: YesNo,
+    ssl_auto_negotiate: YesNo,
+    ciphers: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ssl_agent_ca: Option<Cow<'a, str>>,
+    ssl_manager_cert: Cow<'a, str>,
+    ssl_manager_key: Cow<'a, str>,
+    key_request: KeyRequestView<'a>,
+    force: ForceView,
+    agents: AgentsView,
+}
+
+#[derive(Serialize)]
+struct KeyRequestView<'a> {
+    enabled: YesNo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exec_path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    socket: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "is_zero")]
+    timeout: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    threads: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    queue_size: u64,
+}
+
+#[derive(Serialize)]
+struct ForceView {
+    enabled: YesNo,
+    key_mismatch: YesNo,
+    disconnected_time: DisconnectedView,
+    #[serde(skip_serializing_if = "is_zero")]
+    after_registration_time: u64,
+}
+
+#[derive(Serialize)]
+struct DisconnectedView {
+    enabled: YesNo,
+    #[serde(skip_serializing_if = "is_zero")]
+    value: u64,
+}
+
+#[derive(Serialize)]
+struct AgentsView {
+    allow_higher_versions: YesNo,
+}
+
+/// A boolean as upstream prints it.
+struct YesNo(bool);
+
+impl Serialize for YesNo {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0 { "yes" } else { "no" })
+    }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if passes a reference")]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The parts of a large batch frame, borrowed from it: each agent stays raw JSON until its turn.

@@ -120,6 +120,15 @@ fn error_codes() {
 fn text_commands() {
     let s = server();
     let config = ask(&s.home, b"getconfig auth");
+    // The whole answer for the defaults, byte for byte (member order and forms as upstream).
+    assert_eq!(
+        config,
+        concat!(
+            r#"ok {"auth":{"port":"#,
+            "0",
+            r#","disabled":"no","remote_enrollment":"yes","ipv6":"no","use_source_ip":"no","purge":"no","use_password":"no","ssl_verify_host":"no","ssl_auto_negotiate":"no","ciphers":"HIGH:!ADH:!EXP:!MD5:!RC4:!3DES:!CAMELLIA:@STRENGTH","ssl_manager_cert":"etc/sslmanager.cert","ssl_manager_key":"etc/sslmanager.key","key_request":{"enabled":"no","timeout":60,"threads":1,"queue_size":1024},"force":{"enabled":"yes","key_mismatch":"yes","disconnected_time":{"enabled":"yes","value":3600},"after_registration_time":3600},"agents":{"allow_higher_versions":"no"}}}"#
+        )
+    );
     assert!(config.starts_with(r#"ok {"auth":{"port":"#), "{config}");
     assert!(config.contains(r#""force":{"enabled":"yes","key_mismatch":"yes","disconnected_time":{"enabled":"yes","value":3600},"after_registration_time":3600},"agents":{"allow_higher_versions":"no"}}}"#), "{config}");
     let parsed: serde_json::Value = serde_json::from_str(&config[3..]).unwrap();

@@ -473,4 +473,3 @@ fn write_error<W: fmt::Write>(w: &mut W, code: EnrollErrorCode<'_>, message: &st
     json::write_string(w, message)?;
     w.write_str("}}")
 }
-

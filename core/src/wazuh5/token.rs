@@ -453,7 +453,6 @@ impl<'a> EnrollmentToken<'a> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
