@@ -90,6 +90,7 @@ pub use keypoll::{
 pub use keypoll::{keypoll_error_string, keypoll_success_string};
 pub use keys_file::{KeysLines, Line, NumberedLine, RemovedLine, parse_keys, parse_line, write_keys};
 pub use name::AgentName;
+pub use out::SliceWriter;
 pub use rand_core;
 #[cfg(feature = "alloc")]
 pub use record::OwnedRecord;

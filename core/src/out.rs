@@ -4,20 +4,33 @@ use core::fmt;
 
 use crate::error::{Error, ErrorKind};
 
-/// A cursor over a caller's `&mut [u8]` that refuses to overflow.
+/// A cursor over a caller's `&mut [u8]` that refuses to overflow: the writer behind every
+/// `encode_into`, public for bindings that format text of their own into caller buffers.
 ///
 /// On overflow it keeps counting, so [`SliceWriter::finish`] can report how many bytes were needed.
-pub(crate) struct SliceWriter<'b> {
+///
+/// ```
+/// use core::fmt::Write;
+/// let mut buf = [0u8; 4];
+/// let mut w = agentkeys::SliceWriter::new(&mut buf);
+/// write!(w, "{}", 12345).unwrap();
+/// assert_eq!(w.finish().unwrap_err().offset(), 5); // BufferTooSmall: 5 bytes needed
+/// ```
+#[derive(Debug)]
+pub struct SliceWriter<'b> {
     buf: &'b mut [u8],
     len: usize,
 }
 
 impl<'b> SliceWriter<'b> {
-    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
+    /// A writer at the start of `buf`.
+    #[must_use]
+    pub fn new(buf: &'b mut [u8]) -> Self {
         SliceWriter { buf, len: 0 }
     }
 
-    pub(crate) fn push(&mut self, bytes: &[u8]) {
+    /// Appends `bytes` (counted, not written, once the buffer is full).
+    pub fn push(&mut self, bytes: &[u8]) {
         let end = self.len.saturating_add(bytes.len());
         if let Some(dst) = self.buf.get_mut(self.len..end) {
             dst.copy_from_slice(bytes);
@@ -26,7 +39,10 @@ impl<'b> SliceWriter<'b> {
     }
 
     /// The written bytes, or `BufferTooSmall` with the needed length in [`Error::offset`].
-    pub(crate) fn finish(self) -> Result<&'b [u8], Error> {
+    ///
+    /// # Errors
+    /// `BufferTooSmall`.
+    pub fn finish(self) -> Result<&'b [u8], Error> {
         let needed = self.len;
         match self.buf.get(..needed) {
             Some(_) => Ok(&self.buf[..needed]),
@@ -35,7 +51,10 @@ impl<'b> SliceWriter<'b> {
     }
 
     /// Like [`SliceWriter::finish`] for text made only of ASCII/UTF-8 pieces.
-    pub(crate) fn finish_str(self) -> Result<&'b str, Error> {
+    ///
+    /// # Errors
+    /// `BufferTooSmall`.
+    pub fn finish_str(self) -> Result<&'b str, Error> {
         let bytes = self.finish()?;
         core::str::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidRecord))
     }

@@ -5,34 +5,21 @@ use core::ffi::c_char;
 
 use agentkeys_core::{GeneratedKey, ct_eq, encryption_key, export_key, import_key, key_hash};
 
-use crate::io::{in_bytes, out_param, write_text};
-use crate::keys::format_record;
+use crate::io::TextOut;
 use crate::panic::ffi_panic_boundary;
 use crate::result::{ak_result, copy_text};
-use crate::types::{ak_error, ak_record, ak_record_buf, fail_code, fail_with};
+use crate::types::{ak_error, ak_record, ak_record_buf, report_error};
 
-/// Reads `id`, `name` and `key` and writes the text `derive` makes of them (no allocation: the
-/// derived values are fixed-size).
-///
-/// # Safety
-/// Each input valid for its length (or NULL with 0); `buf` valid for `cap` bytes; `written` writable.
-#[allow(clippy::too_many_arguments, reason = "three (ptr, len) inputs and one output buffer")]
-unsafe fn derive_text<T: AsRef<str>>(
-    inputs: [(*const u8, usize); 3],
-    buf: *mut c_char,
-    cap: usize,
-    written: *mut usize,
+/// Writes the text `derive` makes of `id`, `name` and `key` (no allocation: the derived values
+/// are fixed-size).
+fn derive_text<T: AsRef<str>>(
+    inputs: [&[u8]; 3],
+    out: TextOut<'_>,
     derive: impl Fn(&[u8], &[u8], &[u8]) -> T,
 ) -> ak_result {
-    let [(id, id_len), (name, name_len), (key, key_len)] = inputs;
-    // SAFETY: forwarded contract of this function.
-    let (id, name, key) = match unsafe { (in_bytes(id, id_len), in_bytes(name, name_len), in_bytes(key, key_len)) } {
-        (Ok(i), Ok(n), Ok(k)) => (i, n, k),
-        (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => return code,
-    };
+    let [id, name, key] = inputs;
     let text = derive(id, name, key);
-    // SAFETY: forwarded contract of this function.
-    unsafe { write_text(buf, cap, written, |dst| copy_text(dst, text.as_ref().as_bytes())) }
+    out.write(|dst| copy_text(dst, text.as_ref().as_bytes()))
 }
 
 /// Writes the `K:` key hash of a record: lowercase hex SHA-1 of `id ‖ name ‖ key`, 40 characters
@@ -54,8 +41,8 @@ pub unsafe extern "C" fn ak_key_hash(
     written: *mut usize,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        unsafe { derive_text([(id, id_len), (name, name_len), (key, key_len)], buf, cap, written, |i, n, k| key_hash(i, n, k)) }
+        let inputs = [try_slice!(id, id_len), try_slice!(name, name_len), try_slice!(key, key_len)];
+        derive_text(inputs, try_text_out!(buf, cap, written), |i, n, k| key_hash(i, n, k))
     }
 }
 
@@ -77,12 +64,8 @@ pub unsafe extern "C" fn ak_encryption_key(
     written: *mut usize,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        unsafe {
-            derive_text([(id, id_len), (name, name_len), (key, key_len)], buf, cap, written, |i, n, k| {
-                encryption_key(i, n, k)
-            })
-        }
+        let inputs = [try_slice!(id, id_len), try_slice!(name, name_len), try_slice!(key, key_len)];
+        derive_text(inputs, try_text_out!(buf, cap, written), |i, n, k| encryption_key(i, n, k))
     }
 }
 
@@ -102,8 +85,7 @@ pub unsafe extern "C" fn ak_export_key(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        unsafe { format_record(record, buf, cap, written, err, |rec, dst| export_key(rec, dst).map(str::as_bytes)) }
+        format_record!(record, buf, cap, written, err, |rec, dst| export_key(rec, dst).map(str::as_bytes))
     }
 }
 
@@ -121,19 +103,15 @@ pub unsafe extern "C" fn ak_import_key(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let (bytes, slot) = match unsafe { (in_bytes(text, len), out_param(out)) } {
-            (Ok(b), Ok(s)) => (b, s),
-            // SAFETY: forwarded contract of this function.
-            (Err(code), _) | (_, Err(code)) => return unsafe { fail_code(err, code) },
-        };
+        let mut err = err_out!(err);
+        let bytes = try_slice!(text, len, err);
+        let slot = try_mut!(out, err);
         match import_key(bytes) {
             Ok(record) => {
                 *slot = ak_record_buf::from_record(&record);
                 ak_result::AK_OK
             }
-            // SAFETY: forwarded contract of this function.
-            Err(e) => unsafe { fail_with(err, &e) },
+            Err(e) => report_error(&mut err, &e),
         }
     }
 }
@@ -150,8 +128,7 @@ pub unsafe extern "C" fn ak_generate_key(buf: *mut c_char, cap: usize, written: 
         let Ok(key) = GeneratedKey::from_os() else {
             return ak_result::AK_ENTROPY_UNAVAILABLE;
         };
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| copy_text(dst, key.as_str().as_bytes())) }
+        try_text_out!(buf, cap, written).write(|dst| copy_text(dst, key.as_str().as_bytes()))
     }
 }
 
@@ -163,10 +140,12 @@ pub unsafe extern "C" fn ak_generate_key(buf: *mut c_char, cap: usize, written: 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_ct_equal(a: *const u8, a_len: usize, b: *const u8, b_len: usize) -> bool {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        match unsafe { (in_bytes(a, a_len), in_bytes(b, b_len)) } {
-            (Ok(a), Ok(b)) => ct_eq(a, b),
-            _ => false,
+        match (opt_slice!(a, a_len), opt_slice!(b, b_len)) {
+            (Some(a), Some(b)) => ct_eq(a, b),
+            // NULL compares equal only to NULL, both with length 0 (the empty input).
+            (None, None) => a_len == 0 && b_len == 0,
+            (None, Some(b)) => a_len == 0 && b.is_empty(),
+            (Some(a), None) => b_len == 0 && a.is_empty(),
         }
     }
 }

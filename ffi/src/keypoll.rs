@@ -5,11 +5,11 @@ use core::fmt::Write as _;
 
 use agentkeys_core::{JsonStr, KeyPollAnswer, encode_keypoll_error, encode_keypoll_success, parse_keypoll_output};
 
-use crate::io::{in_bytes, in_ref, input_str, out_param, write_text};
-use crate::keys::format_record;
 use crate::panic::ffi_panic_boundary;
 use crate::result::ak_result;
-use crate::types::{ak_error, ak_record, ak_record_buf, ak_str, fail_code, fail_with};
+use crate::types::{ak_error, ak_record, ak_record_buf, ak_str};
+#[allow(unused_imports, reason = "each module uses some of the reporters")]
+use crate::types::{report, report_details, report_error};
 
 /// What a key-poll script answered.
 #[allow(non_camel_case_types, reason = "C naming")]
@@ -54,12 +54,9 @@ pub unsafe extern "C" fn ak_keypoll_parse(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let (bytes, slot) = match unsafe { (in_bytes(data, len), out_param(out)) } {
-            (Ok(b), Ok(s)) => (b, s),
-            // SAFETY: forwarded contract of this function.
-            (Err(code), _) | (_, Err(code)) => return unsafe { fail_code(err, code) },
-        };
+        let mut err = err_out!(err);
+        let bytes = try_slice!(data, len, err);
+        let slot = try_mut!(out, err);
         let empty = ak_record_buf { id: [0; 9], name: [0; 129], ip: [0; 48], key: [0; 129] };
         *slot = match parse_keypoll_output(bytes) {
             Ok(KeyPollAnswer::Found(record)) => ak_keypoll_answer {
@@ -74,8 +71,7 @@ pub unsafe extern "C" fn ak_keypoll_parse(
                 code,
                 message_json: ak_str::from_bytes(message.raw().as_bytes()),
             },
-            // SAFETY: forwarded contract of this function.
-            Err(e) => return unsafe { fail_with(err, &e) },
+            Err(e) => return report_error(&mut err, &e),
         };
         ak_result::AK_OK
     }
@@ -95,25 +91,17 @@ pub unsafe extern "C" fn ak_keypoll_message(
     written: *mut usize,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let answer = match unsafe { in_ref(answer) } {
-            Ok(a) => a,
-            Err(code) => return code,
-        };
-        // SAFETY: `message_json` is valid per this function's contract.
-        let raw = unsafe { answer.message_json.as_opt() }.unwrap_or(b"");
+        let answer = try_ref!(answer);
+        let raw = str_field!(answer.message_json).unwrap_or(b"");
         let message = match JsonStr::from_raw(raw) {
             Ok(m) => m,
             Err(e) => return ak_result::from(e.kind()),
         };
-        // SAFETY: forwarded contract of this function.
-        unsafe {
-            write_text(buf, cap, written, |dst| {
-                let mut w = crate::io::BufWriter::new(dst);
-                let _ = write!(w, "{message}");
-                w.finish()
-            })
-        }
+        try_text_out!(buf, cap, written).write(|dst| {
+            let mut w = agentkeys_core::SliceWriter::new(dst);
+            let _ = write!(w, "{message}");
+            w.finish()
+        })
     }
 }
 
@@ -133,8 +121,7 @@ pub unsafe extern "C" fn ak_keypoll_format_success(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        unsafe { format_record(record, buf, cap, written, err, |rec, dst| encode_keypoll_success(rec, dst).map(str::as_bytes)) }
+        format_record!(record, buf, cap, written, err, |rec, dst| encode_keypoll_success(rec, dst).map(str::as_bytes))
     }
 }
 
@@ -154,12 +141,7 @@ pub unsafe extern "C" fn ak_keypoll_format_error(
     written: *mut usize,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let text = match unsafe { input_str(message, len) } {
-            Ok(t) => t,
-            Err(code) => return code,
-        };
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| encode_keypoll_error(code, text, dst).map(str::as_bytes)) }
+        let text = try_str!(message, len);
+        try_text_out!(buf, cap, written).write(|dst| encode_keypoll_error(code, text, dst).map(str::as_bytes))
     }
 }

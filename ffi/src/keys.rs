@@ -4,10 +4,12 @@ use core::ffi::c_char;
 
 use agentkeys_core::{KeysLines, Line, NumberedLine, Record, parse_line};
 
-use crate::io::{in_bytes, in_ref, out_param, write_text};
+use crate::io::in_bytes;
 use crate::panic::ffi_panic_boundary;
 use crate::result::ak_result;
-use crate::types::{ak_error, ak_record, ak_str, fail_code, fail_with};
+use crate::types::{ak_error, ak_record, ak_str};
+#[allow(unused_imports, reason = "each module uses some of the reporters")]
+use crate::types::{report, report_details, report_error};
 
 /// What a client.keys line holds.
 #[allow(non_camel_case_types, reason = "C naming")]
@@ -96,11 +98,8 @@ fn borrowed_record(text: &[u8], r: &Record<'_>) -> ak_record {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_keys_parse_line(line: *const u8, len: usize, out: *mut ak_line) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let (text, slot) = match unsafe { (in_bytes(line, len), out_param(out)) } {
-            (Ok(t), Ok(s)) => (t, s),
-            (Err(code), _) | (_, Err(code)) => return code,
-        };
+        let text = try_slice!(line, len);
+        let slot = try_mut!(out);
         *slot = line_to_c(text, 0, &parse_line(text));
         ak_result::AK_OK
     }
@@ -128,11 +127,8 @@ pub struct ak_keys_iter {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_keys_iter_init(iter: *mut ak_keys_iter, buf: *const u8, len: usize) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let (bytes, slot) = match unsafe { (in_bytes(buf, len), out_param(iter)) } {
-            (Ok(b), Ok(s)) => (b, s),
-            (Err(code), _) | (_, Err(code)) => return code,
-        };
+        let bytes = try_slice!(buf, len);
+        let slot = try_mut!(iter);
         *slot = ak_keys_iter { rest: bytes.as_ptr(), rest_len: bytes.len(), lines_read: 0 };
         ak_result::AK_OK
     }
@@ -147,11 +143,8 @@ pub unsafe extern "C" fn ak_keys_iter_init(iter: *mut ak_keys_iter, buf: *const 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_keys_iter_next(iter: *mut ak_keys_iter, out: *mut ak_line) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let (state, slot) = match unsafe { (out_param(iter), out_param(out)) } {
-            (Ok(i), Ok(s)) => (i, s),
-            (Err(code), _) | (_, Err(code)) => return code,
-        };
+        let state = try_mut!(iter);
+        let slot = try_mut!(out);
         // SAFETY: `rest`/`rest_len` were set by ak_keys_iter_init or by this function from a live
         // buffer the caller keeps alive.
         let rest = match unsafe { in_bytes(state.rest, state.rest_len) } {
@@ -171,16 +164,13 @@ pub unsafe extern "C" fn ak_keys_iter_next(iter: *mut ak_keys_iter, out: *mut ak
     }
 }
 
-/// Validates the four fields of `record` into a core record.
-///
-/// # Safety
-/// Every non-NULL `ak_str` must be valid for its length.
-pub(crate) unsafe fn record_from_c<'a>(record: &ak_record) -> Result<Record<'a>, agentkeys_core::Error> {
+/// Validates the four fields of `record`, a struct input of an exported function, into a core
+/// record.
+pub(crate) fn record_from_c<'a>(record: &'a ak_record) -> Result<Record<'a>, agentkeys_core::Error> {
     use agentkeys_core::{AgentAddr, AgentId, AgentKey, AgentName, Field};
     let missing = |f| agentkeys_core::Error::new(agentkeys_core::ErrorKind::MissingField).with_field(f);
-    // SAFETY: forwarded contract.
     let (id, name, ip, key) =
-        unsafe { (record.id.as_opt(), record.name.as_opt(), record.ip.as_opt(), record.key.as_opt()) };
+        (str_field!(record.id), str_field!(record.name), str_field!(record.ip), str_field!(record.key));
     Ok(Record::new(
         AgentId::parse(id.ok_or(missing(Field::Id))?)?,
         AgentName::parse(name.ok_or(missing(Field::Name))?)?,
@@ -189,45 +179,27 @@ pub(crate) unsafe fn record_from_c<'a>(record: &ak_record) -> Result<Record<'a>,
     ))
 }
 
-/// Validates a C record and writes what `encode` makes of it: the body shared by every function
-/// that formats a record.
-///
-/// # Safety
-/// `record` NULL or readable with valid strings; `buf` valid for `cap` bytes; `written` writable;
-/// `err` NULL or writable.
-pub(crate) unsafe fn format_record<F>(
-    record: *const ak_record,
-    buf: *mut c_char,
-    cap: usize,
-    written: *mut usize,
-    err: *mut ak_error,
+/// Validates `record` and writes what `encode` makes of it; a record the encoder refuses (e.g. a
+/// key-poll answer with a 2-digit ID) is reported with its field, like one that fails validation.
+pub(crate) fn encode_record<F>(
+    record: &ak_record,
+    out: crate::io::TextOut<'_>,
+    err: &mut Option<&mut ak_error>,
     encode: F,
 ) -> ak_result
 where
     F: for<'b> Fn(&Record<'_>, &'b mut [u8]) -> Result<&'b [u8], agentkeys_core::Error>,
 {
-    // SAFETY: forwarded contract of this function.
-    let rec = match unsafe { in_ref(record) } {
+    let rec = match record_from_c(record) {
         Ok(r) => r,
-        // SAFETY: forwarded contract of this function.
-        Err(code) => return unsafe { fail_code(err, code) },
+        Err(e) => return report_error(err, &e),
     };
-    // SAFETY: forwarded contract of this function.
-    let rec = match unsafe { record_from_c(rec) } {
-        Ok(r) => r,
-        // SAFETY: forwarded contract of this function.
-        Err(e) => return unsafe { fail_with(err, &e) },
-    };
-    // A record the encoder refuses (e.g. a key-poll answer with a 2-digit ID) is reported with its
-    // field through `err`, like a record that fails validation.
     if let Err(e) = encode(&rec, &mut [])
         && e.kind() != agentkeys_core::ErrorKind::BufferTooSmall
     {
-        // SAFETY: forwarded contract of this function.
-        return unsafe { fail_with(err, &e) };
+        return report_error(err, &e);
     }
-    // SAFETY: forwarded contract of this function.
-    unsafe { write_text(buf, cap, written, |dst| encode(&rec, dst)) }
+    out.write(|dst| encode(&rec, dst))
 }
 
 /// Writes `record` as a client.keys line, `ID NAME IP KEY` (no newline; address in file form),
@@ -247,7 +219,6 @@ pub unsafe extern "C" fn ak_record_format(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        unsafe { format_record(record, buf, cap, written, err, |rec, dst| rec.encode_into(dst).map(str::as_bytes)) }
+        format_record!(record, buf, cap, written, err, |rec, dst| rec.encode_into(dst).map(str::as_bytes))
     }
 }

@@ -13,8 +13,11 @@
 
 mod panic;
 
-mod crypto;
+// The checked-pointer macros (`try_slice!`, `try_mut!`, …) are used by every module below.
+#[macro_use]
 mod io;
+
+mod crypto;
 mod keypoll;
 mod keys;
 mod reply;

@@ -4,11 +4,11 @@ use core::ffi::c_char;
 
 use agentkeys_core::{Reply, encode_error_reply, encode_key_reply, parse_reply};
 
-use crate::io::{in_bytes, in_ref, out_param, write_text};
-use crate::keys::format_record;
 use crate::panic::ffi_panic_boundary;
 use crate::result::ak_result;
-use crate::types::{ak_error, ak_record, ak_str, fail_code, fail_with};
+use crate::types::{ak_error, ak_record, ak_str};
+#[allow(unused_imports, reason = "each module uses some of the reporters")]
+use crate::types::{report, report_details, report_error};
 
 /// Writes upstream's exact error reply for a refusal, `ERROR: <text>. Unable to add agent`, from
 /// the `ak_error` a parse or validation function filled (its `code` and `subject`). Codes that
@@ -28,18 +28,10 @@ pub unsafe extern "C" fn ak_error_reply(
     written: *mut usize,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let details = match unsafe { in_ref(err) } {
-            Ok(d) => d,
-            Err(code) => return code,
-        };
-        // SAFETY: `subject` is valid per this function's contract.
-        let refusal = match unsafe { details.as_request_error() } {
-            Ok(r) => r,
-            Err(code) => return code,
-        };
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| encode_error_reply(&refusal, dst)) }
+        let details = try_ref!(err);
+        let Some(kind) = details.code.kind() else { return ak_result::AK_INVALID_PARAMETER };
+        let refusal = agentkeys_core::RequestError::new(kind, str_field!(details.subject).unwrap_or(b""));
+        try_text_out!(buf, cap, written).write(|dst| encode_error_reply(&refusal, dst))
     }
 }
 
@@ -59,8 +51,7 @@ pub unsafe extern "C" fn ak_reply_format_key(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        unsafe { format_record(record, buf, cap, written, err, |rec, dst| encode_key_reply(rec, dst).map(str::as_bytes)) }
+        format_record!(record, buf, cap, written, err, |rec, dst| encode_key_reply(rec, dst).map(str::as_bytes))
     }
 }
 
@@ -106,12 +97,9 @@ pub unsafe extern "C" fn ak_reply_parse(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let (bytes, slot) = match unsafe { (in_bytes(data, len), out_param(out)) } {
-            (Ok(b), Ok(s)) => (b, s),
-            // SAFETY: forwarded contract of this function.
-            (Err(code), _) | (_, Err(code)) => return unsafe { fail_code(err, code) },
-        };
+        let mut err = err_out!(err);
+        let bytes = try_slice!(data, len, err);
+        let slot = try_mut!(out, err);
         *slot = match parse_reply(bytes) {
             Ok(Reply::Key { text, .. }) => {
                 // The record text is `ID NAME IP KEY`, single spaces, all validated.
@@ -126,8 +114,7 @@ pub unsafe extern "C" fn ak_reply_parse(
                 text: ak_str::NONE,
                 server_error: ak_str::from_bytes(message),
             },
-            // SAFETY: forwarded contract of this function.
-            Err(e) => return unsafe { fail_with(err, &e) },
+            Err(e) => return report_error(&mut err, &e),
         };
         ak_result::AK_OK
     }

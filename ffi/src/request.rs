@@ -5,10 +5,12 @@ use core::net::IpAddr;
 
 use agentkeys_core::{AgentAddr, AgentName, Groups, IpField, Request, RequestOptions, Version};
 
-use crate::io::{copy_into, in_bytes, in_ref, out_param, write_text};
+use crate::io::copy_into;
 use crate::panic::ffi_panic_boundary;
 use crate::result::ak_result;
-use crate::types::{AK_ADDR_BUF, ak_error, ak_str, fail, fail_code, fail_with};
+use crate::types::{AK_ADDR_BUF, ak_error, ak_str};
+#[allow(unused_imports, reason = "each module uses some of the reporters")]
+use crate::types::{report, report_details, report_error};
 
 /// The manager settings a request is checked against.
 #[allow(non_camel_case_types, reason = "C naming")]
@@ -79,30 +81,24 @@ pub unsafe extern "C" fn ak_request_parse(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let (bytes, opts, slot) = match unsafe { (in_bytes(data, len), in_ref(opts), out_param(out)) } {
-            (Ok(b), Ok(o), Ok(s)) => (b, o, s),
-            // SAFETY: forwarded contract of this function.
-            (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => return unsafe { fail_code(err, code) },
-        };
-        // SAFETY: the options' strings are valid per this function's contract.
-        let (password, version, source) = unsafe { (opts.password.as_opt(), opts.manager_version.as_opt(), opts.source_ip.as_opt()) };
+        let mut err = err_out!(err);
+        let bytes = try_slice!(data, len, err);
+        let opts = try_ref!(opts, err);
+        let slot = try_mut!(out, err);
+        let (password, version, source) =
+            (str_field!(opts.password), str_field!(opts.manager_version), str_field!(opts.source_ip));
         let source = match source.map(core::str::from_utf8) {
             Some(Ok(text)) => match text.parse::<IpAddr>() {
                 Ok(ip) => ip,
-                // SAFETY: forwarded contract of this function.
-                Err(_) => return unsafe { fail_code(err, ak_result::AK_INVALID_PARAMETER) },
+                Err(_) => return report(&mut err, ak_result::AK_INVALID_PARAMETER),
             },
-            // SAFETY: forwarded contract of this function.
-            Some(Err(_)) => return unsafe { fail_code(err, ak_result::AK_INVALID_UTF8) },
-            // SAFETY: forwarded contract of this function.
-            None => return unsafe { fail_code(err, ak_result::AK_NULL_PARAMETER) },
+            Some(Err(_)) => return report(&mut err, ak_result::AK_INVALID_UTF8),
+            None => return report(&mut err, ak_result::AK_NULL_PARAMETER),
         };
         let core_opts = RequestOptions { password, manager_version: version.map(Version::parse_lenient) };
         let request = match Request::parse(bytes, &core_opts) {
             Ok(r) => r,
-            // SAFETY: forwarded contract of this function.
-            Err(e) => return unsafe { fail(err, ak_error::from_request_error(&e)) },
+            Err(e) => return report_details(&mut err, ak_error::from_request_error(&e)),
         };
         let mut parsed = ak_request {
             password: ak_str::from_opt(request.password),
@@ -160,38 +156,34 @@ pub unsafe extern "C" fn ak_request_format(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let req = match unsafe { in_ref(req) } {
-            Ok(r) => r,
-            // SAFETY: forwarded contract of this function.
-            Err(code) => return unsafe { fail_code(err, code) },
-        };
-        // SAFETY: the strings of `req` are valid per this function's contract.
-        let (password, name, version, groups, ip, key_hash) = unsafe {
-            (req.password.as_opt(), req.name.required(), req.version.as_opt(), req.groups.as_opt(), req.ip.as_opt(), req.key_hash.as_opt())
-        };
+        let mut err = err_out!(err);
+        let req = try_ref!(req, err);
+        let (password, version, groups, ip, key_hash) = (
+            str_field!(req.password),
+            str_field!(req.version),
+            str_field!(req.groups),
+            str_field!(req.ip),
+            str_field!(req.key_hash),
+        );
+        let name = str_field!(req.name).ok_or(ak_result::AK_NULL_PARAMETER);
         let name = match name {
             Ok(n) => n,
-            // SAFETY: forwarded contract of this function.
-            Err(code) => return unsafe { fail_code(err, code) },
+            Err(code) => return report(&mut err, code),
         };
         let name = match AgentName::parse(name) {
             Ok(n) => n,
-            // SAFETY: forwarded contract of this function.
-            Err(e) => return unsafe { fail_with(err, &e) },
+            Err(e) => return report_error(&mut err, &e),
         };
         let groups = match groups.map(Groups::parse).transpose() {
             Ok(g) => g,
-            // SAFETY: forwarded contract of this function.
-            Err(e) => return unsafe { fail(err, ak_error::from_request_error(&e)) },
+            Err(e) => return report_details(&mut err, ak_error::from_request_error(&e)),
         };
         let ip = match ip {
             None => IpField::Absent,
             Some(b"src") => IpField::Source,
             Some(text) => match AgentAddr::parse(text) {
                 Ok(a) => IpField::Addr(a),
-                // SAFETY: forwarded contract of this function.
-                Err(e) => return unsafe { fail_with(err, &e) },
+                Err(e) => return report_error(&mut err, &e),
             },
         };
         let request = Request { password, name, version, groups, ip, key_hash };
@@ -199,10 +191,8 @@ pub unsafe extern "C" fn ak_request_format(
         if let Err(e) = request.encode_into(&mut [])
             && e.kind() != agentkeys_core::ErrorKind::BufferTooSmall
         {
-            // SAFETY: forwarded contract of this function.
-            return unsafe { fail_with(err, &e) };
+            return report_error(&mut err, &e);
         }
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| request.encode_into(dst)) }
+        try_text_out!(buf, cap, written).write(|dst| request.encode_into(dst))
     }
 }

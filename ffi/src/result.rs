@@ -4,7 +4,6 @@ use core::ffi::c_char;
 
 use agentkeys_core::ErrorKind;
 
-use crate::io::write_text;
 use crate::panic::ffi_panic_boundary;
 
 /// The outcome of a call. `AK_OK` is 0; codes are never renumbered or reused.
@@ -313,8 +312,7 @@ pub(crate) const ALL_RESULTS: &[ak_result] = &[
 pub unsafe extern "C" fn ak_result_message(code: u32, buf: *mut c_char, cap: usize, written: *mut usize) -> ak_result {
     ffi_panic_boundary! {
         let text = ak_result::from_u32(code).map_or("unknown error", ak_result::message);
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| copy_text(dst, text.as_bytes())) }
+        try_text_out!(buf, cap, written).write(|dst| copy_text(dst, text.as_bytes()))
     }
 }
 
@@ -326,17 +324,14 @@ pub unsafe extern "C" fn ak_result_message(code: u32, buf: *mut c_char, cap: usi
 pub unsafe extern "C" fn ak_result_name(code: u32, buf: *mut c_char, cap: usize, written: *mut usize) -> ak_result {
     ffi_panic_boundary! {
         let name = ak_result::from_u32(code);
-        // SAFETY: forwarded contract of this function.
-        unsafe {
-            write_text(buf, cap, written, |dst| {
-                let mut w = crate::io::BufWriter::new(dst);
-                let _ = match name {
-                    Some(code) => code.write_name(&mut w),
-                    None => core::fmt::Write::write_str(&mut w, "AK_UNKNOWN"),
-                };
-                w.finish()
-            })
-        }
+        try_text_out!(buf, cap, written).write(|dst| {
+            let mut w = agentkeys_core::SliceWriter::new(dst);
+            let _ = match name {
+                Some(code) => code.write_name(&mut w),
+                None => core::fmt::Write::write_str(&mut w, "AK_UNKNOWN"),
+            };
+            w.finish()
+        })
     }
 }
 

@@ -38,15 +38,6 @@ impl ak_str {
         // SAFETY: forwarded contract.
         unsafe { crate::io::optional_input(self.ptr.cast(), self.len) }
     }
-
-    /// The bytes; an absent value is an error.
-    ///
-    /// # Safety
-    /// As [`ak_str::as_opt`].
-    pub(crate) unsafe fn required<'a>(&self) -> Result<&'a [u8], ak_result> {
-        // SAFETY: forwarded contract.
-        unsafe { self.as_opt() }.ok_or(ak_result::AK_NULL_PARAMETER)
-    }
 }
 
 /// Which field an error is about.
@@ -173,29 +164,24 @@ impl ak_error {
         out.subject = ak_str::from_bytes(e.subject());
         out
     }
-
-    /// Rebuilds the core refusal this error describes.
-    ///
-    /// # Safety
-    /// `subject`, when present, must be valid for its length for `'a`.
-    pub(crate) unsafe fn as_request_error<'a>(&self) -> Result<RequestError<'a>, ak_result> {
-        let kind = self.code.kind().ok_or(ak_result::AK_INVALID_PARAMETER)?;
-        // SAFETY: forwarded contract.
-        let subject = unsafe { self.subject.as_opt() }.unwrap_or(b"");
-        Ok(RequestError::new(kind, subject))
-    }
 }
 
-/// Stores failure details in the caller's optional `ak_error` and returns the code.
-///
-/// # Safety
-/// `err` must be NULL or valid for a write.
-pub(crate) unsafe fn fail(err: *mut ak_error, details: ak_error) -> ak_result {
-    // SAFETY: the caller guarantees `err` is NULL or valid.
-    if let Some(slot) = unsafe { err.as_mut() } {
+/// Stores `details` in the caller's optional `ak_error` (already checked) and returns the code.
+pub(crate) fn report_details(err: &mut Option<&mut ak_error>, details: ak_error) -> ak_result {
+    if let Some(slot) = err.as_deref_mut() {
         *slot = details;
     }
     details.code
+}
+
+/// Reports a C-ABI-level problem (NULL pointer, bad UTF-8) through the optional `err` too.
+pub(crate) fn report(err: &mut Option<&mut ak_error>, code: ak_result) -> ak_result {
+    report_details(err, ak_error { code, field: ak_field::AK_FIELD_NONE, line: 0, offset: 0, subject: ak_str::NONE })
+}
+
+/// Maps a core error to its code and reports it through the optional `err`.
+pub(crate) fn report_error(err: &mut Option<&mut ak_error>, e: &Error) -> ak_result {
+    report_details(err, ak_error::from_error(e))
 }
 
 /// A record whose fields borrow from the caller's input or strings: `ID NAME IP KEY`.
@@ -271,23 +257,4 @@ pub struct ak_addr {
     pub prefix_len: u8,
     /// Exactly one IPv4 host (decides the agent's `!id!` message header).
     pub single_host: bool,
-}
-
-/// Maps a core error to the code and fills `err`.
-///
-/// # Safety
-/// `err` must be NULL or valid for a write.
-pub(crate) unsafe fn fail_with(err: *mut ak_error, e: &Error) -> ak_result {
-    // SAFETY: forwarded contract.
-    unsafe { fail(err, ak_error::from_error(e)) }
-}
-
-/// Reports a C-ABI-level problem (NULL pointer, bad UTF-8) through `err` too.
-///
-/// # Safety
-/// `err` must be NULL or valid for a write.
-pub(crate) unsafe fn fail_code(err: *mut ak_error, code: ak_result) -> ak_result {
-    let details = ak_error { code, field: ak_field::AK_FIELD_NONE, line: 0, offset: 0, subject: ak_str::NONE };
-    // SAFETY: forwarded contract.
-    unsafe { fail(err, details) }
 }

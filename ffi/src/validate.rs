@@ -4,26 +4,16 @@ use core::ffi::c_char;
 
 use agentkeys_core::{AgentAddr, AgentId, AgentKey, AgentName, Error, Groups};
 
-use crate::io::{copy_into, in_bytes, out_param, write_text};
+use crate::io::copy_into;
 use crate::panic::ffi_panic_boundary;
 use crate::result::ak_result;
-use crate::types::{AK_ADDR_BUF, ak_addr, ak_error, fail, fail_code, fail_with};
+use crate::types::{AK_ADDR_BUF, ak_addr, ak_error, report_details, report_error};
 
-/// Runs a core validator over a `(ptr, len)` input.
-///
-/// # Safety
-/// `ptr` valid for `len` bytes (or NULL with 0); `err` NULL or valid.
-unsafe fn validate(ptr: *const u8, len: usize, err: *mut ak_error, check: fn(&[u8]) -> Result<(), Error>) -> ak_result {
-    // SAFETY: forwarded contract.
-    let bytes = match unsafe { in_bytes(ptr, len) } {
-        Ok(b) => b,
-        // SAFETY: forwarded contract.
-        Err(code) => return unsafe { fail_code(err, code) },
-    };
+/// Runs a core validator over an input, reporting a refusal through `err`.
+fn validate(bytes: &[u8], err: &mut Option<&mut ak_error>, check: fn(&[u8]) -> Result<(), Error>) -> ak_result {
     match check(bytes) {
         Ok(()) => ak_result::AK_OK,
-        // SAFETY: forwarded contract.
-        Err(e) => unsafe { fail_with(err, &e) },
+        Err(e) => report_error(err, &e),
     }
 }
 
@@ -35,8 +25,9 @@ unsafe fn validate(ptr: *const u8, len: usize, err: *mut ak_error, check: fn(&[u
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_validate_id(id: *const u8, len: usize, err: *mut ak_error) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        unsafe { validate(id, len, err, |b| AgentId::parse(b).map(drop)) }
+        let mut err = err_out!(err);
+        let bytes = try_slice!(id, len, err);
+        validate(bytes, &mut err, |b| AgentId::parse(b).map(drop))
     }
 }
 
@@ -48,8 +39,9 @@ pub unsafe extern "C" fn ak_validate_id(id: *const u8, len: usize, err: *mut ak_
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_validate_name(name: *const u8, len: usize, err: *mut ak_error) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        unsafe { validate(name, len, err, |b| AgentName::parse(b).map(drop)) }
+        let mut err = err_out!(err);
+        let bytes = try_slice!(name, len, err);
+        validate(bytes, &mut err, |b| AgentName::parse(b).map(drop))
     }
 }
 
@@ -61,8 +53,9 @@ pub unsafe extern "C" fn ak_validate_name(name: *const u8, len: usize, err: *mut
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_validate_key(key: *const u8, len: usize, err: *mut ak_error) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        unsafe { validate(key, len, err, |b| AgentKey::parse(b).map(drop)) }
+        let mut err = err_out!(err);
+        let bytes = try_slice!(key, len, err);
+        validate(bytes, &mut err, |b| AgentKey::parse(b).map(drop))
     }
 }
 
@@ -80,19 +73,15 @@ pub unsafe extern "C" fn ak_validate_addr(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let (bytes, slot) = match unsafe { (in_bytes(ip, len), out_param(out)) } {
-            (Ok(b), Ok(s)) => (b, s),
-            // SAFETY: forwarded contract of this function.
-            (Err(code), _) | (_, Err(code)) => return unsafe { fail_code(err, code) },
-        };
+        let mut err = err_out!(err);
+        let bytes = try_slice!(ip, len, err);
+        let slot = try_mut!(out, err);
         match AgentAddr::parse(bytes) {
             Ok(addr) => {
                 *slot = addr_info(&addr);
                 ak_result::AK_OK
             }
-            // SAFETY: forwarded contract of this function.
-            Err(e) => unsafe { fail_with(err, &e) },
+            Err(e) => report_error(&mut err, &e),
         }
     }
 }
@@ -133,22 +122,15 @@ pub unsafe extern "C" fn ak_validate_groups(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let bytes = match unsafe { in_bytes(groups, len) } {
-            Ok(b) => b,
-            // SAFETY: forwarded contract of this function.
-            Err(code) => return unsafe { fail_code(err, code) },
-        };
+        let mut err = err_out!(err);
+        let bytes = try_slice!(groups, len, err);
+        let out = try_text_out!(dedup, cap, written);
         let parsed = match Groups::parse(bytes).and_then(|g| g.for_each_distinct(|_| Ok(())).map(|()| g)) {
             Ok(g) => g,
-            // SAFETY: forwarded contract of this function.
-            Err(e) => return unsafe { fail(err, ak_error::from_request_error(&e)) },
+            Err(e) => return report_details(&mut err, ak_error::from_request_error(&e)),
         };
-        // Cannot fail any more except for the buffer size, which `write_text` reports.
-        // SAFETY: forwarded contract of this function.
-        unsafe {
-            write_text(dedup, cap, written, |dst| parsed.dedup_into(dst).map(str::as_bytes).map_err(|e| e.error()))
-        }
+        // Cannot fail any more except for the buffer size, which the output reports.
+        out.write(|dst| parsed.dedup_into(dst).map(str::as_bytes).map_err(|e| e.error()))
     }
 }
 
@@ -162,16 +144,11 @@ pub unsafe extern "C" fn ak_validate_groups(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_groups_check_manager_rules(groups: *const u8, len: usize, err: *mut ak_error) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let bytes = match unsafe { in_bytes(groups, len) } {
-            Ok(b) => b,
-            // SAFETY: forwarded contract of this function.
-            Err(code) => return unsafe { fail_code(err, code) },
-        };
+        let mut err = err_out!(err);
+        let bytes = try_slice!(groups, len, err);
         match Groups::parse(bytes).and_then(|g| g.check_manager_rules(|_| Ok(()))) {
             Ok(()) => ak_result::AK_OK,
-            // SAFETY: forwarded contract of this function.
-            Err(e) => unsafe { fail(err, ak_error::from_request_error(&e)) },
+            Err(e) => report_details(&mut err, ak_error::from_request_error(&e)),
         }
     }
 }

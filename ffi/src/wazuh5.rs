@@ -11,10 +11,12 @@ use agentkeys_core::wazuh5::{
 };
 use agentkeys_core::{Error, ErrorKind, Field, Groups};
 
-use crate::io::{copy_into, in_bytes, input_str, optional_input, out_param, write_text};
+use crate::io::copy_into;
 use crate::panic::ffi_panic_boundary;
 use crate::result::ak_result;
-use crate::types::{AK_ADDR_BUF, AK_NAME_BUF, ak_error, ak_field, ak_record, ak_str, fail_code, fail_with};
+use crate::types::{AK_ADDR_BUF, AK_NAME_BUF, ak_error, ak_field, ak_record, ak_str};
+#[allow(unused_imports, reason = "each module uses some of the reporters")]
+use crate::types::{report, report_details, report_error};
 
 /// Which credential a JWT key is derived from.
 #[allow(non_camel_case_types, reason = "C naming")]
@@ -100,16 +102,6 @@ impl ak_bearer_info {
     }
 }
 
-/// Reads a fixed-size byte array input.
-///
-/// # Safety
-/// `ptr` NULL or valid for `N` bytes.
-unsafe fn in_array<const N: usize>(ptr: *const u8) -> Result<[u8; N], ak_result> {
-    // SAFETY: forwarded contract.
-    let bytes = unsafe { in_bytes(ptr, if ptr.is_null() { 0 } else { N })? };
-    bytes.try_into().map_err(|_| ak_result::AK_NULL_PARAMETER)
-}
-
 /// Derives the 32-byte HMAC key of an enroll JWT from `secret` (the password's bytes, a token's
 /// 16-byte secret, or a 32-byte re-enrollment secret) with HKDF-SHA256, as Wazuh 5.0 does.
 /// Returns `AK_OK` or `AK_NULL_PARAMETER`.
@@ -124,22 +116,14 @@ pub unsafe extern "C" fn ak_derive_key(
     out: *mut u8,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let secret = match unsafe { in_bytes(secret, secret_len) } {
-            Ok(s) => s,
-            Err(code) => return code,
-        };
-        if out.is_null() {
-            return ak_result::AK_NULL_PARAMETER;
-        }
+        let secret = try_slice!(secret, secret_len);
+        let out = try_array_out!(out, 32);
         let label = match label {
             ak_key_label::AK_LABEL_PASSWORD => KeyLabel::Password,
             ak_key_label::AK_LABEL_TOKEN => KeyLabel::Token,
             ak_key_label::AK_LABEL_REENROLL => KeyLabel::Reenroll,
         };
-        let key = derive_key(label, secret);
-        // SAFETY: `out` is non-NULL and the caller guarantees 32 writable bytes.
-        unsafe { core::ptr::copy_nonoverlapping(key.as_ptr(), out, key.len()) };
+        *out = derive_key(label, secret);
         ak_result::AK_OK
     }
 }
@@ -164,15 +148,11 @@ pub unsafe extern "C" fn ak_bearer_sign(
     written: *mut usize,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let inputs = unsafe { (in_array::<32>(key), in_array::<16>(jti), optional_input(kid, kid_len)) };
-        let (key, jti, kid) = match inputs {
-            (Ok(k), Ok(j), kid) => (k, j, kid),
-            (Err(code), _, _) | (_, Err(code), _) => return code,
-        };
+        let key = try_array!(key, 32);
+        let jti = try_array!(jti, 16);
+        let kid = opt_slice!(kid, kid_len);
         let Ok(kid) = kid.map(core::str::from_utf8).transpose() else { return ak_result::AK_INVALID_UTF8 };
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| sign_bearer(&key, kid, iat, &jti, dst).map(str::as_bytes)) }
+        try_text_out!(buf, cap, written).write(|dst| sign_bearer(&key, kid, iat, &jti, dst).map(str::as_bytes))
     }
 }
 
@@ -190,19 +170,15 @@ pub unsafe extern "C" fn ak_bearer_peek(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let (bearer, out) = match unsafe { (in_bytes(bearer, len), out_param(out)) } {
-            (Ok(b), Ok(o)) => (b, o),
-            // SAFETY: forwarded contract of this function.
-            (Err(code), _) | (_, Err(code)) => return unsafe { fail_code(err, code) },
-        };
+        let mut err = err_out!(err);
+        let bearer = try_slice!(bearer, len, err);
+        let out = try_mut!(out, err);
         match peek_bearer(bearer) {
             Ok(kind) => {
                 *out = ak_bearer_info::new(kind);
                 ak_result::AK_OK
             }
-            // SAFETY: forwarded contract of this function.
-            Err(e) => unsafe { fail_with(err, &e) },
+            Err(e) => report_error(&mut err, &e),
         }
     }
 }
@@ -226,20 +202,16 @@ pub unsafe extern "C" fn ak_bearer_verify(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let inputs = unsafe { (in_bytes(bearer, len), in_array::<32>(key), out_param(out)) };
-        let (bearer, key, out) = match inputs {
-            (Ok(b), Ok(k), Ok(o)) => (b, k, o),
-            // SAFETY: forwarded contract of this function.
-            (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => return unsafe { fail_code(err, code) },
-        };
+        let mut err = err_out!(err);
+        let bearer = try_slice!(bearer, len, err);
+        let key = try_array!(key, 32);
+        let out = try_mut!(out, err);
         match verify_bearer(bearer, |_| Ok(key), &VerifyPolicy { now, max_age, skew }) {
             Ok(verified) => {
                 *out = ak_bearer_info::verified(&verified);
                 ak_result::AK_OK
             }
-            // SAFETY: forwarded contract of this function.
-            Err(e) => unsafe { fail_with(err, &e) },
+            Err(e) => report_error(&mut err, &e),
         }
     }
 }
@@ -386,25 +358,21 @@ pub unsafe extern "C" fn ak_token_decode(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let (token, out) = match unsafe { (in_bytes(token, len), out_param(out)) } {
-            (Ok(t), Ok(o)) => (t, o),
-            // SAFETY: forwarded contract of this function.
-            (Err(code), _) | (_, Err(code)) => return unsafe { fail_code(err, code) },
-        };
+        let mut err = err_out!(err);
+        let token = try_slice!(token, len, err);
+        let out = try_mut!(out, err);
         if scratch.is_null() {
-            // SAFETY: forwarded contract of this function.
-            return unsafe { fail_code(err, ak_result::AK_NULL_PARAMETER) };
+            return report(&mut err, ak_result::AK_NULL_PARAMETER);
         }
-        // SAFETY: non-NULL, and the caller guarantees `scratch_cap` writable bytes that outlive `*out`.
+        // SAFETY: non-NULL, and this function's contract gives `scratch_cap` writable bytes that
+        // outlive `*out` (the decoded token points into them).
         let scratch = unsafe { core::slice::from_raw_parts_mut(scratch, scratch_cap) };
         match EnrollmentToken::decode(token, scratch) {
             Ok(decoded) => {
                 *out = token_to_c(&decoded);
                 ak_result::AK_OK
             }
-            // SAFETY: forwarded contract of this function.
-            Err(e) => unsafe { fail_with(err, &e) },
+            Err(e) => report_error(&mut err, &e),
         }
     }
 }
@@ -436,49 +404,30 @@ pub unsafe extern "C" fn ak_token_encode(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let address = match unsafe { input_str(address, address_len) } {
-            Ok(a) => a,
-            // SAFETY: forwarded contract of this function.
-            Err(code) => return unsafe { fail_code(err, code) },
-        };
+        let mut err = err_out!(err);
+        let address = try_str!(address, address_len, err);
         let address = match TokenAddress::parse(address) {
             Ok(a) => a,
-            // SAFETY: forwarded contract of this function.
-            Err(e) => return unsafe { fail_with(err, &e) },
+            Err(e) => return report_error(&mut err, &e),
         };
-        // SAFETY: forwarded contract of this function.
-        let ca = unsafe { optional_input(ca, ca_len) };
+        let ca = opt_slice!(ca, ca_len);
         let anchor = match (pin.is_null(), ca) {
-            // SAFETY: `pin` is non-NULL and the caller guarantees 32 readable bytes.
-            (false, None) => match unsafe { in_array::<32>(pin) } {
-                Ok(p) => TrustAnchor::Pin(p),
-                Err(code) => return code,
-            },
+            (false, None) => TrustAnchor::Pin(try_array!(pin, 32)),
             (true, Some(pem)) => match core::str::from_utf8(pem) {
                 Ok(pem) if pem.len() <= agentkeys_core::wazuh5::MAX_TOKEN_CA_LEN => TrustAnchor::Ca(pem),
-                // SAFETY: forwarded contract of this function.
-                Ok(_) => return unsafe { fail_with(err, &Error::new(ErrorKind::TooLong).with_field(Field::Ca)) },
-                // SAFETY: forwarded contract of this function.
-                Err(_) => return unsafe { fail_code(err, ak_result::AK_INVALID_UTF8) },
+                Ok(_) => return report_error(&mut err, &Error::new(ErrorKind::TooLong).with_field(Field::Ca)),
+                Err(_) => return report(&mut err, ak_result::AK_INVALID_UTF8),
             },
-            // SAFETY: forwarded contract of this function.
-            _ => return unsafe { fail_with(err, &Error::new(ErrorKind::TokenAnchor).with_field(Field::Pin)) },
+            _ => return report_error(&mut err, &Error::new(ErrorKind::TokenAnchor).with_field(Field::Pin)),
         };
         let credential = match (token_id.is_null(), secret.is_null()) {
-            // SAFETY: both non-NULL; the caller guarantees 16 readable bytes each.
-            (false, false) => match unsafe { (in_array::<16>(token_id), in_array::<16>(secret)) } {
-                (Ok(id), Ok(secret)) => Some(TokenCredential { id: TokenId(id), secret }),
-                (Err(code), _) | (_, Err(code)) => return code,
-            },
+            (false, false) => Some(TokenCredential { id: TokenId(try_array!(token_id, 16)), secret: try_array!(secret, 16) }),
             _ => None,
         };
         let token = EnrollmentToken { address, anchor, credential };
-        // SAFETY: forwarded contract of this function.
-        let result = unsafe { write_text(buf, cap, written, |dst| token.encode_into(dst).map(str::as_bytes)) };
+        let result = try_text_out!(buf, cap, written).write(|dst| token.encode_into(dst).map(str::as_bytes));
         if result != ak_result::AK_OK && result != ak_result::AK_BUFFER_TOO_SMALL {
-            // SAFETY: forwarded contract of this function.
-            return unsafe { fail_code(err, result) };
+            return report(&mut err, result);
         }
         result
     }
@@ -499,8 +448,7 @@ pub unsafe extern "C" fn ak_token_show(
     written: *mut usize,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let Ok(token) = (unsafe { crate::io::in_ref(token) }) else { return ak_result::AK_NULL_PARAMETER };
+        let token = try_ref!(token);
         let mut address_text = [0u8; AK_TOKEN_ADDRESS_BUF];
         let mut address_len = 0;
         for (dst, &c) in address_text.iter_mut().zip(token.address.iter().take_while(|&&c| c != 0)) {
@@ -511,8 +459,7 @@ pub unsafe extern "C" fn ak_token_show(
             return ak_result::AK_INVALID_UTF8;
         };
         let Ok(address) = TokenAddress::parse(address) else { return ak_result::AK_INVALID_PARAMETER };
-        // SAFETY: forwarded contract of this function.
-        let ca = unsafe { token.ca.as_opt() };
+        let ca = str_field!(token.ca);
         let anchor = match (token.has_pin, ca.map(core::str::from_utf8)) {
             (true, _) => TrustAnchor::Pin(token.pin),
             (false, Some(Ok(pem))) => TrustAnchor::Ca(pem),
@@ -522,14 +469,11 @@ pub unsafe extern "C" fn ak_token_show(
             .has_credential
             .then_some(TokenCredential { id: TokenId(token.token_id), secret: token.secret });
         let decoded = EnrollmentToken { address, anchor, credential };
-        // SAFETY: forwarded contract of this function.
-        unsafe {
-            write_text(buf, cap, written, |dst| {
-                let mut w = crate::io::BufWriter::new(dst);
-                let _ = decoded.write_text(&mut w);
-                w.finish()
-            })
-        }
+        try_text_out!(buf, cap, written).write(|dst| {
+            let mut w = agentkeys_core::SliceWriter::new(dst);
+            let _ = decoded.write_text(&mut w);
+            w.finish()
+        })
     }
 }
 
@@ -548,14 +492,10 @@ pub unsafe extern "C" fn ak_token_credential_text(
     written: *mut usize,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let (id, secret) = match unsafe { (in_array::<16>(token_id), in_array::<16>(secret)) } {
-            (Ok(i), Ok(s)) => (i, s),
-            (Err(code), _) | (_, Err(code)) => return code,
-        };
+        let id = try_array!(token_id, 16);
+        let secret = try_array!(secret, 16);
         let text = TokenCredential { id: TokenId(id), secret }.to_text();
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| crate::result::copy_text(dst, text.as_bytes())) }
+        try_text_out!(buf, cap, written).write(|dst| crate::result::copy_text(dst, text.as_bytes()))
     }
 }
 
@@ -567,17 +507,9 @@ pub unsafe extern "C" fn ak_token_credential_text(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_spki_pin(spki: *const u8, len: usize, out: *mut u8) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let spki = match unsafe { in_bytes(spki, len) } {
-            Ok(s) => s,
-            Err(code) => return code,
-        };
-        if out.is_null() {
-            return ak_result::AK_NULL_PARAMETER;
-        }
-        let pin = spki_pin(spki);
-        // SAFETY: `out` is non-NULL and the caller guarantees 32 writable bytes.
-        unsafe { core::ptr::copy_nonoverlapping(pin.as_ptr(), out, pin.len()) };
+        let spki = try_slice!(spki, len);
+        let out = try_array_out!(out, 32);
+        *out = spki_pin(spki);
         ak_result::AK_OK
     }
 }
@@ -590,14 +522,9 @@ pub unsafe extern "C" fn ak_spki_pin(spki: *const u8, len: usize, out: *mut u8) 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_pin_text(pin: *const u8, buf: *mut c_char, cap: usize, written: *mut usize) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let pin = match unsafe { in_array::<32>(pin) } {
-            Ok(p) => p,
-            Err(code) => return code,
-        };
+        let pin = try_array!(pin, 32);
         let text = pin_text(&pin);
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| crate::result::copy_text(dst, text.as_bytes())) }
+        try_text_out!(buf, cap, written).write(|dst| crate::result::copy_text(dst, text.as_bytes()))
     }
 }
 
@@ -640,16 +567,12 @@ pub unsafe extern "C" fn ak_enroll_request_parse(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let (body, out) = match unsafe { (in_bytes(body, len), out_param(out)) } {
-            (Ok(b), Ok(o)) => (b, o),
-            // SAFETY: forwarded contract of this function.
-            (Err(code), _) | (_, Err(code)) => return unsafe { fail_code(err, code) },
-        };
+        let mut err = err_out!(err);
+        let body = try_slice!(body, len, err);
+        let out = try_mut!(out, err);
         let req = match EnrollRequest::parse(body) {
             Ok(r) => r,
-            // SAFETY: forwarded contract of this function.
-            Err(e) => return unsafe { fail_with(err, &e) },
+            Err(e) => return report_error(&mut err, &e),
         };
         let mut parsed = ak_enroll_request {
             name: [0; AK_NAME_BUF],
@@ -733,15 +656,11 @@ pub unsafe extern "C" fn ak_enroll_request_format(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let (name, version) = match unsafe { (input_str(name, name_len), input_str(version, version_len)) } {
-            (Ok(n), Ok(v)) => (n, v),
-            // SAFETY: forwarded contract of this function.
-            (Err(code), _) | (_, Err(code)) => return unsafe { fail_code(err, code) },
-        };
-        // SAFETY: forwarded contract of this function.
+        let mut err = err_out!(err);
+        let name = try_str!(name, name_len, err);
+        let version = try_str!(version, version_len, err);
         let (groups, ip, key_hash) =
-            unsafe { (optional_input(groups, groups_len), optional_input(ip, ip_len), optional_input(key_hash, key_hash_len)) };
+            (opt_slice!(groups, groups_len), opt_slice!(ip, ip_len), opt_slice!(key_hash, key_hash_len));
         let built = (|| {
             let mut req = EnrollRequest::new(name, version)?;
             if let Some(g) = groups {
@@ -762,11 +681,9 @@ pub unsafe extern "C" fn ak_enroll_request_format(
         })();
         let req = match built {
             Ok(r) => r,
-            // SAFETY: forwarded contract of this function.
-            Err(e) => return unsafe { fail_with(err, &e) },
+            Err(e) => return report_error(&mut err, &e),
         };
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| req.encode_into(dst).map(str::as_bytes)) }
+        try_text_out!(buf, cap, written).write(|dst| req.encode_into(dst).map(str::as_bytes))
     }
 }
 
@@ -798,12 +715,9 @@ pub unsafe extern "C" fn ak_enroll_reply_parse(
     err: *mut ak_error,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let (body, out) = match unsafe { (in_bytes(body, len), out_param(out)) } {
-            (Ok(b), Ok(o)) => (b, o),
-            // SAFETY: forwarded contract of this function.
-            (Err(code), _) | (_, Err(code)) => return unsafe { fail_code(err, code) },
-        };
+        let mut err = err_out!(err);
+        let body = try_slice!(body, len, err);
+        let out = try_mut!(out, err);
         match EnrollReply::parse(body) {
             Ok(reply) => {
                 let r = reply.record;
@@ -820,8 +734,7 @@ pub unsafe extern "C" fn ak_enroll_reply_parse(
                 };
                 ak_result::AK_OK
             }
-            // SAFETY: forwarded contract of this function.
-            Err(e) => unsafe { fail_with(err, &e) },
+            Err(e) => report_error(&mut err, &e),
         }
     }
 }
@@ -859,18 +772,11 @@ pub unsafe extern "C" fn ak_enroll_reply_format(
         let secret = if reenroll_secret.is_null() {
             None
         } else {
-            // SAFETY: non-NULL; the caller guarantees 32 readable bytes.
-            match unsafe { in_array::<32>(reenroll_secret) } {
-                Ok(s) => Some(s),
-                Err(code) => return code,
-            }
+            Some(try_array!(reenroll_secret, 32))
         };
-        // SAFETY: forwarded contract of this function.
-        unsafe {
-            crate::keys::format_record(record, buf, cap, written, err, |rec, dst| {
+        format_record!(record, buf, cap, written, err, |rec, dst| {
                 EnrollReply { record: *rec, reenroll_secret: secret }.encode_into(dst).map(str::as_bytes)
             })
-        }
     }
 }
 
@@ -893,21 +799,12 @@ pub unsafe extern "C" fn ak_enroll_error_format(
     written: *mut usize,
 ) -> ak_result {
     ffi_panic_boundary! {
-        // SAFETY: forwarded contract of this function.
-        let message = match unsafe { input_str(message, message_len) } {
-            Ok(m) => m,
-            Err(c) => return c,
-        };
+        let message = try_str!(message, message_len);
         let code = if class.is_null() {
             EnrollErrorCode::Number(code)
         } else {
-            // SAFETY: non-NULL; the caller guarantees `class_len` readable bytes.
-            match unsafe { input_str(class, class_len) } {
-                Ok(c) => EnrollErrorCode::Class(c),
-                Err(c) => return c,
-            }
+            EnrollErrorCode::Class(try_str!(class, class_len))
         };
-        // SAFETY: forwarded contract of this function.
-        unsafe { write_text(buf, cap, written, |dst| encode_enroll_error(code, message, dst).map(str::as_bytes)) }
+        try_text_out!(buf, cap, written).write(|dst| encode_enroll_error(code, message, dst).map(str::as_bytes))
     }
 }
