@@ -3,17 +3,60 @@
 //! directory. The one implementation of that procedure; the store also uses its two halves to
 //! replace several files together.
 
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// A file operation that failed: which file, what was being done, and the OS error.
+#[derive(Debug)]
+pub struct FileError {
+    /// The file.
+    pub path: PathBuf,
+    /// What was being done (`"cannot write"`, `"cannot append"`, …).
+    pub action: &'static str,
+    /// The OS error.
+    pub source: std::io::Error,
+}
+
+impl FileError {
+    /// A failure to `action` on `path`.
+    pub fn new(path: impl Into<PathBuf>, action: &'static str, source: std::io::Error) -> FileError {
+        FileError { path: path.into(), action, source }
+    }
+
+    /// The error kind of the OS error (`StorageFull` for a full disk).
+    #[allow(dead_code, reason = "for callers that treat a full disk apart")]
+    pub fn kind(&self) -> std::io::ErrorKind {
+        self.source.kind()
+    }
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.path.display(), self.action, self.source)
+    }
+}
+
+impl std::error::Error for FileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+impl From<FileError> for String {
+    fn from(e: FileError) -> String {
+        e.to_string()
+    }
+}
 
 /// Writes `contents` to a temporary file beside `path` with `mode`, synced when `sync`; on failure
 /// the temporary is removed. Returns the temporary's path, for [`commit`].
 ///
 /// # Errors
 /// I/O errors, naming `path`.
-pub fn write_temporary(path: &Path, contents: &[u8], mode: u32, sync: bool) -> Result<PathBuf, String> {
+pub fn write_temporary(path: &Path, contents: &[u8], mode: u32, sync: bool) -> Result<PathBuf, FileError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.agentkeys-tmp"));
@@ -30,7 +73,7 @@ pub fn write_temporary(path: &Path, contents: &[u8], mode: u32, sync: bool) -> R
         Ok(()) => Ok(tmp),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            Err(format!("{}: cannot write: {e}", path.display()))
+            Err(FileError::new(path, "cannot write", e))
         }
     }
 }
@@ -39,10 +82,10 @@ pub fn write_temporary(path: &Path, contents: &[u8], mode: u32, sync: bool) -> R
 ///
 /// # Errors
 /// I/O errors, naming `path`.
-pub fn commit(tmp: &Path, path: &Path) -> Result<(), String> {
+pub fn commit(tmp: &Path, path: &Path) -> Result<(), FileError> {
     std::fs::rename(tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(tmp);
-        format!("{}: cannot write: {e}", path.display())
+        FileError::new(path, "cannot write", e)
     })
 }
 
@@ -50,9 +93,9 @@ pub fn commit(tmp: &Path, path: &Path) -> Result<(), String> {
 ///
 /// # Errors
 /// I/O errors, naming the directory.
-pub fn sync_dir(path: &Path) -> Result<(), String> {
+pub fn sync_dir(path: &Path) -> Result<(), FileError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| format!("{}: cannot sync: {e}", dir.display()))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| FileError::new(dir, "cannot sync", e))
 }
 
 /// Replaces `path` with `contents` (mode `mode`) durably: temporary, sync, rename, directory sync.
@@ -60,7 +103,7 @@ pub fn sync_dir(path: &Path) -> Result<(), String> {
 ///
 /// # Errors
 /// I/O errors, naming `path`.
-pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), String> {
+pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), FileError> {
     let tmp = write_temporary(path, contents, mode, true)?;
     commit(&tmp, path)?;
     sync_dir(path)

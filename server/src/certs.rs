@@ -144,7 +144,7 @@ pub fn self_signed(cert_path: &Path, key_path: &Path, names: &[String]) -> Resul
         }
     }
     replace_file(key_path, key.serialize_pem().as_bytes(), SECRET_MODE)?;
-    replace_file(cert_path, cert.pem().as_bytes(), 0o644)
+    Ok(replace_file(cert_path, cert.pem().as_bytes(), 0o644)?)
 }
 
 /// Creates a CA (ECDSA P-256) valid `days` days and writes its certificate (0644) and key (0640).
@@ -164,7 +164,7 @@ pub fn create_ca(cert_path: &Path, key_path: &Path, cn: &str, days: i64) -> Resu
     validity(&mut params, days);
     let cert = params.self_signed(&key).map_err(|e| format!("cannot sign: {e}"))?;
     replace_file(key_path, key.serialize_pem().as_bytes(), SECRET_MODE)?;
-    replace_file(cert_path, cert.pem().as_bytes(), 0o644)
+    Ok(replace_file(cert_path, cert.pem().as_bytes(), 0o644)?)
 }
 
 /// Issues a certificate for `cn` (plus `sans`: DNS names or IP addresses) signed by a CA, valid
@@ -204,7 +204,7 @@ pub fn issue(
     validity(&mut params, days);
     let cert = params.signed_by(&key, &issuer).map_err(|e| format!("cannot sign: {e}"))?;
     replace_file(key_path, key.serialize_pem().as_bytes(), SECRET_MODE)?;
-    replace_file(cert_path, cert.pem().as_bytes(), 0o644)
+    Ok(replace_file(cert_path, cert.pem().as_bytes(), 0o644)?)
 }
 
 /// Every certificate of a PEM file.

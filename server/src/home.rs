@@ -213,7 +213,7 @@ mod tests {
         // the temporary file is gone.
         let blocked = dir.join("blocked");
         std::fs::create_dir_all(blocked.join("inside")).unwrap();
-        let e = crate::atomic::replace_file(&blocked, b"x", 0o640).unwrap_err();
+        let e = crate::atomic::replace_file(&blocked, b"x", 0o640).unwrap_err().to_string();
         assert!(e.contains("blocked: cannot write"), "{e}");
         assert!(blocked.join("inside").is_dir());
         let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();

@@ -38,6 +38,32 @@ pub enum StatusSource {
     WazuhDb(PathBuf),
 }
 
+/// Why an agent's state could not be had from wazuh-db (the replacement is then refused). `Clone`
+/// so the states fetched for a decision can travel with each retry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StatusError {
+    /// The socket cannot be reached.
+    #[error("cannot connect to {path}: {reason}")]
+    Connect {
+        /// The socket.
+        path: String,
+        /// The OS error.
+        reason: String,
+    },
+    /// The exchange failed part-way.
+    #[error("wazuh-db: {0}")]
+    Exchange(String),
+    /// No answer in time.
+    #[error("wazuh-db did not answer within {0} s")]
+    Timeout(u64),
+    /// The answer is not `ok [{…}]` JSON, or says something we cannot read.
+    #[error("{0}")]
+    Unreadable(String),
+    /// wazuh-db does not know the agent.
+    #[error("wazuh-db does not know this agent")]
+    UnknownAgent,
+}
+
 /// wazuh-db answers within this time or the lookup fails (and the replacement is refused).
 const WDB_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wazuh-db answer read.
@@ -50,7 +76,7 @@ impl StatusSource {
     }
 
     /// The state of agent `id` when it is known without I/O (source `none`), else `None`.
-    pub fn known(&self, _id: u32, local_date_add: i64) -> Option<Result<AgentInfo, String>> {
+    pub fn known(&self, _id: u32, local_date_add: i64) -> Option<Result<AgentInfo, StatusError>> {
         match self {
             StatusSource::None => Some(Ok(AgentInfo {
                 connection: Connection::NeverConnected,
@@ -66,7 +92,7 @@ impl StatusSource {
     /// # Errors
     /// wazuh-db unreachable, failing, slow, or answering something unreadable, or the agent unknown
     /// to it: the caller refuses the replacement (`Failed to get agent-info for agent '<id>'`).
-    pub async fn agent_info(&self, id: u32, local_date_add: i64) -> Result<AgentInfo, String> {
+    pub async fn agent_info(&self, id: u32, local_date_add: i64) -> Result<AgentInfo, StatusError> {
         match self {
             StatusSource::None => Ok(AgentInfo {
                 connection: Connection::NeverConnected,
@@ -75,36 +101,39 @@ impl StatusSource {
             }),
             StatusSource::WazuhDb(path) => match tokio::time::timeout(WDB_TIMEOUT, query_wdb(path, id)).await {
                 Ok(result) => result,
-                Err(_) => Err(format!("wazuh-db did not answer within {} s", WDB_TIMEOUT.as_secs())),
+                Err(_) => Err(StatusError::Timeout(WDB_TIMEOUT.as_secs())),
             },
         }
     }
 }
 
-async fn query_wdb(path: &std::path::Path, id: u32) -> Result<AgentInfo, String> {
-    let mut stream =
-        UnixStream::connect(path).await.map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+async fn query_wdb(path: &std::path::Path, id: u32) -> Result<AgentInfo, StatusError> {
+    let mut stream = UnixStream::connect(path)
+        .await
+        .map_err(|e| StatusError::Connect { path: path.display().to_string(), reason: e.to_string() })?;
     let query = format!("global get-agent-info {id}");
-    let wdb = |e: std::io::Error| format!("wazuh-db: {e}");
+    let wdb = |e: std::io::Error| StatusError::Exchange(e.to_string());
     crate::framing::write_frame(&mut stream, query.as_bytes()).await.map_err(wdb)?;
     let answer = crate::framing::read_frame(&mut stream, WDB_MAX_ANSWER).await.map_err(wdb)?;
     parse_agent_info(&answer)
 }
 
 /// Reads `ok [{"connection_status":…,"disconnection_time":…,"date_add":…,…}]`.
-pub fn parse_agent_info(answer: &[u8]) -> Result<AgentInfo, String> {
-    let text = std::str::from_utf8(answer).map_err(|_| "wazuh-db answer is not UTF-8".to_owned())?;
-    let json =
-        text.strip_prefix("ok ").ok_or_else(|| format!("wazuh-db answered {:?}", text.get(..80).unwrap_or(text)))?;
+pub fn parse_agent_info(answer: &[u8]) -> Result<AgentInfo, StatusError> {
+    let unreadable = |why: String| StatusError::Unreadable(why);
+    let text = std::str::from_utf8(answer).map_err(|_| unreadable("wazuh-db answer is not UTF-8".to_owned()))?;
+    let json = text
+        .strip_prefix("ok ")
+        .ok_or_else(|| unreadable(format!("wazuh-db answered {:?}", text.get(..80).unwrap_or(text))))?;
     let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| format!("wazuh-db answer is not JSON: {e}"))?;
-    let first = value.get(0).ok_or_else(|| "wazuh-db does not know this agent".to_owned())?;
+        serde_json::from_str(json).map_err(|e| unreadable(format!("wazuh-db answer is not JSON: {e}")))?;
+    let first = value.get(0).ok_or(StatusError::UnknownAgent)?;
     let connection = match first.get("connection_status").and_then(serde_json::Value::as_str) {
         Some("never_connected") => Connection::NeverConnected,
         Some("pending") => Connection::Pending,
         Some("active") => Connection::Active,
         Some("disconnected") => Connection::Disconnected,
-        other => return Err(format!("unknown connection_status {other:?}")),
+        other => return Err(unreadable(format!("unknown connection_status {other:?}"))),
     };
     let integer = |key: &str| first.get(key).and_then(serde_json::Value::as_i64).unwrap_or(0);
     Ok(AgentInfo { connection, disconnection_time: integer("disconnection_time"), date_add: integer("date_add") })

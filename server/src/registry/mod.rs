@@ -9,6 +9,7 @@
 //! The owner task ([`owner`]) is the only glue: it asks the rules, applies the plan to the index,
 //! has the store write the batch, and answers.
 
+pub mod error;
 pub mod index;
 pub mod owner;
 pub mod rules;

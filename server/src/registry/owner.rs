@@ -12,6 +12,7 @@ use agentkeys::{AgentId, AgentKey, AgentName, ErrorKind, GeneratedKey};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
+use super::error::StoreError;
 use super::index::{Applied, Index};
 use super::rules::{self, Known, Refusal, Rules, Statuses};
 use super::store::{Change, Store};
@@ -292,7 +293,7 @@ async fn run(mut registry: Index, store: Arc<dyn Store>, rules: Rules, mut rx: m
         let undo = std::mem::take(&mut batch.undo);
         let written = tokio::task::spawn_blocking(move || write.write())
             .await
-            .unwrap_or_else(|e| Err(format!("writer task failed: {e}")));
+            .unwrap_or_else(|e| Err(StoreError::Writer(e.to_string())));
         let failed = written.is_err();
         if let Err(why) = written {
             // The store left every file as it was before the batch; memory follows. The highest ID

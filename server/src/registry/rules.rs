@@ -9,7 +9,7 @@ use tracing::{error, info, warn};
 use super::index::{Index, MAX_ID, Plan};
 use super::{Agent, NewAgent};
 use crate::config::ForceConfig;
-use crate::status::{AgentInfo, Connection, StatusSource};
+use crate::status::{AgentInfo, Connection, StatusError, StatusSource};
 
 /// Why a registration was refused: the kind and the value upstream's reply quotes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +41,7 @@ impl Refusal {
 }
 
 /// Agent states fetched for a decision, by agent ID (an error says why the lookup failed).
-pub type Statuses = std::collections::HashMap<u32, Result<AgentInfo, String>>;
+pub type Statuses = std::collections::HashMap<u32, Result<AgentInfo, StatusError>>;
 
 /// What a decision knows of existing agents' states.
 #[derive(Debug)]

@@ -20,9 +20,10 @@ use chrono::{Local, NaiveDateTime, TimeZone};
 
 use tracing::error;
 
+use super::error::StoreError;
 use super::index::Index;
 use super::{Agent, Duplicate};
-use crate::atomic;
+use crate::atomic::{self, FileError};
 use crate::config::Durability;
 use crate::home::{Home, SECRET_MODE};
 
@@ -43,7 +44,7 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     /// Anything that would make the registry lose or misread agents, worded for the operator.
-    fn load(&self, purge: bool) -> Result<(Index, Vec<String>), String>;
+    fn load(&self, purge: bool) -> Result<(Index, Vec<String>), StoreError>;
 
     /// Turns a decided batch into the write that makes it durable. Runs on the owner task: no I/O,
     /// no waiting (rendering only); the write itself runs on a blocking thread.
@@ -56,7 +57,7 @@ pub trait PreparedWrite: Send {
     ///
     /// # Errors
     /// Why it could not be written, worded for the log.
-    fn write(self: Box<Self>) -> Result<(), String>;
+    fn write(self: Box<Self>) -> Result<(), StoreError>;
 }
 
 /// Bytes for each of the three files (whole contents, or what to append).
@@ -112,13 +113,13 @@ impl FileStore {
 
     /// Replaces the three files (see [`Files::rewrite`]).
     #[cfg(test)]
-    fn rewrite(&self, all: &Contents) -> Result<(), String> {
+    fn rewrite(&self, all: &Contents) -> Result<(), StoreError> {
         self.files.rewrite(all)
     }
 }
 
 impl Store for FileStore {
-    fn load(&self, purge: bool) -> Result<(Index, Vec<String>), String> {
+    fn load(&self, purge: bool) -> Result<(Index, Vec<String>), StoreError> {
         self.files.load(purge)
     }
 
@@ -136,7 +137,7 @@ struct FileWrite {
 }
 
 impl PreparedWrite for FileWrite {
-    fn write(self: Box<Self>) -> Result<(), String> {
+    fn write(self: Box<Self>) -> Result<(), StoreError> {
         if self.rewrite { self.files.rewrite(&self.contents) } else { self.files.append(&self.contents) }
     }
 }
@@ -167,7 +168,7 @@ impl Files {
     /// # Errors
     /// `client.keys:<line>: <reason>` for a bad line (DESIGN §7.2: never start on a file that
     /// would lose or misread agents), or an I/O error.
-    pub fn load(&self, purge: bool) -> Result<(Index, Vec<String>), String> {
+    pub fn load(&self, purge: bool) -> Result<(Index, Vec<String>), StoreError> {
         let mut warnings = Vec::new();
         let mut registry = Index::default();
         self.check_keys_file(&mut warnings)?;
@@ -218,7 +219,11 @@ impl Files {
                     warnings.push(format!("{name}:{}: empty line ignored", line.number));
                 }
                 Line::Invalid(e) => {
-                    return Err(format!("{name}:{}: {}", line.number, e.without_line()));
+                    return Err(StoreError::BadLine {
+                        path: self.keys.clone(),
+                        line: line.number,
+                        error: e.without_line(),
+                    });
                 }
             }
         }
@@ -229,15 +234,11 @@ impl Files {
 
     /// Where client.keys really is (a symbolic link is followed, so it stays a link), and a
     /// warning-and-fix for a mode that lets other users read the keys.
-    fn check_keys_file(&self, warnings: &mut Vec<String>) -> Result<(), String> {
+    fn check_keys_file(&self, warnings: &mut Vec<String>) -> Result<(), StoreError> {
         let given = &self.keys_link;
         if std::fs::symlink_metadata(given).is_ok_and(|m| m.file_type().is_symlink()) {
-            let target = std::fs::canonicalize(given).map_err(|e| {
-                format!(
-                    "{}: a symbolic link whose target cannot be opened ({e}); fix or remove the link",
-                    given.display()
-                )
-            })?;
+            let target = std::fs::canonicalize(given)
+                .map_err(|source| StoreError::DanglingLink { path: given.clone(), source })?;
             warnings.push(format!(
                 "{}: a symbolic link to {}; agentkeys writes through it",
                 given.display(),
@@ -248,14 +249,11 @@ impl Files {
         if !path.exists() {
             return Ok(());
         }
-        let meta = std::fs::metadata(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let meta = std::fs::metadata(path).map_err(|e| FileError::new(path, "cannot read", e))?;
         let mode = meta.permissions().mode() & 0o7777;
         if safe_keys_mode(mode) != mode {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(SECRET_MODE)).map_err(|e| {
-                format!(
-                    "{}: mode {mode:04o} lets other users read agent keys and cannot be changed: {e}",
-                    path.display()
-                )
+                FileError::new(path, "lets other users read agent keys and its mode cannot be changed", e)
             })?;
             warnings
                 .push(format!("{}: mode {mode:04o} let other users read agent keys; changed to 0640", path.display()));
@@ -263,7 +261,7 @@ impl Files {
         Ok(())
     }
 
-    fn load_timestamps(&self, registry: &mut Index, warnings: &mut Vec<String>) -> Result<(), String> {
+    fn load_timestamps(&self, registry: &mut Index, warnings: &mut Vec<String>) -> Result<(), StoreError> {
         let data = read_recovering(&self.timestamps, warnings, |line| parse_timestamp_line(line).is_none())?;
         for (i, line) in data.split(|&b| b == b'\n').enumerate() {
             if line.is_empty() {
@@ -277,7 +275,7 @@ impl Files {
         Ok(())
     }
 
-    fn load_state(&self, registry: &mut Index, warnings: &mut Vec<String>) -> Result<(), String> {
+    fn load_state(&self, registry: &mut Index, warnings: &mut Vec<String>) -> Result<(), StoreError> {
         let data = read_recovering(&self.state, warnings, |line| parse_state_line(line).is_none())?;
         for (i, line) in data.split(|&b| b == b'\n').enumerate() {
             if line.is_empty() || line.starts_with(b"#") {
@@ -287,7 +285,7 @@ impl Files {
                 Some(StateLine::Comment) => {}
                 Some(StateLine::HighestId(n)) => registry.note_id(n),
                 Some(StateLine::Groups(id, groups)) => registry.set_groups(&id, groups.into()),
-                None => return Err(format!("{}:{}: unreadable line", self.state.display(), i + 1)),
+                None => return Err(StoreError::Unreadable { path: self.state.clone(), line: i + 1 }),
             }
         }
         Ok(())
@@ -304,7 +302,7 @@ impl Files {
     ///
     /// # Errors
     /// I/O errors, with the path.
-    pub fn append(&self, add: &Contents) -> Result<(), String> {
+    pub fn append(&self, add: &Contents) -> Result<(), StoreError> {
         self.repair_pending()?;
         let mut done: Vec<(File, &Path, u64)> = Vec::with_capacity(3);
         for (path, bytes, mode) in [
@@ -322,7 +320,7 @@ impl Files {
                         done.push((step.0, path, step.1));
                     }
                     self.roll_back(done);
-                    return Err(format!("{}: cannot append: {e}", path.display()));
+                    return Err(FileError::new(path, "cannot append", e).into());
                 }
             }
         }
@@ -379,18 +377,16 @@ impl Files {
     }
 
     /// Retries the truncations of earlier failed appends.
-    fn repair_pending(&self) -> Result<(), String> {
+    fn repair_pending(&self) -> Result<(), StoreError> {
         let Ok(mut pending) = self.pending_truncations.lock() else {
-            return Err("store state poisoned".into());
+            return Err(StoreError::Writer("store state poisoned".into()));
         };
         while let Some((path, len)) = pending.last() {
             let undone = OpenOptions::new().write(true).open(path).and_then(|f| {
                 f.set_len(*len)?;
                 f.sync_data()
             });
-            undone.map_err(|e| {
-                format!("{}: a failed write is not cut off yet ({e}); refusing to write", path.display())
-            })?;
+            undone.map_err(|source| StoreError::PendingRepair { path: path.clone(), source })?;
             pending.pop();
         }
         Ok(())
@@ -403,7 +399,7 @@ impl Files {
     ///
     /// # Errors
     /// I/O errors, with the path.
-    pub fn rewrite(&self, all: &Contents) -> Result<(), String> {
+    pub fn rewrite(&self, all: &Contents) -> Result<(), StoreError> {
         self.repair_pending()?;
         let keys_mode =
             std::fs::metadata(&self.keys).map(|m| safe_keys_mode(m.permissions().mode())).unwrap_or(SECRET_MODE);
@@ -421,7 +417,7 @@ impl Files {
                     for (tmp, _) in &temporaries {
                         let _ = std::fs::remove_file(tmp);
                     }
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         }
@@ -430,7 +426,7 @@ impl Files {
                 for (left, _) in &temporaries[renamed + 1..] {
                     let _ = std::fs::remove_file(left);
                 }
-                return Err(e);
+                return Err(e.into());
             }
         }
         if sync {
@@ -503,11 +499,15 @@ fn push_groups(out: &mut String, agent: &Agent) {
 /// read, it is the remains of an interrupted append: cut it off, in the file too, and warn. If it
 /// can be read (a hand edit, another tool), the missing `\n` is added, durably, so the next append
 /// starts on a line of its own (appends also check, should this repair fail).
-fn read_recovering(path: &Path, warnings: &mut Vec<String>, is_bad: impl Fn(&[u8]) -> bool) -> Result<Vec<u8>, String> {
+fn read_recovering(
+    path: &Path,
+    warnings: &mut Vec<String>,
+    is_bad: impl Fn(&[u8]) -> bool,
+) -> Result<Vec<u8>, StoreError> {
     let mut data = match std::fs::read(path) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("{}: cannot read: {e}", path.display())),
+        Err(e) => return Err(FileError::new(path, "cannot read", e).into()),
     };
     if data.is_empty() || data.ends_with(b"\n") {
         return Ok(data);
@@ -526,8 +526,7 @@ fn read_recovering(path: &Path, warnings: &mut Vec<String>, is_bad: impl Fn(&[u8
             path.display(),
             data.len() - start
         ));
-        repair(&|f: &mut File| f.set_len(start as u64))
-            .map_err(|e| format!("{}: cannot repair: {e}", path.display()))?;
+        repair(&|f: &mut File| f.set_len(start as u64)).map_err(|e| FileError::new(path, "cannot repair", e))?;
         data.truncate(start);
     } else {
         match repair(&|f: &mut File| {
@@ -604,7 +603,7 @@ mod tests {
         assert!(reg.removed_lines().is_empty());
 
         std::fs::write(home.client_keys(), "001 a1 any k1\n002 bad 300.1.1.1 k2\n003 a3 any k3\n").unwrap();
-        let err = store.load(false).unwrap_err();
+        let err = store.load(false).unwrap_err().to_string();
         assert!(err.ends_with("client.keys:2: invalid agent address: expected 'any', or IPv4/IPv6 with an optional /prefix or /netmask (field ip, byte 8)"), "{err}");
     }
 
