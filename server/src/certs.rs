@@ -26,12 +26,55 @@ pub enum OwnedName {
     CommonName(String),
 }
 
+/// A certificate that cannot be read, made or written.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    /// Not a certificate (DER/X.509 that does not parse).
+    #[error("unreadable certificate: {0}")]
+    Unreadable(String),
+    /// A PEM file without certificates, or one that cannot be read.
+    #[error("Unable to read certificate file: {}: {reason}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A private key file that cannot be read.
+    #[error("Unable to read private key file: {}: {reason}", path.display())]
+    KeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Generating or signing failed (a bad name, a CA that is not one, …).
+    #[error("{0}")]
+    Generate(String),
+    /// Writing the files failed.
+    #[error(transparent)]
+    Write(#[from] crate::atomic::FileError),
+}
+
+impl From<String> for CertError {
+    /// A generation or signing failure, already worded.
+    fn from(reason: String) -> CertError {
+        CertError::Generate(reason)
+    }
+}
+
+impl From<CertError> for String {
+    fn from(e: CertError) -> String {
+        e.to_string()
+    }
+}
+
 /// The SAN DNS/IP entries and subject CNs of a DER certificate.
 ///
 /// # Errors
 /// A certificate that does not parse.
-pub fn names(der: &[u8]) -> Result<Vec<OwnedName>, String> {
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("unreadable certificate: {e}"))?;
+pub fn names(der: &[u8]) -> Result<Vec<OwnedName>, CertError> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| CertError::Unreadable(e.to_string()))?;
     let mut out = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
@@ -58,7 +101,7 @@ pub fn names(der: &[u8]) -> Result<Vec<OwnedName>, String> {
 ///
 /// # Errors
 /// A certificate that does not parse.
-pub fn matches(der: &[u8], expected: &str) -> Result<bool, String> {
+pub fn matches(der: &[u8], expected: &str) -> Result<bool, CertError> {
     let owned = names(der)?;
     let borrowed = owned.iter().map(|n| match n {
         OwnedName::Dns(d) => CertName::Dns(d),
@@ -81,7 +124,7 @@ pub fn describe(der: &[u8]) -> String {
             .collect::<Vec<_>>()
             .join(", "),
         Ok(_) => "no names".to_owned(),
-        Err(e) => e,
+        Err(e) => e.to_string(),
     }
 }
 
@@ -90,8 +133,8 @@ pub fn describe(der: &[u8]) -> String {
 ///
 /// # Errors
 /// A certificate that does not parse.
-pub fn spki_pin(der: &[u8]) -> Result<String, String> {
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("unreadable certificate: {e}"))?;
+pub fn spki_pin(der: &[u8]) -> Result<String, CertError> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| CertError::Unreadable(e.to_string()))?;
     let digest = Sha256::digest(cert.public_key().raw);
     Ok(format!("sha256:{}", base64::engine::general_purpose::STANDARD.encode(digest)))
 }
@@ -100,8 +143,11 @@ pub fn spki_pin(der: &[u8]) -> Result<String, String> {
 ///
 /// # Errors
 /// An unreadable file or no certificate in it.
-pub fn first_cert(path: &Path) -> Result<CertificateDer<'static>, String> {
-    load_certs(path)?.into_iter().next().ok_or_else(|| format!("{}: no certificate in it", path.display()))
+pub fn first_cert(path: &Path) -> Result<CertificateDer<'static>, CertError> {
+    load_certs(path)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| CertError::File { path: path.to_owned(), reason: "no certificate in it".to_owned() })
 }
 
 fn validity(params: &mut rcgen::CertificateParams, days: i64) {
@@ -129,7 +175,7 @@ fn validity(params: &mut rcgen::CertificateParams, days: i64) {
 ///
 /// # Errors
 /// Generation or I/O errors.
-pub fn self_signed(cert_path: &Path, key_path: &Path, names: &[String]) -> Result<(), String> {
+pub fn self_signed(cert_path: &Path, key_path: &Path, names: &[String]) -> Result<(), CertError> {
     let key = rcgen::KeyPair::generate().map_err(|e| format!("cannot generate a key: {e}"))?;
     let mut params =
         rcgen::CertificateParams::new(names.to_vec()).map_err(|e| format!("invalid certificate name: {e}"))?;
@@ -140,7 +186,7 @@ pub fn self_signed(cert_path: &Path, key_path: &Path, names: &[String]) -> Resul
     let cert = params.self_signed(&key).map_err(|e| format!("cannot sign the certificate: {e}"))?;
     for path in [cert_path, key_path] {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| crate::atomic::FileError::new(dir, "cannot create", e))?;
         }
     }
     replace_file(key_path, key.serialize_pem().as_bytes(), SECRET_MODE)?;
@@ -151,7 +197,7 @@ pub fn self_signed(cert_path: &Path, key_path: &Path, names: &[String]) -> Resul
 ///
 /// # Errors
 /// Generation or I/O errors.
-pub fn create_ca(cert_path: &Path, key_path: &Path, cn: &str, days: i64) -> Result<(), String> {
+pub fn create_ca(cert_path: &Path, key_path: &Path, cn: &str, days: i64) -> Result<(), CertError> {
     let key = rcgen::KeyPair::generate().map_err(|e| format!("cannot generate a key: {e}"))?;
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
     params.distinguished_name.push(rcgen::DnType::CommonName, cn);
@@ -180,7 +226,7 @@ pub fn issue(
     days: i64,
     cert_path: &Path,
     key_path: &Path,
-) -> Result<(), String> {
+) -> Result<(), CertError> {
     let ca_pem = std::fs::read_to_string(ca_cert).map_err(|e| format!("{}: {e}", ca_cert.display()))?;
     let ca_key_pem = std::fs::read_to_string(ca_key).map_err(|e| format!("{}: {e}", ca_key.display()))?;
     let ca_key =
@@ -211,13 +257,14 @@ pub fn issue(
 ///
 /// # Errors
 /// A missing or unreadable file, or one without certificates.
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, CertError> {
+    let unreadable = |reason: String| CertError::File { path: path.to_owned(), reason };
     let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("Unable to read certificate file: {}: {e}", path.display()))?
+        .map_err(|e| unreadable(e.to_string()))?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("Unable to read certificate file: {}: {e}", path.display()))?;
+        .map_err(|e| unreadable(e.to_string()))?;
     if certs.is_empty() {
-        return Err(format!("Unable to read certificate file: {}: no certificate in it", path.display()));
+        return Err(unreadable("no certificate in it".to_owned()));
     }
     Ok(certs)
 }
@@ -229,9 +276,9 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 pub fn load_identity(
     cert: &Path,
     key: &Path,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), CertError> {
     let certs = load_certs(cert)?;
     let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("Unable to read private key file: {}: {e}", key.display()))?;
+        .map_err(|e| CertError::KeyFile { path: key.to_owned(), reason: e.to_string() })?;
     Ok((certs, key))
 }

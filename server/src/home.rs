@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use agentkeys::{ErrorKind, Groups, RequestError};
 
+use crate::atomic::FileError;
 use crate::config::Config;
 
 /// Mode of files agentkeys creates that hold secrets or keys (upstream: 0640 root:wazuh).
@@ -79,10 +80,10 @@ impl Home {
     ///
     /// # Errors
     /// I/O errors, with the path.
-    pub fn prepare(&self) -> Result<(), String> {
+    pub fn prepare(&self) -> Result<(), FileError> {
         for dir in ["etc/shared/default", "queue/sockets", "queue/db", "logs"] {
             let path = self.join(dir);
-            std::fs::create_dir_all(&path).map_err(|e| format!("{}: cannot create: {e}", path.display()))?;
+            std::fs::create_dir_all(&path).map_err(|e| FileError::new(&path, "cannot create", e))?;
         }
         let keys = self.client_keys();
         // A symbolic link (even a dangling one) is the store's to judge, not replaced here.
@@ -93,7 +94,7 @@ impl Home {
                 .write(true)
                 .mode(SECRET_MODE)
                 .open(&keys)
-                .map_err(|e| format!("{}: cannot create: {e}", keys.display()))?;
+                .map_err(|e| FileError::new(&keys, "cannot create", e))?;
         }
         Ok(())
     }
@@ -154,10 +155,10 @@ pub type HomeLock = nix::fcntl::Flock<std::fs::File>;
 ///
 /// # Errors
 /// Another agentkeys process holds it, or the file cannot be opened.
-pub fn lock(home: &Home) -> Result<HomeLock, String> {
+pub fn lock(home: &Home) -> Result<HomeLock, LockError> {
     let path = home.join("etc/agentkeys.lock");
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| FileError::new(dir, "cannot create", e))?;
     }
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -165,10 +166,36 @@ pub fn lock(home: &Home) -> Result<HomeLock, String> {
         .write(true)
         .mode(0o640)
         .open(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
-        format!("another agentkeys process is using {} ({}: {e})", home.root().display(), path.display())
+        .map_err(|e| FileError::new(&path, "cannot open", e))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, source)| LockError::Busy {
+        home: home.root().to_owned(),
+        path,
+        source,
     })
+}
+
+/// Why the home's lock cannot be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// The lock file cannot be created or opened.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// Another agentkeys process (a server, or `agents` editing offline) holds it.
+    #[error("another agentkeys process is using {} ({}: {source})", home.display(), path.display())]
+    Busy {
+        /// The home.
+        home: PathBuf,
+        /// The lock file.
+        path: PathBuf,
+        /// The lock's error.
+        source: nix::Error,
+    },
+}
+
+impl From<LockError> for String {
+    fn from(e: LockError) -> String {
+        e.to_string()
+    }
 }
 
 #[cfg(test)]

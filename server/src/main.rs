@@ -194,15 +194,18 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::Enroll(args) => enroll::run(&args),
         Command::Cert(CertCommand::Generate { home, names, force }) => cert_generate(&Home::new(home), names, force),
-        Command::Cert(CertCommand::Ca { cert, key, cn, days }) => {
-            report("cert ca", certs::create_ca(&cert, &key, &cn, days).map(|()| cert.display().to_string()))
-        }
+        Command::Cert(CertCommand::Ca { cert, key, cn, days }) => report(
+            "cert ca",
+            certs::create_ca(&cert, &key, &cn, days).map(|()| cert.display().to_string()).map_err(String::from),
+        ),
         Command::Cert(CertCommand::Issue { ca, ca_key, cn, sans, cert, key, days }) => report(
             "cert issue",
-            certs::issue(&ca, &ca_key, &cn, &sans, days, &cert, &key).map(|()| cert.display().to_string()),
+            certs::issue(&ca, &ca_key, &cn, &sans, days, &cert, &key)
+                .map(|()| cert.display().to_string())
+                .map_err(String::from),
         ),
         Command::Cert(CertCommand::Pin { file }) => {
-            report("cert pin", certs::first_cert(&file).and_then(|c| certs::spki_pin(&c)))
+            report("cert pin", certs::first_cert(&file).and_then(|c| certs::spki_pin(&c)).map_err(String::from))
         }
         Command::Poll(args) => poll(&args),
         Command::Agents(args) => agents::run(&args),

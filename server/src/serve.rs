@@ -173,7 +173,7 @@ impl Listener {
         match crate::certs::matches(cert, &expected) {
             Ok(true) => Ok(()),
             Ok(false) => Err(format!("its certificate ({}) does not name {expected}", crate::certs::describe(cert))),
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         }
     }
 

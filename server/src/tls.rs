@@ -145,11 +145,11 @@ impl ServerCertVerifier for ManagerVerifier {
                         self.expected
                     )));
                 }
-                Err(e) => return Err(rustls::Error::General(e)),
+                Err(e) => return Err(rustls::Error::General(e.to_string())),
             }
         }
         if let Some(pin) = &self.pin {
-            let actual = crate::certs::spki_pin(end_entity).map_err(rustls::Error::General)?;
+            let actual = crate::certs::spki_pin(end_entity).map_err(|e| rustls::Error::General(e.to_string()))?;
             if &actual != pin {
                 return Err(rustls::Error::General(format!("the manager's key is {actual}, not the pinned {pin}")));
             }
