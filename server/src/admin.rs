@@ -22,6 +22,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
+use crate::atomic::FileError;
 use crate::config::{Config, ForceConfig, Interval};
 use crate::framing;
 use crate::home::Home;
@@ -568,25 +569,23 @@ fn is_batch(value: &Value) -> bool {
 ///
 /// # Errors
 /// The socket cannot be bound.
-pub fn bind(path: &Path) -> Result<UnixListener, String> {
+pub fn bind(path: &Path) -> Result<UnixListener, FileError> {
     let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    let listener = UnixListener::bind(path).map_err(|e| FileError::new(path, "cannot bind", e))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| FileError::new(path, "cannot set the mode of", e))?;
     info!("admin socket: listening on {}", path.display());
     Ok(listener)
 }
 
-/// Serves the admin socket until `shutdown` resolves, then removes it.
-///
-/// # Errors
-/// None yet; the signature leaves room for fatal socket errors.
+/// Serves the admin socket until `shutdown` resolves, then removes it. Accept errors are logged
+/// and backed off from, never fatal.
 pub async fn serve(
     admin: Admin,
     listener: UnixListener,
     path: PathBuf,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), String> {
+) {
     let admin = Arc::new(admin);
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let budget = Arc::new(Semaphore::new(MAX_IN_FLIGHT_BYTES));
@@ -618,7 +617,6 @@ pub async fn serve(
         });
     }
     let _ = std::fs::remove_file(&path);
-    Ok(())
 }
 
 async fn connection(admin: &Admin, mut stream: UnixStream, budget: &Semaphore) -> std::io::Result<()> {

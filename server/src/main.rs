@@ -345,7 +345,11 @@ fn serve(args: &ServeArgs) -> i32 {
             return 1;
         }
     };
-    match runtime.block_on(async { server::Server::start(home, config).await?.run().await }) {
+    let served = runtime.block_on(async {
+        server::Server::start(home, config).await?.run().await;
+        Ok::<(), server::StartError>(())
+    });
+    match served {
         Ok(()) => 0,
         Err(e) => {
             error!("{e}");

@@ -10,12 +10,52 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
+use crate::atomic::FileError;
+use crate::certs::CertError;
 use crate::config::{AgentStatus, Config};
-use crate::home::{self, Home};
+use crate::home::{self, Home, LockError};
+use crate::registry::error::StoreError;
 use crate::registry::store::{FileStore, Store};
 use crate::registry::{Rules, owner};
 use crate::status::StatusSource;
 use crate::{admin, certs, ciphers, keypoll, lockout, serve, sources, tls};
+
+/// Why a server did not start, worded for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A file or directory of the home, or a local socket.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The home is locked by another server, or the lock cannot be taken.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The manager certificate or key.
+    #[error(transparent)]
+    Cert(#[from] CertError),
+    /// client.keys (or its companion files) does not load.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Port 1515 (or the configured port) cannot be listened on.
+    #[error("cannot listen on {ip} port {port}: {source}")]
+    Listen {
+        /// The address.
+        ip: IpAddr,
+        /// The port.
+        port: u16,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A setting that cannot be used (ciphers, the TLS set-up, the password file).
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl From<String> for StartError {
+    /// A set-up failure already worded.
+    fn from(reason: String) -> StartError {
+        StartError::Setup(reason)
+    }
+}
 
 /// A started server.
 pub struct Server {
@@ -24,8 +64,8 @@ pub struct Server {
     /// A handle kept only while there is no listener holding one (so the owner lives until shutdown).
     idle_handle: Option<owner::Handle>,
     stop: tokio::sync::watch::Receiver<bool>,
-    admin_socket: JoinHandle<Result<(), String>>,
-    key_polling: Option<JoinHandle<Result<(), String>>>,
+    admin_socket: JoinHandle<()>,
+    key_polling: Option<JoinHandle<()>>,
     owner_task: JoinHandle<()>,
     /// Held until the server ends: `agentkeys agents` edits offline only without a server.
     _lock: home::HomeLock,
@@ -38,7 +78,7 @@ impl Server {
     /// # Errors
     /// Anything that stops the start (unreadable files, a bad client.keys line, a port in use),
     /// worded for the operator.
-    pub async fn start(home: Home, config: Config) -> Result<Server, String> {
+    pub async fn start(home: Home, config: Config) -> Result<Server, StartError> {
         home.prepare()?;
         // Held until the server ends: `agentkeys agents` edits offline only without a server.
         let _lock = home::lock(&home)?;
@@ -51,8 +91,8 @@ impl Server {
                 info!("generated a self-signed ECDSA P-256 certificate: {}", cert.display());
             }
             (true, true) => {}
-            (true, false) => return Err(format!("Unable to read private key file (not found): {}", key.display())),
-            (false, true) => return Err(format!("Unable to read certificate file (not found): {}", cert.display())),
+            (true, false) => return Err(CertError::KeyFile { path: key, reason: "not found".into() }.into()),
+            (false, true) => return Err(CertError::File { path: cert, reason: "not found".into() }.into()),
         }
         let suites = ciphers::select(&config.auth.ciphers, "auth.ciphers")?;
         let agent_ca = config.auth.ssl_agent_ca.as_ref().map(|p| home.join(p));
@@ -135,8 +175,9 @@ impl Server {
             });
             let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, config.auth.port))
                 .await
-                .map_err(|e| format!("cannot listen on {ip} port {}: {e}", config.auth.port))?;
-            let local = listener.local_addr().map_err(|e| e.to_string())?;
+                .map_err(|source| StartError::Listen { ip, port: config.auth.port, source })?;
+            let local =
+                listener.local_addr().map_err(|source| StartError::Listen { ip, port: config.auth.port, source })?;
             let mode = if password.is_some() {
                 "Using password specified on file: etc/authd.pass"
             } else {
@@ -196,11 +237,9 @@ impl Server {
         self.port
     }
 
-    /// Serves until SIGTERM or SIGINT, then shuts down in order.
-    ///
-    /// # Errors
-    /// None yet: failures of the local sockets are logged.
-    pub async fn run(self) -> Result<(), String> {
+    /// Serves until SIGTERM or SIGINT, then shuts down in order. Failures while serving are
+    /// logged, never fatal.
+    pub async fn run(self) {
         let mut stop = self.stop.clone();
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -212,22 +251,18 @@ impl Server {
                 drop(self.idle_handle);
             }
         }
-        match self.admin_socket.await {
-            Ok(Err(e)) => error!("admin socket: {e}"),
-            Err(e) => error!("admin socket: {e}"),
-            Ok(Ok(())) => {}
+        if let Err(e) = self.admin_socket.await {
+            error!("admin socket: {e}");
         }
-        if let Some(task) = self.key_polling {
-            match task.await {
-                Ok(Err(e)) => error!("key polling: {e}"),
-                Err(e) => error!("key polling: {e}"),
-                Ok(Ok(())) => {}
-            }
+        if let Some(Err(e)) = match self.key_polling {
+            Some(task) => Some(task.await),
+            None => None,
+        } {
+            error!("key polling: {e}");
         }
         // Every handle is gone: the owner writes what it holds and ends.
         let _ = self.owner_task.await;
         info!("agentkeys: stopped");
-        Ok(())
     }
 }
 

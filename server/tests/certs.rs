@@ -272,3 +272,40 @@ fn cipher_lists_that_select_nothing_are_configuration_errors() {
     let out = enroll(&server, "127.0.0.1", "tls12", &["-c", "ECDHE-ECDSA-AES128-GCM-SHA256"]);
     assert!(succeeded(&out), "{out:?}");
 }
+
+#[test]
+fn a_missing_half_of_the_manager_identity_stops_the_start_naming_the_file() {
+    let home = temp_home("cert-half");
+    assert!(Server::start(&home, &[]).stop());
+    let (cert, key) = (home.join("etc/sslmanager.cert"), home.join("etc/sslmanager.key"));
+    let saved_key = std::fs::read(&key).unwrap();
+
+    std::fs::remove_file(&key).unwrap();
+    let out = common::serve_once(&home, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("Unable to read private key file: {}: not found", key.display())), "{stderr}");
+    assert!(cert.exists(), "the certificate is left as it was");
+
+    std::fs::write(&key, saved_key).unwrap();
+    std::fs::remove_file(&cert).unwrap();
+    let out = common::serve_once(&home, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("Unable to read certificate file: {}: not found", cert.display())), "{stderr}");
+}
+
+#[test]
+fn a_port_in_use_stops_the_start_naming_the_address() {
+    let home = temp_home("port-in-use");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = Command::new(BIN)
+        .args(["serve", "--home", s(&home), "--bind", "127.0.0.1", "--port", &port])
+        .env_remove("AGENTKEYS_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("cannot listen on 127.0.0.1 port {port}: ")), "{stderr}");
+}

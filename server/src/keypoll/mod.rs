@@ -180,25 +180,24 @@ struct Service {
 ///
 /// # Errors
 /// The socket cannot be bound.
-pub fn bind(path: &std::path::Path) -> Result<UnixDatagram, String> {
+pub fn bind(path: &std::path::Path) -> Result<UnixDatagram, crate::atomic::FileError> {
+    use crate::atomic::FileError;
     let _ = std::fs::remove_file(path);
-    let socket = UnixDatagram::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    let socket = UnixDatagram::bind(path).map_err(|e| FileError::new(path, "cannot bind", e))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| FileError::new(path, "cannot set the mode of", e))?;
     Ok(socket)
 }
 
-/// Serves key requests on `socket` until `shutdown` resolves, then removes it.
-///
-/// # Errors
-/// None yet; the signature leaves room for fatal socket errors.
+/// Serves key requests on `socket` until `shutdown` resolves, then removes it. Receive errors
+/// are logged, never fatal.
 pub async fn serve(
     config: &KeyRequestConfig,
     socket: UnixDatagram,
     path: PathBuf,
     registry: Handle,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), String> {
+) {
     info!(
         "key polling: listening on {} ({} worker(s), queue of {})",
         path.display(),
@@ -313,7 +312,6 @@ pub async fn serve(
         warn!("key polling: shutting down: {dropped} queued lookup(s) dropped");
     }
     let _ = std::fs::remove_file(&path);
-    Ok(())
 }
 
 impl Service {
