@@ -79,6 +79,9 @@ impl Server {
     /// Anything that stops the start (unreadable files, a bad client.keys line, a port in use),
     /// worded for the operator.
     pub async fn start(home: Home, config: Config) -> Result<Server, StartError> {
+        // Installed first: a SIGTERM from here on stops the server cleanly once it is up, never
+        // kills it half-started (the default action).
+        let signals = ShutdownSignals::install()?;
         home.prepare()?;
         // Held until the server ends: `agentkeys agents` edits offline only without a server.
         let _lock = home::lock(&home)?;
@@ -141,7 +144,7 @@ impl Server {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stop_rx_for_run = stop_rx.clone();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            signals.received().await;
             let _ = stop_tx.send(true);
         });
         let stopped = move || {
@@ -266,14 +269,23 @@ impl Server {
     }
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM received"),
-        _ = int.recv() => info!("SIGINT received"),
+/// SIGTERM and SIGINT, caught from [`ShutdownSignals::install`] on.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> Result<ShutdownSignals, StartError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let caught = |kind| signal(kind).map_err(|e| StartError::Setup(format!("cannot catch SIGTERM/SIGINT: {e}")));
+        Ok(ShutdownSignals { term: caught(SignalKind::terminate())?, int: caught(SignalKind::interrupt())? })
+    }
+
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => info!("SIGTERM received"),
+            _ = self.int.recv() => info!("SIGINT received"),
+        }
     }
 }

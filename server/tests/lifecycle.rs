@@ -204,3 +204,14 @@ fn the_example_configuration_is_valid() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).ends_with("# configuration OK\n"));
 }
+
+/// SIGTERM is caught from the very start: one sent the moment the server says it is listening
+/// stops it cleanly (exit 0) instead of killing it with the signal's default action.
+#[test]
+fn a_sigterm_right_after_start_stops_cleanly() {
+    let home = temp_home("sigterm-at-start");
+    for cycle in 0..20 {
+        let server = Server::start(&home, &[]);
+        assert!(server.stop(), "cycle {cycle}: the server did not exit cleanly");
+    }
+}
