@@ -210,6 +210,20 @@ impl OwnedRecord {
     pub fn key(&self) -> &str {
         &self.key
     }
+
+    /// The same agent with another key (a rekey).
+    ///
+    /// ```
+    /// use agentkeys::{AgentKey, OwnedRecord, Record};
+    /// let before = OwnedRecord::from(&Record::parse(b"001 web-01 any 0123abcd").unwrap());
+    /// let after = before.with_key(AgentKey::new("89abcdef").unwrap());
+    /// assert_eq!(after.to_string(), "001 web-01 any 89abcdef");
+    /// assert_eq!((after.id(), after.name()), (before.id(), before.name()));
+    /// ```
+    #[must_use]
+    pub fn with_key(&self, key: AgentKey<'_>) -> Self {
+        OwnedRecord { key: key.as_str().into(), ..self.clone() }
+    }
 }
 
 #[cfg(feature = "alloc")]

@@ -5,7 +5,7 @@ use std::hash::{BuildHasher, Hash};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use agentkeys::{AgentAddr, AgentId};
+use agentkeys::{AgentAddr, AgentId, AgentKey, OwnedRecord};
 
 use super::Agent;
 
@@ -64,9 +64,9 @@ enum IndexedBy {
 impl IndexedBy {
     fn hash(self, hasher: &DefaultHashBuilder, agent: &Agent) -> u64 {
         match self {
-            IndexedBy::Id => hasher.hash_one(agent.id),
-            IndexedBy::Name => hasher.hash_one(&*agent.name),
-            IndexedBy::Addr => hasher.hash_one(agent.addr.without_suffix()),
+            IndexedBy::Id => hasher.hash_one(agent.id()),
+            IndexedBy::Name => hasher.hash_one(agent.name()),
+            IndexedBy::Addr => hasher.hash_one(agent.addr().without_suffix()),
         }
     }
 }
@@ -107,18 +107,18 @@ impl Index {
 
     pub(super) fn slot_by_id(&self, id: &AgentId) -> Option<usize> {
         let hash = hash_of(&self.hasher, id);
-        self.table(IndexedBy::Id).find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| a.id == *id)).copied()
+        self.table(IndexedBy::Id).find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| a.id() == *id)).copied()
     }
 
     pub(super) fn slot_by_name(&self, name: &str) -> Option<usize> {
         let hash = hash_of(&self.hasher, name);
-        self.table(IndexedBy::Name).find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| &*a.name == name)).copied()
+        self.table(IndexedBy::Name).find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| a.name() == name)).copied()
     }
 
     pub(super) fn slot_by_addr(&self, addr: &AgentAddr) -> Option<usize> {
         let hash = hash_of(&self.hasher, addr);
         self.table(IndexedBy::Addr)
-            .find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| a.addr.without_suffix() == *addr))
+            .find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| a.addr().without_suffix() == *addr))
             .copied()
     }
 
@@ -126,16 +126,16 @@ impl Index {
     /// (`any` is never indexed by address.)
     fn index(&mut self, key: IndexedBy, slot: usize) -> bool {
         let Some(agent) = self.slots[slot].as_ref() else { return false };
-        if matches!(key, IndexedBy::Addr) && agent.addr.is_any() {
+        if matches!(key, IndexedBy::Addr) && agent.addr().is_any() {
             return false;
         }
         let hash = key.hash(&self.hasher, agent);
         let (slots, hasher) = (&self.slots, &self.hasher);
         let same = |&s: &usize| {
             slots[s].as_ref().is_some_and(|other| match key {
-                IndexedBy::Id => other.id == agent.id,
-                IndexedBy::Name => other.name == agent.name,
-                IndexedBy::Addr => other.addr.without_suffix() == agent.addr.without_suffix(),
+                IndexedBy::Id => other.id() == agent.id(),
+                IndexedBy::Name => other.name() == agent.name(),
+                IndexedBy::Addr => other.addr().without_suffix() == agent.addr().without_suffix(),
             })
         };
         let table = match key {
@@ -227,12 +227,12 @@ impl Index {
     /// file but only the first one is found by lookups; the caller is told so it can warn.
     pub fn load(&mut self, agent: Agent) -> Option<Duplicate> {
         let slot = self.slots.len();
-        self.highest_id = self.highest_id.max(agent.id.value());
+        self.highest_id = self.highest_id.max(agent.id().value());
         self.slots.push(Some(agent));
         self.active += 1;
         let new_id = self.index(IndexedBy::Id, slot);
         let new_name = self.index(IndexedBy::Name, slot);
-        let new_addr = self.index(IndexedBy::Addr, slot) || self.slots[slot].as_ref().is_none_or(|a| a.addr.is_any());
+        let new_addr = self.index(IndexedBy::Addr, slot) || self.slots[slot].as_ref().is_none_or(|a| a.addr().is_any());
         if !new_id {
             Some(Duplicate::Id)
         } else if !new_name {
@@ -256,7 +256,7 @@ impl Index {
         let floor = self.wrapped_floor.max(1);
         let removed_ids = self.removed_lines.iter().filter_map(|l| l.split(' ').next()?.parse::<u32>().ok());
         let mut taken: Vec<u32> =
-            self.agents().map(|a| a.id.value()).chain(removed_ids).filter(|&n| n >= floor).collect();
+            self.agents().map(|a| a.id().value()).chain(removed_ids).filter(|&n| n >= floor).collect();
         taken.sort_unstable();
         taken.dedup();
         let mut candidate = floor;
@@ -273,7 +273,7 @@ impl Index {
     /// new one.
     pub fn apply(&mut self, plan: Plan, purge: bool) -> Applied {
         if plan.allocated && self.highest_id >= MAX_ID {
-            self.wrapped_floor = plan.agent.id.value().saturating_add(1);
+            self.wrapped_floor = plan.agent.id().value().saturating_add(1);
         }
         let mut removed = Vec::new();
         let mut removed_lines_added = 0;
@@ -320,11 +320,19 @@ impl Index {
         self.insert(agent);
     }
 
-    /// Replaces an agent's key; returns the old one.
-    pub fn rekey(&mut self, id: &AgentId, key: Box<str>) -> Option<Box<str>> {
+    /// Gives an agent another key; returns its record before.
+    pub fn rekey(&mut self, id: &AgentId, key: AgentKey<'_>) -> Option<OwnedRecord> {
         let slot = self.slot_by_id(id)?;
         let agent = self.slots[slot].as_mut()?;
-        Some(std::mem::replace(&mut agent.key, key))
+        let rekeyed = agent.record.with_key(key);
+        Some(std::mem::replace(&mut agent.record, rekeyed))
+    }
+
+    /// Puts back the record a [`Index::rekey`] returned (same ID, name and address).
+    pub fn undo_rekey(&mut self, before: OwnedRecord) {
+        if let Some(agent) = self.slot_by_id(&before.id()).and_then(|slot| self.slots[slot].as_mut()) {
+            agent.record = before;
+        }
     }
 
     /// A copy of an agent.
@@ -339,7 +347,7 @@ impl Index {
     }
 
     fn insert(&mut self, agent: Agent) -> usize {
-        self.highest_id = self.highest_id.max(agent.id.value());
+        self.highest_id = self.highest_id.max(agent.id().value());
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -350,10 +358,10 @@ impl Index {
         // A new agent takes over the index entries of its keys (upstream: the newest wins).
         for key in [IndexedBy::Id, IndexedBy::Name, IndexedBy::Addr] {
             let existing = match key {
-                IndexedBy::Id => self.slot_by_id(&agent.id),
-                IndexedBy::Name => self.slot_by_name(&agent.name),
+                IndexedBy::Id => self.slot_by_id(&agent.id()),
+                IndexedBy::Name => self.slot_by_name(agent.name()),
                 IndexedBy::Addr => {
-                    (!agent.addr.is_any()).then(|| self.slot_by_addr(&agent.addr.without_suffix())).flatten()
+                    (!agent.addr().is_any()).then(|| self.slot_by_addr(&agent.addr().without_suffix())).flatten()
                 }
             };
             if let Some(old) = existing {

@@ -15,24 +15,19 @@ pub mod owner;
 pub mod rules;
 pub mod store;
 
-use agentkeys::{AgentAddr, AgentId};
+use agentkeys::{AgentAddr, AgentId, OwnedRecord};
 
 pub use index::Duplicate;
 pub use rules::{Refusal, Rules};
 
 use crate::config::ForceConfig;
 
-/// One registered agent.
+/// One registered agent: core's record (ID, name, address, key) and what the registry keeps
+/// beside it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Agent {
-    /// Its ID, as written.
-    pub id: AgentId,
-    /// Its name.
-    pub name: Box<str>,
-    /// Its address (canonical form kept; written in file form).
-    pub addr: AgentAddr,
-    /// Its key.
-    pub key: Box<str>,
+    /// Its client.keys record.
+    pub record: OwnedRecord,
     /// Its groups, de-duplicated, if it registered with some.
     pub groups: Option<Box<str>>,
     /// When it was registered (epoch seconds), 0 if unknown.
@@ -40,14 +35,34 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// Its ID.
+    pub fn id(&self) -> AgentId {
+        self.record.id()
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        self.record.name()
+    }
+
+    /// Its address (canonical form kept; written in file form).
+    pub fn addr(&self) -> AgentAddr {
+        self.record.addr()
+    }
+
+    /// Its key.
+    pub fn key(&self) -> &str {
+        self.record.key()
+    }
+
     /// The client.keys line, without newline.
     pub fn line(&self) -> String {
-        format!("{} {} {} {}", self.id, self.name, self.addr.file_form(), self.key)
+        self.record.to_string()
     }
 
     /// The line upstream keeps for a removed agent when `purge` is off.
     pub(crate) fn removed_line(&self) -> String {
-        format!("{} !{} {} {}", self.id, self.name, self.addr.file_form(), self.key)
+        format!("{} !{} {} {}", self.id(), self.name(), self.addr().file_form(), self.key())
     }
 }
 

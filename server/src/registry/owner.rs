@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use agentkeys::{AgentId, AgentKey, AgentName, ErrorKind, GeneratedKey};
+use agentkeys::{AgentId, ErrorKind, GeneratedKey};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
@@ -26,8 +26,8 @@ pub const MAX_BATCH: usize = 1024;
 pub type Registered = agentkeys::OwnedRecord;
 
 /// The record of an agent of the registry (its fields were validated when it was added).
-fn registered(a: &Agent) -> Option<Registered> {
-    Some(agentkeys::OwnedRecord::new(a.id, AgentName::new(&a.name).ok()?, a.addr, AgentKey::new(&a.key).ok()?))
+fn registered(a: &Agent) -> Registered {
+    a.record.clone()
 }
 
 type Answer<T> = oneshot::Sender<T>;
@@ -152,7 +152,7 @@ pub fn spawn(registry: Index, store: Arc<dyn Store>, rules: Rules) -> (Handle, t
 enum Undo {
     Added(Applied),
     Removed(Agent, bool),
-    Rekeyed(AgentId, Box<str>),
+    Rekeyed(agentkeys::OwnedRecord),
     Forgot(Agent),
 }
 
@@ -193,7 +193,7 @@ impl Batch<'_> {
         let done = self.registry.apply(plan, self.rules.purge);
         self.rewrite |= !done.removed.is_empty();
         self.appended.push(done.slot);
-        let agent = self.registry.slot(done.slot).and_then(registered).ok_or_else(|| gone(&new.name));
+        let agent = self.registry.slot(done.slot).map(registered).ok_or_else(|| gone(&new.name));
         if let Ok(a) = &agent {
             info!("audit: agent '{}' ({}) added with address {}", a.id(), a.name(), a.addr());
         }
@@ -239,8 +239,8 @@ async fn run(mut registry: Index, store: Arc<dyn Store>, rules: Rules, mut rx: m
                             Some((agent, line)) => {
                                 info!(
                                     "audit: agent '{}' ({}) removed{}",
-                                    agent.id,
-                                    agent.name,
+                                    agent.id(),
+                                    agent.name(),
                                     if purge { " and purged" } else { "" }
                                 );
                                 batch.undo.push(Undo::Removed(agent, line));
@@ -254,12 +254,12 @@ async fn run(mut registry: Index, store: Arc<dyn Store>, rules: Rules, mut rx: m
                 }
                 Command::Rekey(id, tx) => {
                     let result = match GeneratedKey::from_os() {
-                        Ok(key) => match batch.registry.rekey(&id, key.as_str().into()) {
+                        Ok(key) => match batch.registry.rekey(&id, key.as_key()) {
                             Some(old) => {
                                 info!("audit: agent '{id}' got a new key");
-                                batch.undo.push(Undo::Rekeyed(id, old));
+                                batch.undo.push(Undo::Rekeyed(old));
                                 batch.rewrite = true;
-                                Ok(batch.registry.find(&id).as_ref().and_then(registered))
+                                Ok(batch.registry.find(&id).as_ref().map(registered))
                             }
                             None => Ok(None),
                         },
@@ -273,10 +273,10 @@ async fn run(mut registry: Index, store: Arc<dyn Store>, rules: Rules, mut rx: m
                     };
                     pending.push(Pending::Rekeyed(tx, result));
                 }
-                Command::Get(id, tx) => drop(tx.send(batch.registry.find(&id).as_ref().and_then(registered))),
+                Command::Get(id, tx) => drop(tx.send(batch.registry.find(&id).as_ref().map(registered))),
                 Command::Rollback(id) => {
                     if let Some(agent) = batch.registry.forget(&id) {
-                        info!("Agent key not saved for {}", agent.name);
+                        info!("Agent key not saved for {}", agent.name());
                         batch.undo.push(Undo::Forgot(agent));
                         batch.rewrite = true;
                     }
@@ -303,7 +303,7 @@ async fn run(mut registry: Index, store: Arc<dyn Store>, rules: Rules, mut rx: m
                 match change {
                     Undo::Added(done) => registry.undo(done),
                     Undo::Removed(agent, line) => registry.restore(agent, line),
-                    Undo::Rekeyed(id, old) => drop(registry.rekey(&id, old)),
+                    Undo::Rekeyed(before) => registry.undo_rekey(before),
                     Undo::Forgot(agent) => registry.restore(agent, false),
                 }
             }

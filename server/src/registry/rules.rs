@@ -3,7 +3,7 @@
 //! the order of the checks, SPEC 4.3 the force rules that say when an existing agent may be
 //! replaced.
 
-use agentkeys::{ErrorKind, GeneratedKey, key_hash};
+use agentkeys::{AgentKey, AgentName, ErrorKind, GeneratedKey, OwnedRecord, key_hash};
 use tracing::{error, info, warn};
 
 use super::index::{Index, MAX_ID, Plan};
@@ -138,18 +138,18 @@ pub fn plan(index: &Index, new: &NewAgent, rules: &Rules, known: &Known<'_>, now
             Refusal::new(ErrorKind::InternalError, new.name.clone())
         })?,
     };
+    let refused = || Refusal::new(ErrorKind::InternalError, new.name.clone());
+    let generated;
     let key = match &new.key {
-        Some(k) => k.clone().into_boxed_str(),
-        None => GeneratedKey::from_os()
-            .map_err(|_| Refusal::new(ErrorKind::InternalError, new.name.clone()))?
-            .as_str()
-            .into(),
+        Some(k) => AgentKey::new(k).map_err(|_| refused())?,
+        None => {
+            generated = GeneratedKey::from_os().map_err(|_| refused())?;
+            generated.as_key()
+        }
     };
+    let name = AgentName::new(&new.name).map_err(|_| refused())?;
     let agent = Agent {
-        id,
-        name: new.name.clone().into_boxed_str(),
-        addr: new.addr,
-        key,
+        record: OwnedRecord::new(id, name, new.addr, key),
         groups: new.groups.clone().map(String::into_boxed_str),
         date_add: now,
     };
@@ -166,7 +166,7 @@ fn may_replace(
     known: &Known<'_>,
     now: i64,
 ) -> Result<Result<String, String>, Refusal> {
-    let id = old.id;
+    let id = old.id();
     if !force.enabled {
         return Ok(Err(format!("Agent '{id}' won't be removed because the force option is disabled.")));
     }
@@ -193,7 +193,7 @@ fn force_rules(
     force: &ForceConfig,
     now: i64,
 ) -> Result<String, String> {
-    let id = old.id;
+    let id = old.id();
     let threshold = i64::try_from(force.disconnected_time.value.as_secs()).unwrap_or(i64::MAX);
     if force.disconnected_time.enabled && info.connection != Connection::NeverConnected {
         if info.connection == Connection::Disconnected
@@ -211,11 +211,11 @@ fn force_rules(
     }
     if let Some(sent) = hash
         && force.key_mismatch
-        && key_hash(old.id.as_str(), &*old.name, &*old.key).matches(sent)
+        && key_hash(old.id().as_str(), old.name(), old.key()).matches(sent)
     {
         return Err(format!("Agent '{id}' key already exists on the manager."));
     }
-    Ok(format!("Removing old agent '{}' (id '{id}').", old.name))
+    Ok(format!("Removing old agent '{}' (id '{id}').", old.name()))
 }
 
 /// The existing agents whose state (from wazuh-db) deciding `new` may need: those it collides
@@ -232,7 +232,7 @@ pub fn status_needed(index: &Index, new: &NewAgent, rules: &Rules) -> Vec<(u32, 
         .into_iter()
         .flatten()
         .filter_map(|slot| index.slot(slot))
-        .map(|a| (a.id.value(), a.date_add))
+        .map(|a| (a.id().value(), a.date_add))
         .collect();
     needed.dedup();
     needed

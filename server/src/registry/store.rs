@@ -15,7 +15,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use agentkeys::{AgentId, ErrorKind, Line, parse_keys};
+use agentkeys::{AgentId, ErrorKind, Line, OwnedRecord, parse_keys};
 use chrono::{Local, NaiveDateTime, TimeZone};
 
 use tracing::error;
@@ -179,14 +179,7 @@ impl Files {
         for line in parse_keys(&data) {
             match line.line {
                 Line::Agent(r) => {
-                    let agent = Agent {
-                        id: r.id,
-                        name: r.name.as_str().into(),
-                        addr: r.addr,
-                        key: r.key.as_str().into(),
-                        groups: None,
-                        date_add: 0,
-                    };
+                    let agent = Agent { record: OwnedRecord::from(&r), groups: None, date_add: 0 };
                     match registry.load(agent) {
                         Some(Duplicate::Id) => {
                             warnings.push(format!(
@@ -481,9 +474,9 @@ fn push_timestamp(out: &mut String, agent: &Agent) {
         let _ = writeln!(
             out,
             "{} {} {} {}",
-            agent.id,
-            agent.name,
-            agent.addr.file_form(),
+            agent.id(),
+            agent.name(),
+            agent.addr().file_form(),
             format_local_time(agent.date_add)
         );
     }
@@ -491,7 +484,7 @@ fn push_timestamp(out: &mut String, agent: &Agent) {
 
 fn push_groups(out: &mut String, agent: &Agent) {
     if let Some(groups) = &agent.groups {
-        let _ = writeln!(out, "groups {} {groups}", agent.id);
+        let _ = writeln!(out, "groups {} {groups}", agent.id());
     }
 }
 
@@ -626,10 +619,7 @@ mod tests {
         let store = FileStore::new(&home, Durability::Durable);
         let mut reg = Index::default();
         reg.load(Agent {
-            id: AgentId::parse(b"007").unwrap(),
-            name: "a7".into(),
-            addr: agentkeys::AgentAddr::new("10.1.1.1/32").unwrap(),
-            key: "k7".into(),
+            record: OwnedRecord::from(&agentkeys::Record::parse(b"007 a7 10.1.1.1/32 k7").unwrap()),
             groups: Some("default,web".into()),
             date_add: 1_700_000_000,
         });
