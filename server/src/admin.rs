@@ -219,18 +219,16 @@ impl Admin {
         if payload.len() > MAX_PAYLOAD && !is_batch(&value) {
             return oversized();
         }
-        match self.json(&value).await {
-            Ok(reply) | Err(reply) => reply,
-        }
+        self.json(&value).await.unwrap_or_else(error_json)
     }
 
-    async fn json(&self, value: &Value) -> Result<String, String> {
-        let obj = value.as_object().ok_or_else(|| error_json(Code::Parse))?;
-        let function = string(obj, "function", Code::NoFunction).map_err(error_json)?;
+    async fn json(&self, value: &Value) -> Result<String, Code> {
+        let obj = value.as_object().ok_or(Code::Parse)?;
+        let function = string(obj, "function", Code::NoFunction)?;
         let args = match obj.get("arguments") {
-            None => return Err(error_json(Code::NoArgument)),
+            None => return Err(Code::NoArgument),
             Some(Value::Object(m)) => m,
-            Some(_) => return Err(error_json(Code::Parse)),
+            Some(_) => return Err(Code::Parse),
         };
         match function {
             "add" => self.add(args).await,
@@ -238,7 +236,7 @@ impl Admin {
             "remove" => self.remove(args).await,
             "get" => self.get(args).await,
             "rekey" => self.rekey(args).await,
-            _ => Err(error_json(Code::Internal)),
+            _ => Err(Code::Internal),
         }
     }
 
@@ -275,18 +273,18 @@ impl Admin {
         })
     }
 
-    async fn add(&self, args: &Map<String, Value>) -> Result<String, String> {
-        let new = self.new_agent(args, None).map_err(error_json)?;
+    async fn add(&self, args: &Map<String, Value>) -> Result<String, Code> {
+        let new = self.new_agent(args, None)?;
         match self.registry.register(new).await {
             Ok(agent) => Ok(format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr().to_string()))),
-            Err(refusal) => Err(error_json(refusal_code(&refusal))),
+            Err(refusal) => Err(refusal_code(&refusal)),
         }
     }
 
     /// Ours: `{"function":"add-many","arguments":{"agents":[{…add arguments…}],"force":{…}}}` —
     /// one durable write, one answer per agent.
-    async fn add_many(&self, args: &Map<String, Value>) -> Result<String, String> {
-        let items = args.get("agents").and_then(Value::as_array).ok_or_else(|| error_json(Code::Parse))?;
+    async fn add_many(&self, args: &Map<String, Value>) -> Result<String, Code> {
+        let items = args.get("agents").and_then(Value::as_array).ok_or(Code::Parse)?;
         let force = args.get("force");
         let checked =
             items.iter().map(|item| item.as_object().ok_or(Code::Parse).and_then(|a| self.new_agent(a, force)));
@@ -337,18 +335,18 @@ impl Admin {
         out
     }
 
-    async fn remove(&self, args: &Map<String, Value>) -> Result<String, String> {
+    async fn remove(&self, args: &Map<String, Value>) -> Result<String, Code> {
         // Upstream honours only JSON `true` (the C cluster client's `1` means false).
         let purge = matches!(args.get("purge"), Some(Value::Bool(true)));
         if let Some(list) = args.get("ids") {
-            let list = list.as_array().ok_or_else(|| error_json(Code::Parse))?;
+            let list = list.as_array().ok_or(Code::Parse)?;
             let mut parsed = Vec::with_capacity(list.len());
             for v in list {
-                let text = v.as_str().ok_or_else(|| error_json(Code::Parse))?;
+                let text = v.as_str().ok_or(Code::Parse)?;
                 parsed.push((text.to_owned(), AgentId::parse(text.as_bytes()).ok()));
             }
             let ids: Vec<AgentId> = parsed.iter().filter_map(|(_, id)| *id).collect();
-            let found = self.registry.remove(ids, purge).await.map_err(|_| error_json(Code::Internal))?;
+            let found = self.registry.remove(ids, purge).await.map_err(|_| Code::Internal)?;
             let mut found = found.into_iter();
             let items: Vec<String> = parsed
                 .iter()
@@ -370,38 +368,38 @@ impl Admin {
                 .collect();
             return Ok(format!(r#"{{"error":0,"data":[{}]}}"#, items.join(",")));
         }
-        let id = string(args, "id", Code::Id).map_err(error_json)?;
-        let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(Code::NotFound))?;
+        let id = string(args, "id", Code::Id)?;
+        let id = AgentId::parse(id.as_bytes()).map_err(|_| Code::NotFound)?;
         match self.registry.remove(vec![id], purge).await {
             Ok(found) if found.first() == Some(&true) => {
                 Ok(r#"{"error":0,"data":"Agent deleted successfully."}"#.to_owned())
             }
-            Ok(_) => Err(error_json(Code::NotFound)),
-            Err(_) => Err(error_json(Code::Internal)),
+            Ok(_) => Err(Code::NotFound),
+            Err(_) => Err(Code::Internal),
         }
     }
 
-    async fn get(&self, args: &Map<String, Value>) -> Result<String, String> {
-        let id = string(args, "id", Code::Id).map_err(error_json)?;
-        let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(Code::NotFound))?;
+    async fn get(&self, args: &Map<String, Value>) -> Result<String, Code> {
+        let id = string(args, "id", Code::Id)?;
+        let id = AgentId::parse(id.as_bytes()).map_err(|_| Code::NotFound)?;
         match self.registry.get(id).await {
             Some(agent) => Ok(format!(
                 r#"{{"error":0,"data":{}}}"#,
                 agent_json(&agent, &agent.addr().without_suffix().to_string())
             )),
-            None => Err(error_json(Code::NotFound)),
+            None => Err(Code::NotFound),
         }
     }
 
     /// Ours: `{"function":"rekey","arguments":{"id":"001"}}` — a new key, same ID and name.
-    async fn rekey(&self, args: &Map<String, Value>) -> Result<String, String> {
-        let id = string(args, "id", Code::Id).map_err(error_json)?;
-        let id = AgentId::parse(id.as_bytes()).map_err(|_| error_json(Code::NotFound))?;
+    async fn rekey(&self, args: &Map<String, Value>) -> Result<String, Code> {
+        let id = string(args, "id", Code::Id)?;
+        let id = AgentId::parse(id.as_bytes()).map_err(|_| Code::NotFound)?;
         match self.registry.rekey(id).await {
             Ok(Some(agent)) => Ok(format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr().to_string()))),
-            Ok(None) => Err(error_json(Code::NotFound)),
+            Ok(None) => Err(Code::NotFound),
             // No random bytes for the key, or the batch could not be written (both logged).
-            Err(_) => Err(error_json(Code::Internal)),
+            Err(_) => Err(Code::Internal),
         }
     }
 
