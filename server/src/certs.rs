@@ -54,6 +54,22 @@ pub enum CertError {
     /// Writing the files failed.
     #[error(transparent)]
     Write(#[from] crate::atomic::FileError),
+    /// A certificate that cannot be a trust anchor (`ssl_agent_ca`, `--ca`).
+    #[error("{}not a CA certificate: {reason}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    NotCa {
+        /// The file it came from, when known.
+        path: Option<std::path::PathBuf>,
+        /// Why.
+        reason: String,
+    },
+    /// rustls refused the configuration (a key that does not match its certificate, …).
+    #[error("{context}: {source}")]
+    Tls {
+        /// What was being set up (`"TLS setup"`, `"agent certificate"`).
+        context: &'static str,
+        /// rustls' error.
+        source: rustls::Error,
+    },
 }
 
 impl From<String> for CertError {

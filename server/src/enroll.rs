@@ -178,7 +178,7 @@ fn client_tls(args: &EnrollArgs) -> Result<Arc<rustls::ClientConfig>, String> {
     };
     let suites = crate::ciphers::select(&args.ciphers, "--ciphers")?;
     let check = crate::tls::ManagerCheck { ca, pin: args.pin.clone(), expected_name: args.manager.clone() };
-    crate::tls::client_config(check, identity, suites)
+    Ok(crate::tls::client_config(check, identity, suites)?)
 }
 
 /// Connects, completes the handshake (so that a failed verification sends nothing), sends the

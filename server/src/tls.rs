@@ -7,6 +7,8 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme, SupportedCipherSuite};
 
+use crate::certs::CertError;
+
 /// TLS 1.2 and 1.3 (rustls implements nothing older, so `ssl_auto_negotiate` changes nothing).
 const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
@@ -28,26 +30,27 @@ pub fn server_config(
     key: &Path,
     agent_ca: Option<&Path>,
     suites: Vec<SupportedCipherSuite>,
-) -> Result<Arc<ServerConfig>, String> {
+) -> Result<Arc<ServerConfig>, CertError> {
     let (certs, key) = crate::certs::load_identity(cert, key)?;
     let provider = provider_with(suites);
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(VERSIONS)
-        .map_err(|e| format!("TLS setup: {e}"))?;
+        .map_err(|source| CertError::Tls { context: "TLS setup", source })?;
     let builder = match agent_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
             for c in crate::certs::load_certs(ca)? {
-                roots.add(c).map_err(|e| format!("{}: not a CA certificate: {e}", ca.display()))?;
+                roots.add(c).map_err(|e| CertError::NotCa { path: Some(ca.to_owned()), reason: e.to_string() })?;
             }
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
-                .map_err(|e| format!("{}: {e}", ca.display()))?;
+                .map_err(|e| CertError::NotCa { path: Some(ca.to_owned()), reason: e.to_string() })?;
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let config = builder.with_single_cert(certs, key).map_err(|e| format!("TLS setup: {e}"))?;
+    let config =
+        builder.with_single_cert(certs, key).map_err(|source| CertError::Tls { context: "TLS setup", source })?;
     Ok(Arc::new(config))
 }
 
@@ -71,7 +74,7 @@ pub fn client_config(
     check: ManagerCheck,
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     suites: Vec<SupportedCipherSuite>,
-) -> Result<Arc<ClientConfig>, String> {
+) -> Result<Arc<ClientConfig>, CertError> {
     let provider = provider_with(suites);
     let anchors = match &check.ca {
         Some(certs) => Some(
@@ -80,7 +83,7 @@ pub fn client_config(
                 .map(|c| {
                     webpki::anchor_from_trusted_cert(c)
                         .map(|a| a.to_owned())
-                        .map_err(|e| format!("not a CA certificate: {e}"))
+                        .map_err(|e| CertError::NotCa { path: None, reason: e.to_string() })
                 })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
@@ -90,13 +93,14 @@ pub fn client_config(
         ManagerVerifier { anchors, pin: check.pin, expected: check.expected_name, provider: Arc::clone(&provider) };
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(VERSIONS)
-        .map_err(|e| format!("TLS setup: {e}"))?
+        .map_err(|source| CertError::Tls { context: "TLS setup", source })?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier));
     match identity {
-        Some((certs, key)) => {
-            builder.with_client_auth_cert(certs, key).map(Arc::new).map_err(|e| format!("agent certificate: {e}"))
-        }
+        Some((certs, key)) => builder
+            .with_client_auth_cert(certs, key)
+            .map(Arc::new)
+            .map_err(|source| CertError::Tls { context: "agent certificate", source }),
         None => Ok(Arc::new(builder.with_no_client_auth())),
     }
 }
