@@ -66,6 +66,16 @@ pub struct Rules {
     pub purge: bool,
 }
 
+/// Whether the force rules let a new registration replace an agent it collides with, with the
+/// reason in upstream's log words.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// The old agent goes.
+    Replace(String),
+    /// The old agent stays; the registration is refused.
+    Keep(String),
+}
+
 /// Decides a registration in upstream's order (SPEC 3.6): explicit ID, address, host name, name;
 /// each collision goes through the force rules. Unlike upstream, nothing is changed until every
 /// check has passed (upstream keeps an address replacement even when the name is then refused).
@@ -83,11 +93,11 @@ pub fn plan(index: &Index, new: &NewAgent, rules: &Rules, known: &Known<'_>, now
     {
         let old = index.slot(slot).ok_or_else(|| Refusal::new(ErrorKind::DuplicateId, id.as_str()))?;
         match may_replace(old, hash, new.force.as_ref().unwrap_or(&rules.force), rules, known, now)? {
-            Ok(msg) => {
+            Verdict::Replace(msg) => {
                 info!("Duplicate ID. {msg}");
                 victims.push(slot);
             }
-            Err(msg) => {
+            Verdict::Keep(msg) => {
                 warn!("Duplicate ID, rejecting enrollment. {msg}");
                 return Err(Refusal::new(ErrorKind::DuplicateId, id.as_str()));
             }
@@ -102,11 +112,11 @@ pub fn plan(index: &Index, new: &NewAgent, rules: &Rules, known: &Known<'_>, now
         && let Some(old) = index.slot(slot)
     {
         match may_replace(old, hash, new.force.as_ref().unwrap_or(&rules.force), rules, known, now)? {
-            Ok(msg) => {
+            Verdict::Replace(msg) => {
                 info!("Duplicate IP '{ip_text}'. {msg}");
                 victims.push(slot);
             }
-            Err(msg) => {
+            Verdict::Keep(msg) => {
                 warn!("Duplicate IP '{ip_text}', rejecting enrollment. {msg}");
                 return Err(Refusal::new(ErrorKind::DuplicateIp, ip_text));
             }
@@ -121,11 +131,11 @@ pub fn plan(index: &Index, new: &NewAgent, rules: &Rules, known: &Known<'_>, now
         && let Some(old) = index.slot(slot)
     {
         match may_replace(old, hash, new.force.as_ref().unwrap_or(&rules.force), rules, known, now)? {
-            Ok(msg) => {
+            Verdict::Replace(msg) => {
                 info!("Duplicate name. {msg}");
                 victims.push(slot);
             }
-            Err(msg) => {
+            Verdict::Keep(msg) => {
                 warn!("Duplicate name '{}', rejecting enrollment. {msg}", new.name);
                 return Err(Refusal::new(ErrorKind::DuplicateName, new.name.clone()));
             }
@@ -156,8 +166,8 @@ pub fn plan(index: &Index, new: &NewAgent, rules: &Rules, known: &Known<'_>, now
     Ok(Plan { victims, agent, allocated: new.id.is_none() })
 }
 
-/// The force rules (SPEC 4.3) for replacing `old`: `Ok(Ok(log text))` or `Ok(Err(log text))`;
-/// `Err` when the agent's state is needed and not in `statuses`.
+/// The force rules (SPEC 4.3) for replacing `old`; `Err` when the agent's state is needed and not
+/// in `statuses`.
 fn may_replace(
     old: &Agent,
     hash: Option<&[u8]>,
@@ -165,34 +175,28 @@ fn may_replace(
     rules: &Rules,
     known: &Known<'_>,
     now: i64,
-) -> Result<Result<String, String>, Refusal> {
+) -> Result<Verdict, Refusal> {
     let id = old.id();
     if !force.enabled {
-        return Ok(Err(format!("Agent '{id}' won't be removed because the force option is disabled.")));
+        return Ok(Verdict::Keep(format!("Agent '{id}' won't be removed because the force option is disabled.")));
     }
     let info = match rules.status.known(id.value(), old.date_add).or_else(|| known.statuses.get(&id.value()).cloned()) {
         Some(Ok(info)) => info,
         Some(Err(why)) => {
             warn!("agent status of '{id}': {why}");
-            return Ok(Err(format!("Failed to get agent-info for agent '{id}'")));
+            return Ok(Verdict::Keep(format!("Failed to get agent-info for agent '{id}'")));
         }
         None if known.ask_again => return Err(Refusal::needs_status()),
         None => {
             warn!("agent status of '{id}': changed while it was fetched");
-            return Ok(Err(format!("Failed to get agent-info for agent '{id}'")));
+            return Ok(Verdict::Keep(format!("Failed to get agent-info for agent '{id}'")));
         }
     };
     Ok(force_rules(old, &info, hash, force, now))
 }
 
 /// The time and key rules of SPEC 4.3 for an agent whose state is known.
-fn force_rules(
-    old: &Agent,
-    info: &AgentInfo,
-    hash: Option<&[u8]>,
-    force: &ForceConfig,
-    now: i64,
-) -> Result<String, String> {
+fn force_rules(old: &Agent, info: &AgentInfo, hash: Option<&[u8]>, force: &ForceConfig, now: i64) -> Verdict {
     let id = old.id();
     let threshold = i64::try_from(force.disconnected_time.value.as_secs()).unwrap_or(i64::MAX);
     if force.disconnected_time.enabled && info.connection != Connection::NeverConnected {
@@ -200,22 +204,22 @@ fn force_rules(
             && info.disconnection_time > 0
             && now.saturating_sub(info.disconnection_time) < threshold
         {
-            return Err(format!("Agent '{id}' has not been disconnected long enough to be replaced."));
+            return Verdict::Keep(format!("Agent '{id}' has not been disconnected long enough to be replaced."));
         } else if info.disconnection_time == 0 {
-            return Err(format!("Agent '{id}' can't be replaced since it is not disconnected."));
+            return Verdict::Keep(format!("Agent '{id}' can't be replaced since it is not disconnected."));
         }
     }
     let after = i64::try_from(force.after_registration_time.as_secs()).unwrap_or(i64::MAX);
     if after > 0 && now.saturating_sub(info.date_add) < after {
-        return Err(format!("Agent '{id}' doesn't comply with the registration time to be removed."));
+        return Verdict::Keep(format!("Agent '{id}' doesn't comply with the registration time to be removed."));
     }
     if let Some(sent) = hash
         && force.key_mismatch
         && key_hash(old.id().as_str(), old.name(), old.key()).matches(sent)
     {
-        return Err(format!("Agent '{id}' key already exists on the manager."));
+        return Verdict::Keep(format!("Agent '{id}' key already exists on the manager."));
     }
-    Ok(format!("Removing old agent '{}' (id '{id}').", old.name()))
+    Verdict::Replace(format!("Removing old agent '{}' (id '{id}').", old.name()))
 }
 
 /// The existing agents whose state (from wazuh-db) deciding `new` may need: those it collides
