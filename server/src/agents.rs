@@ -106,10 +106,27 @@ pub fn run(args: &AgentsArgs) -> i32 {
     };
     match result {
         Ok(()) => 0,
-        Err(e) => {
+        Err(Failure::Reported) => 1,
+        Err(Failure::Message(e)) => {
             eprintln!("{e}");
             1
         }
+    }
+}
+
+/// Why an `agents` action failed (exit status 1).
+#[derive(Debug)]
+enum Failure {
+    /// Already printed on stdout (the JSON answer, or the server's own answer).
+    Reported,
+    /// A message for stderr.
+    Message(String),
+}
+
+/// Any error becomes its message (the CLI's edge: this is where errors turn into text).
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure::Message(e.to_string())
     }
 }
 
@@ -154,16 +171,16 @@ fn print_json(v: &Value) {
 }
 
 /// manage_agents' error for an admin code, as JSON and text.
-fn fail(json: bool, code: u64, text: &str) -> Result<(), String> {
+fn fail(json: bool, code: u64, text: &str) -> Result<(), Failure> {
     if json {
         print_json(&serde_json::json!({"error": code, "message": text}));
-        Err(String::new())
+        Err(Failure::Reported)
     } else {
-        Err(format!("** {text}"))
+        Err(Failure::Message(format!("** {text}")))
     }
 }
 
-fn list(home: &Home, json: bool) -> Result<(), String> {
+fn list(home: &Home, json: bool) -> Result<(), Failure> {
     let data = std::fs::read(home.client_keys()).unwrap_or_default();
     let agents: Vec<(String, String, String)> = parse_keys(&data)
         .filter_map(|l| match l.line {
@@ -190,7 +207,7 @@ fn list(home: &Home, json: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn export(home: &Home, id: &str, json: bool) -> Result<(), String> {
+fn export(home: &Home, id: &str, json: bool) -> Result<(), Failure> {
     let data = std::fs::read(home.client_keys()).unwrap_or_default();
     let record = parse_keys(&data).find_map(|l| match l.line {
         Line::Agent(r) if r.id.as_str() == id => Some(r),
@@ -209,7 +226,7 @@ fn export(home: &Home, id: &str, json: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn import(key: &str, keys: &Path, yes: bool) -> Result<(), String> {
+fn import(key: &str, keys: &Path, yes: bool) -> Result<(), Failure> {
     let record = import_key(key.as_bytes())
         .map_err(|e| format!("\n** Invalid authentication key ({e}). Starting over again.\n"))?;
     let rec = record.as_record();
@@ -225,7 +242,7 @@ fn import(key: &str, keys: &Path, yes: bool) -> Result<(), String> {
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer).map_err(|e| e.to_string())?;
         if !matches!(answer.trim(), "y" | "Y") {
-            return Err("Not added.".to_owned());
+            return Err(Failure::Message("Not added.".to_owned()));
         }
     }
     replace_file(keys, format!("{record}\n").as_bytes(), SECRET_MODE)?;
@@ -241,7 +258,7 @@ fn add(
     id: Option<&str>,
     key: Option<&str>,
     groups: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let mut args = serde_json::json!({"name": name, "ip": ip,
         "force": {"enabled": false, "key_mismatch": true, "disconnected_time": {"enabled": false, "value": 0}, "after_registration_time": 0}});
     for (k, v) in [("id", id), ("key", key), ("groups", groups)] {
@@ -266,12 +283,12 @@ fn add(
         9008 => fail(json, 75, "Name already present"),
         _ => {
             print_json(&reply);
-            Err(String::new())
+            Err(Failure::Reported)
         }
     }
 }
 
-fn remove(home: &Home, json: bool, id: &str, purge: bool) -> Result<(), String> {
+fn remove(home: &Home, json: bool, id: &str, purge: bool) -> Result<(), Failure> {
     let reply =
         send(home, &serde_json::json!({"function": "remove", "arguments": {"id": id, "purge": purge}}).to_string())?;
     match code(&reply) {
@@ -286,12 +303,12 @@ fn remove(home: &Home, json: bool, id: &str, purge: bool) -> Result<(), String> 
         9011 => fail(json, 78, &format!("Invalid ID '{id}' given. ID is not present")),
         _ => {
             print_json(&reply);
-            Err(String::new())
+            Err(Failure::Reported)
         }
     }
 }
 
-fn rekey(home: &Home, json: bool, id: &str) -> Result<(), String> {
+fn rekey(home: &Home, json: bool, id: &str) -> Result<(), Failure> {
     let reply = send(home, &serde_json::json!({"function": "rekey", "arguments": {"id": id}}).to_string())?;
     match code(&reply) {
         0 if json => {
@@ -305,12 +322,12 @@ fn rekey(home: &Home, json: bool, id: &str) -> Result<(), String> {
         9011 => fail(json, 78, &format!("Invalid ID '{id}' given. ID is not present")),
         _ => {
             print_json(&reply);
-            Err(String::new())
+            Err(Failure::Reported)
         }
     }
 }
 
-fn bulk_add(home: &Home, json: bool, file: &Path) -> Result<(), String> {
+fn bulk_add(home: &Home, json: bool, file: &Path) -> Result<(), Failure> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let mut agents = Vec::new();
     let mut lines = Vec::new();
@@ -320,7 +337,7 @@ fn bulk_add(home: &Home, json: bool, file: &Path) -> Result<(), String> {
             continue;
         }
         let Some((ip, name)) = line.split_once(',') else {
-            return Err(format!("{}:{}: expected IP,NAME", file.display(), n + 1));
+            return Err(Failure::Message(format!("{}:{}: expected IP,NAME", file.display(), n + 1)));
         };
         agents.push(serde_json::json!({"name": name.trim(), "ip": ip.trim()}));
         lines.push(n + 1);
@@ -353,7 +370,7 @@ fn bulk_add(home: &Home, json: bool, file: &Path) -> Result<(), String> {
     if failed == 0 && results.len() == lines.len() {
         Ok(())
     } else {
-        Err(format!("{failed} of {} agents not added", lines.len()))
+        Err(Failure::Message(format!("{failed} of {} agents not added", lines.len())))
     }
 }
 

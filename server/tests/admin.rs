@@ -171,6 +171,7 @@ fn cli_with_and_without_a_server() {
     let out = agents(&home, &["--json", "add", "--name", "web-01"]);
     assert_eq!(stdout(&out).trim(), r#"{"error":75,"message":"Name already present"}"#);
     assert_eq!(out.status.code(), Some(1));
+    assert!(out.stderr.is_empty(), "a JSON answer is the whole output: {out:?}");
     assert_eq!(stdout(&agents(&home, &["list"])), "\nAvailable agents: \n   ID: 001, Name: web-01, IP: 10.2.2.2\n");
     // export → import round trip.
     let exported = stdout(&agents(&home, &["--json", "export", "001"]));
