@@ -95,7 +95,7 @@ pub fn parse_request(datagram: &[u8]) -> Result<KeyRequest, String> {
     }
 }
 
-/// Why a lookup produced no agent (already logged).
+/// Why a lookup produced no agent, in upstream's log words (already logged).
 #[derive(Debug)]
 pub struct Failure(pub String);
 
@@ -113,10 +113,10 @@ impl LookupSources {
         if let Some(path) = &self.socket {
             match socket::ask(path, request, self.timeout).await {
                 Ok(answer) => return Ok(answer),
-                Err(why) if self.exec_path.is_some() => {
+                Err(Failure(why)) if self.exec_path.is_some() => {
                     info!("{why}. Socket connect fail. Trying to run '{}'", self.exec_path.as_deref().unwrap_or(""));
                 }
-                Err(why) => return Err(Failure(why)),
+                Err(failure) => return Err(failure),
             }
         }
         match &self.exec_path {

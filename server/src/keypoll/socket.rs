@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tracing::info;
 
-use super::KeyRequest;
+use super::{Failure, KeyRequest};
 
 /// Largest answer read.
 const MAX_ANSWER: usize = 64 * 1024;
@@ -19,7 +19,7 @@ const RETRY_PAUSES: [u64; 3] = [1, 2, 3];
 ///
 /// # Errors
 /// Upstream's texts: the socket cannot be reached, or answers nothing.
-pub async fn ask(path: &Path, request: &KeyRequest, timeout: Duration) -> Result<Vec<u8>, String> {
+pub async fn ask(path: &Path, request: &KeyRequest, timeout: Duration) -> Result<Vec<u8>, Failure> {
     let mut stream = None;
     for (attempt, pause) in RETRY_PAUSES.iter().enumerate() {
         match UnixStream::connect(path).await {
@@ -36,7 +36,10 @@ pub async fn ask(path: &Path, request: &KeyRequest, timeout: Duration) -> Result
         }
     }
     let Some(mut stream) = stream else {
-        return Err(format!("Could not connect to external integration: {}. Discarding request.", path.display()));
+        return Err(Failure(format!(
+            "Could not connect to external integration: {}. Discarding request.",
+            path.display()
+        )));
     };
     let exchange = async {
         stream.write_all(request.wire().as_bytes()).await.map_err(|e| format!("external socket: {e}"))?;
@@ -57,9 +60,9 @@ pub async fn ask(path: &Path, request: &KeyRequest, timeout: Duration) -> Result
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(Ok(answer)) if !answer.iter().all(u8::is_ascii_whitespace) => Ok(answer),
-        Ok(Ok(_)) => Err("No data received from external socket.".to_owned()),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!("No data received from external socket within {} s.", timeout.as_secs())),
+        Ok(Ok(_)) => Err(Failure("No data received from external socket.".to_owned())),
+        Ok(Err(e)) => Err(Failure(e)),
+        Err(_) => Err(Failure(format!("No data received from external socket within {} s.", timeout.as_secs()))),
     }
 }
 
