@@ -57,7 +57,7 @@ pub fn run(args: &BenchArgs) -> i32 {
 }
 
 async fn load(args: &BenchArgs) -> Result<String, String> {
-    let suites = crate::ciphers::select(crate::config::DEFAULT_CIPHERS, "ciphers")?;
+    let suites = crate::ciphers::select(crate::config::DEFAULT_CIPHERS, "ciphers").map_err(|e| e.to_string())?;
     let config = crate::tls::client_config(
         crate::tls::ManagerCheck { expected_name: args.manager.clone(), ..Default::default() },
         None,

@@ -72,11 +72,24 @@ fn matches(suite: &Suite, item: &str) -> bool {
     })
 }
 
+/// A cipher string that selects no TLS 1.2 suite agentkeys supports.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{option}: {ciphers:?} selects no cipher suite agentkeys supports (TLS 1.2 suites offered: {})",
+    SUITES.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+)]
+pub struct NoCipherSuite {
+    /// The option it came from (`auth.ciphers`, `--ciphers`).
+    pub option: String,
+    /// The cipher string.
+    pub ciphers: String,
+}
+
 /// The TLS 1.2 suites `ciphers` selects, in order, plus every TLS 1.3 suite.
 ///
 /// # Errors
 /// `ciphers` selects no TLS 1.2 suite rustls supports.
-pub fn select(ciphers: &str, option: &str) -> Result<Vec<SupportedCipherSuite>, String> {
+pub fn select(ciphers: &str, option: &str) -> Result<Vec<SupportedCipherSuite>, NoCipherSuite> {
     let mut chosen: Vec<usize> = Vec::new();
     let mut banned = [false; SUITES.len()];
     for item in ciphers.split([':', ',', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
@@ -104,11 +117,7 @@ pub fn select(ciphers: &str, option: &str) -> Result<Vec<SupportedCipherSuite>, 
         }
     }
     if chosen.is_empty() {
-        let offered: Vec<&str> = SUITES.iter().map(|s| s.name).collect();
-        return Err(format!(
-            "{option}: {ciphers:?} selects no cipher suite agentkeys supports (TLS 1.2 suites offered: {})",
-            offered.join(", ")
-        ));
+        return Err(NoCipherSuite { option: option.to_owned(), ciphers: ciphers.to_owned() });
     }
     let mut suites: Vec<SupportedCipherSuite> = rustls::crypto::ring::default_provider()
         .cipher_suites
@@ -142,6 +151,7 @@ mod tests {
         assert!(
             select("3DES:RC4", "auth.ciphers")
                 .unwrap_err()
+                .to_string()
                 .starts_with("auth.ciphers: \"3DES:RC4\" selects no cipher suite")
         );
         assert!(select("HIGH:!HIGH", "x").is_err());

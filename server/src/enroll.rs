@@ -176,7 +176,7 @@ fn client_tls(args: &EnrollArgs) -> Result<Arc<rustls::ClientConfig>, String> {
         (Some(cert), Some(key)) => Some(crate::certs::load_identity(cert, key)?),
         _ => None,
     };
-    let suites = crate::ciphers::select(&args.ciphers, "--ciphers")?;
+    let suites = crate::ciphers::select(&args.ciphers, "--ciphers").map_err(|e| e.to_string())?;
     let check = crate::tls::ManagerCheck { ca, pin: args.pin.clone(), expected_name: args.manager.clone() };
     Ok(crate::tls::client_config(check, identity, suites)?)
 }

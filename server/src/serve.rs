@@ -102,16 +102,13 @@ impl Listener {
         let _ = stream.set_nodelay(true);
         let received = tokio::time::timeout(self.timeout, async {
             let mut tls = match tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(stream)).await {
-                Ok(accepted) => accepted.map_err(|e| Closed::Handshake(e.to_string()))?,
-                Err(_) => {
-                    let secs = self.handshake_timeout.as_secs();
-                    return Err(Closed::Handshake(format!("no TLS handshake within {secs} s")));
-                }
+                Ok(accepted) => accepted.map_err(Closed::Handshake)?,
+                Err(_) => return Err(Closed::HandshakeTimeout(self.handshake_timeout)),
             };
             if self.verify_host {
                 self.check_host(&tls, source).map_err(Closed::Host)?;
             }
-            let request = read_request(&mut tls).await.map_err(Closed::Read)?;
+            let request = read_request(&mut tls).await?;
             Ok::<_, Closed>((tls, request))
         })
         .await;
@@ -121,11 +118,11 @@ impl Listener {
                 info!("Unable to verify client certificate. Connection from {source} closed: {why}");
                 return;
             }
-            Ok(Err(Closed::Handshake(why))) if self.client_auth => {
+            Ok(Err(why @ (Closed::Handshake(_) | Closed::HandshakeTimeout(_)))) if self.client_auth => {
                 info!("TLS handshake with {source} failed, connection closed: {why}");
                 return;
             }
-            Ok(Err(Closed::Handshake(why) | Closed::Read(why))) => {
+            Ok(Err(why)) => {
                 debug!("connection from {source} closed: {why}");
                 return;
             }
@@ -165,15 +162,18 @@ impl Listener {
 
     /// SPEC 4.4 host validation: the agent certificate's SAN DNS/IP entries, then its CN, must match
     /// the source address as upstream writes it (IPv4 dotted, IPv6 expanded upper case).
-    fn check_host(&self, tls: &tokio_rustls::server::TlsStream<TcpStream>, source: IpAddr) -> Result<(), String> {
+    fn check_host(&self, tls: &tokio_rustls::server::TlsStream<TcpStream>, source: IpAddr) -> Result<(), HostMismatch> {
         let expected = AgentAddr::from_ip(source).to_text();
         let Some(cert) = tls.get_ref().1.peer_certificates().and_then(<[_]>::first) else {
-            return Err("no client certificate".to_owned());
+            return Err(HostMismatch::NoCertificate);
         };
         match crate::certs::matches(cert, &expected) {
             Ok(true) => Ok(()),
-            Ok(false) => Err(format!("its certificate ({}) does not name {expected}", crate::certs::describe(cert))),
-            Err(e) => Err(e.to_string()),
+            Ok(false) => Err(HostMismatch::NotNamed {
+                certificate: crate::certs::describe(cert),
+                expected: expected.to_string(),
+            }),
+            Err(e) => Err(HostMismatch::Unreadable(e)),
         }
     }
 
@@ -251,10 +251,30 @@ impl Listener {
 }
 
 /// Why a connection ended before its request was answered.
+/// Why a connection closed before its request was read (logged, never answered).
+#[derive(Debug, thiserror::Error)]
 enum Closed {
-    Handshake(String),
-    Host(String),
-    Read(String),
+    #[error("{0}")]
+    Handshake(std::io::Error),
+    #[error("no TLS handshake within {} s", .0.as_secs())]
+    HandshakeTimeout(Duration),
+    #[error(transparent)]
+    Host(HostMismatch),
+    #[error("read: {0}")]
+    Read(std::io::Error),
+    #[error("no request")]
+    NoRequest,
+}
+
+/// Why an agent certificate does not name the address it connects from (`ssl_verify_host`).
+#[derive(Debug, thiserror::Error)]
+enum HostMismatch {
+    #[error("no client certificate")]
+    NoCertificate,
+    #[error("its certificate ({certificate}) does not name {expected}")]
+    NotNamed { certificate: String, expected: String },
+    #[error(transparent)]
+    Unreadable(crate::certs::CertError),
 }
 
 /// The one INFO line per registration outcome (never a password or key).
@@ -276,11 +296,11 @@ fn error_reply(e: &RequestError<'_>) -> Vec<u8> {
 }
 
 /// Reads until `\n`, EOF or [`MAX_REQUEST`] bytes.
-async fn read_request<S: AsyncReadExt + Unpin>(tls: &mut S) -> Result<Vec<u8>, String> {
+async fn read_request<S: AsyncReadExt + Unpin>(tls: &mut S) -> Result<Vec<u8>, Closed> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
-        let n = tls.read(&mut chunk).await.map_err(|e| format!("read: {e}"))?;
+        let n = tls.read(&mut chunk).await.map_err(Closed::Read)?;
         if n == 0 {
             break;
         }
@@ -291,7 +311,7 @@ async fn read_request<S: AsyncReadExt + Unpin>(tls: &mut S) -> Result<Vec<u8>, S
         }
     }
     if buf.is_empty() {
-        return Err("no request".into());
+        return Err(Closed::NoRequest);
     }
     buf.truncate(MAX_REQUEST);
     Ok(buf)

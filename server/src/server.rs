@@ -35,6 +35,9 @@ pub enum StartError {
     /// client.keys (or its companion files) does not load.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `auth.ciphers` selects nothing usable.
+    #[error(transparent)]
+    Ciphers(#[from] crate::ciphers::NoCipherSuite),
     /// Port 1515 (or the configured port) cannot be listened on.
     #[error("cannot listen on {ip} port {port}: {source}")]
     Listen {

@@ -383,7 +383,7 @@ impl Config {
                 }
             }
         }
-        crate::ciphers::select(&self.auth.ciphers, "auth.ciphers").map_err(ConfigError)?;
+        crate::ciphers::select(&self.auth.ciphers, "auth.ciphers").map_err(|e| ConfigError(e.to_string()))?;
         self.key_request.validate().map_err(|e| ConfigError(format!("key_request: {e}")))?;
         if let Some(name) = &self.server.hostname
             && name.is_empty()
