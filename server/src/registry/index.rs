@@ -254,7 +254,10 @@ impl Index {
         }
         // Rare (the top of the space was taken): one sorted scan per allocation is fine here.
         let floor = self.wrapped_floor.max(1);
-        let removed_ids = self.removed_lines.iter().filter_map(|l| l.split(' ').next()?.parse::<u32>().ok());
+        let removed_ids = self.removed_lines.iter().filter_map(|l| match agentkeys::parse_line(l.as_bytes()) {
+            agentkeys::Line::Removed(r) => Some(r.id.value()),
+            _ => None,
+        });
         let mut taken: Vec<u32> =
             self.agents().map(|a| a.id().value()).chain(removed_ids).filter(|&n| n >= floor).collect();
         taken.sort_unstable();

@@ -55,14 +55,11 @@ impl Agent {
         self.record.key()
     }
 
-    /// The client.keys line, without newline.
-    pub fn line(&self) -> String {
-        self.record.to_string()
-    }
-
-    /// The line upstream keeps for a removed agent when `purge` is off.
+    /// The line upstream keeps for a removed agent when `purge` is off (core writes it).
     pub(crate) fn removed_line(&self) -> String {
-        format!("{} !{} {} {}", self.id(), self.name(), self.addr().file_form(), self.key())
+        let mut line = String::new();
+        let _ = self.record.as_record().write_removed_line(&mut line);
+        line
     }
 }
 

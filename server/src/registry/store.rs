@@ -444,15 +444,11 @@ pub fn render(index: &Index) -> Contents {
     let mut timestamps = String::new();
     let mut state =
         format!("# agentkeys state: written by agentkeys, do not edit\nhighest_id {}\n", index.highest_id());
+    let records = index.agents().map(|agent| agent.record.as_record());
+    let _ = agentkeys::write_keys(&mut keys, records, index.removed_lines().iter().map(String::as_str));
     for agent in index.agents() {
-        keys.push_str(&agent.line());
-        keys.push('\n');
         push_timestamp(&mut timestamps, agent);
         push_groups(&mut state, agent);
-    }
-    for line in index.removed_lines() {
-        keys.push_str(line);
-        keys.push('\n');
     }
     Contents { keys: keys.into_bytes(), timestamps: timestamps.into_bytes(), state: state.into_bytes() }
 }
@@ -462,8 +458,7 @@ pub fn render_appends(index: &Index, slots: &[usize]) -> Contents {
     let (mut keys, mut timestamps, mut state) = (String::new(), String::new(), String::new());
     let _ = writeln!(state, "highest_id {}", index.highest_id());
     for agent in slots.iter().filter_map(|&s| index.slot(s)) {
-        keys.push_str(&agent.line());
-        keys.push('\n');
+        let _ = writeln!(keys, "{}", agent.record);
         push_timestamp(&mut timestamps, agent);
         push_groups(&mut state, agent);
     }
