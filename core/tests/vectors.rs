@@ -331,6 +331,11 @@ fn wazuh5_tokens() {
         // Encoding gives the same token back, byte for byte.
         let mut out = [0u8; 8192];
         assert_eq!(token.encode_into(&mut out).unwrap(), s(case, "token"), "{case}");
+        assert_eq!(token.to_text_string().unwrap(), s(case, "token"), "{case}");
+        // The buffer size it states is exact: one byte less is refused, naming that size.
+        let needed = token.encode_buffer_len();
+        let err = token.encode_into(&mut out[..needed - 1]).unwrap_err();
+        assert_eq!((err.kind(), err.offset()), (agentkeys::ErrorKind::BufferTooSmall, needed), "{case}");
     }
 }
 

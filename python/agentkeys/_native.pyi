@@ -11,7 +11,7 @@ __all__ = [
     "validate_key", "validate_name", "validate_script_id",
     "BearerRefused", "Bearer", "Token", "EnrollRequest", "derive_key", "sign_bearer", "peek_bearer",
     "verify_bearer", "decode_token", "encode_token", "parse_enroll_request", "parse_enroll_reply",
-    "format_enroll_reply", "format_enroll_error", "spki_pin", "pin_text", "check_key_request",
+    "format_enroll_reply", "format_enroll_error", "spki_pin", "pin_text", "token_id_text", "check_key_request",
 ]
 
 __version__: str
@@ -350,3 +350,7 @@ def spki_pin(spki_der: _Bytes) -> bytes:
 
 def pin_text(pin: _Bytes) -> str:
     """A pin as a token writes it: 43 characters of unpadded base64url."""
+
+def token_id_text(raw: _Bytes) -> str:
+    """A 16-byte token ID as tokens and bearers (``kid``) write it: 22 characters of unpadded
+    base64url."""

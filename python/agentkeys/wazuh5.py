@@ -14,7 +14,6 @@ Mint a token for a manager, then verify the bearer an agent signs with it:
 
 from __future__ import annotations
 
-import base64
 import os
 from typing import Optional, Union
 
@@ -34,6 +33,7 @@ from ._native import (
     pin_text,
     sign_bearer,
     spki_pin,
+    token_id_text,
     verify_bearer,
 )
 
@@ -57,6 +57,7 @@ __all__ = [
     "sign_bearer",
     "spki_pin",
     "token_bearer",
+    "token_id_text",
     "token_key",
     "verify_bearer",
 ]
@@ -71,7 +72,7 @@ def mint_token(
     ``token.token_id`` and ``token.secret``."""
     if not credential:
         return decode_token(encode_token(address, pin=pin, ca=ca))
-    token_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode("ascii")
+    token_id = token_id_text(os.urandom(16))
     return decode_token(encode_token(address, pin=pin, ca=ca, token_id=token_id, secret=os.urandom(16)))
 
 

@@ -189,10 +189,7 @@ impl Token {
 
     /// The token's text.
     fn encode(&self) -> PyResult<String> {
-        self.with_core(|t| {
-            let mut out = vec![0u8; t.encoded_len() * 2 + 64];
-            t.encode_into(&mut out).map(str::to_owned).unwrap_or_default()
-        })
+        self.with_core(|t| t.to_text_string().unwrap_or_default())
     }
 
     /// The URL of the enrollment endpoint (``https://host:port/prefix/enroll``).
@@ -293,8 +290,7 @@ pub(crate) fn encode_token(
         _ => return Err(pyo3::exceptions::PyValueError::new_err("token_id and secret go together")),
     };
     let token = EnrollmentToken { address, anchor, credential };
-    let mut out = vec![0u8; token.encoded_len() * 2 + 64];
-    token.encode_into(&mut out).map(str::to_owned).map_err(invalid_value)
+    token.to_text_string().map_err(invalid_value)
 }
 
 /// A parsed ``/enroll`` request body. ``ip`` is None, ``"src"`` or the canonical address.
@@ -461,6 +457,13 @@ pub(crate) fn pin_text(pin: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(core5::pin_text(&array(&bytes_of(pin, "pin")?, "pin")?).to_string())
 }
 
+/// A 16-byte enrollment token ID as tokens and bearers (`kid`) write it: 22 characters of
+/// unpadded base64url.
+#[pyfunction]
+pub(crate) fn token_id_text(raw: &Bound<'_, PyAny>) -> PyResult<String> {
+    Ok(TokenId(array(&bytes_of(raw, "token_id")?, "token_id")?).to_text().to_string())
+}
+
 /// Registers the Wazuh 5.0 items in the native module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -480,5 +483,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(format_enroll_error, m)?)?;
     m.add_function(wrap_pyfunction!(spki_pin, m)?)?;
     m.add_function(wrap_pyfunction!(pin_text, m)?)?;
+    m.add_function(wrap_pyfunction!(token_id_text, m)?)?;
     Ok(())
 }

@@ -223,3 +223,14 @@ def test_the_module_docstring_example_runs() -> None:
     import doctest
 
     assert doctest.testmod(wazuh5).failed == 0
+
+
+def test_token_id_text_is_the_kid_a_token_and_its_bearer_carry():
+    raw = bytes(range(16))
+    text = wazuh5.token_id_text(raw)
+    assert len(text) == 22 and "=" not in text
+    token = wazuh5.decode_token(wazuh5.encode_token("m.example:55000", pin=bytes(32), token_id=text, secret=bytes(16)))
+    assert token.token_id == text
+    assert wazuh5.peek_bearer(wazuh5.token_bearer(token)).kid == text
+    with pytest.raises(ValueError):
+        wazuh5.token_id_text(bytes(15))

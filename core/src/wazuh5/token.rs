@@ -405,8 +405,26 @@ impl<'a> EnrollmentToken<'a> {
         b64::encoded_len(self.json_len())
     }
 
+    /// The buffer [`EnrollmentToken::encode_into`] needs: the encoded length plus the JSON's
+    /// (the JSON is assembled in the same buffer).
+    #[must_use]
+    pub fn encode_buffer_len(&self) -> usize {
+        let json_len = self.json_len();
+        b64::encoded_len(json_len) + json_len
+    }
+
+    /// The token's text, in a string of exactly its length.
+    ///
+    /// # Errors
+    /// As [`EnrollmentToken::encode_into`] (never `BufferTooSmall`).
+    #[cfg(feature = "alloc")]
+    pub fn to_text_string(&self) -> Result<alloc::string::String, Error> {
+        let mut buf = alloc::vec![0u8; self.encode_buffer_len()];
+        self.encode_into(&mut buf).map(alloc::string::String::from)
+    }
+
     /// Encodes the token into `out`. The JSON is assembled at the end of `out` and encoded in
-    /// front of it, so `out` needs [`EnrollmentToken::encoded_len`] plus the JSON's length.
+    /// front of it, so `out` needs [`EnrollmentToken::encode_buffer_len`] bytes.
     ///
     /// # Errors
     /// `InvalidTokenAddress` for an address that would not parse back; `BufferTooSmall` with
@@ -418,8 +436,7 @@ impl<'a> EnrollmentToken<'a> {
             return Err(bad_address(0));
         }
         let json_len = self.json_len();
-        let encoded = b64::encoded_len(json_len);
-        let needed = encoded + json_len;
+        let needed = self.encode_buffer_len();
         if out.len() < needed {
             return Err(Error::buffer_too_small(needed));
         }
