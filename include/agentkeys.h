@@ -176,6 +176,12 @@ enum ak_result
   AK_TOKEN_REVOKED = 1185,
   // No key to check the bearer with (class `enrollment_key_unavailable`).
   AK_ENROLLMENT_KEY_UNAVAILABLE = 1186,
+  // An enrollment token whose every use is taken (`max_uses` reached).
+  AK_TOKEN_EXHAUSTED = 1187,
+  // A re-enrollment of the same agent is already being written.
+  AK_REENROLL_IN_PROGRESS = 1188,
+  // The enrollment token does not allow the address the agent connects from.
+  AK_TOKEN_SOURCE_REFUSED = 1189,
   // An enrollment token that is not unpadded base64url of `{ver, adr, pin|ca, key}` in order.
   AK_INVALID_TOKEN = 1190,
   // An enrollment token of a version other than 1.

@@ -165,6 +165,12 @@ error_kinds! {
     TokenRevoked = 185 => "the enrollment token was revoked",
     /// No key to check the bearer with (class `enrollment_key_unavailable`).
     EnrollmentKeyUnavailable = 186 => "no key is available to check the bearer",
+    /// An enrollment token whose every use is taken (`max_uses` reached).
+    TokenExhausted = 187 => "the enrollment token has no uses left",
+    /// A re-enrollment of the same agent is already being written.
+    ReenrollInProgress = 188 => "a re-enrollment of this agent is in progress",
+    /// The enrollment token does not allow the address the agent connects from.
+    TokenSourceRefused = 189 => "the enrollment token does not allow this source address",
 
     /// An enrollment token that is not unpadded base64url of `{ver, adr, pin|ca, key}` in order.
     InvalidToken = 190 => "enrollment token must be unpadded base64url of JSON {ver, adr, pin or ca, key} in that order",
@@ -223,6 +229,11 @@ impl ErrorKind {
             DuplicateIp => WithValue("ERROR: Duplicate IP: "),
             DuplicateName => WithValue("ERROR: Duplicate agent name: "),
             InternalError => WithValue("ERROR: Internal manager error adding agent: "),
+            // Ours: enrollment tokens used as the password of an old agent (no upstream text).
+            TokenExpired => Fixed("ERROR: Enrollment token expired"),
+            TokenRevoked => Fixed("ERROR: Enrollment token revoked"),
+            TokenExhausted => Fixed("ERROR: Enrollment token has no uses left"),
+            TokenSourceRefused => WithValue("ERROR: Enrollment token not valid from: "),
             _ => return None,
         })
     }
