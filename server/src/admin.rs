@@ -79,6 +79,29 @@ pub enum Code {
     /// "Cannot execute this request on a worker node" (upstream's; never sent: no cluster mode).
     #[allow(dead_code, reason = "upstream's code, listed so the table is complete")]
     WorkerNode = 9015,
+    /// Wazuh 5.0: the enrollment token is unknown or revoked.
+    TokenInvalid = 9022,
+    /// Wazuh 5.0: the enrollment token has expired.
+    TokenExpired = 9023,
+    /// Wazuh 5.0: the enrollment token has no uses left.
+    TokenExhausted = 9024,
+    /// Wazuh 5.0: a token cannot be minted (address not in the listener certificate, loopback,
+    /// CA mismatch, table full).
+    TokenMint = 9025,
+    /// Wazuh 5.0: re-enrollment of an agent the manager does not know.
+    UnknownAgent = 9026,
+    /// Wazuh 5.0: the re-enrollment bearer's signature does not verify.
+    BadSignature = 9027,
+    /// Wazuh 5.0: the re-enrollment bearer is outside its time window.
+    StaleToken = 9028,
+    /// Ours: the token does not allow the agent's source address.
+    TokenSource = 9029,
+    /// Wazuh 5.0: a re-enrollment of this agent is in progress.
+    ReenrollInProgress = 9030,
+    /// Ours: the agent has no re-enrollment secret.
+    NoSecret = 9031,
+    /// Ours: the agent already has a re-enrollment secret.
+    SecretExists = 9032,
 }
 
 impl Code {
@@ -100,6 +123,29 @@ impl Code {
             Code::MaxAgents => "Maximum number of agents reached",
             Code::Groups => "Invalid Group(s) Name(s)",
             Code::WorkerNode => "Cannot execute this request on a worker node",
+            Code::TokenInvalid => "Invalid or revoked enrollment token",
+            Code::TokenExpired => "Enrollment token expired",
+            Code::TokenExhausted => "Enrollment token has no uses left",
+            Code::TokenMint => "Cannot create the enrollment token",
+            Code::UnknownAgent => "Unknown agent",
+            Code::BadSignature => "Invalid re-enrollment signature",
+            Code::StaleToken => "Stale re-enrollment token",
+            Code::TokenSource => "Enrollment token not valid from this address",
+            Code::ReenrollInProgress => "Re-enrollment in progress",
+            Code::NoSecret => "Agent has no re-enrollment secret",
+            Code::SecretExists => "Agent already has a re-enrollment secret",
+        }
+    }
+
+    /// The HTTP status `POST /enroll` answers this code with (Wazuh 5.0's mapping).
+    pub fn http_status(self) -> u16 {
+        match self as u32 {
+            9003..=9006 | 9014 | 9017 | 9019 | 9020 => 400,
+            9007 | 9008 | 9012 | 9030 | 9032 => 409,
+            9013 | 9015 | 9016 => 503,
+            9022..=9024 | 9029 => 403,
+            9026..=9028 | 9031 => 401,
+            _ => 500,
         }
     }
 }
@@ -123,12 +169,21 @@ fn agent_json(a: &Registered, ip: &str) -> String {
 }
 
 /// The registry code of a refusal (SPEC 5.2 processing order).
-fn refusal_code(r: &Refusal) -> Code {
+pub fn refusal_code(r: &Refusal) -> Code {
     match r.kind {
         ErrorKind::DuplicateId => Code::DuplicateId,
         ErrorKind::DuplicateIp => Code::DuplicateIp,
         ErrorKind::DuplicateName | ErrorKind::ManagerName => Code::DuplicateName,
         ErrorKind::UnknownGroup | ErrorKind::InvalidGroupName | ErrorKind::TooManyGroups => Code::Groups,
+        ErrorKind::TokenRevoked | ErrorKind::InvalidPassword => Code::TokenInvalid,
+        ErrorKind::TokenExpired => Code::TokenExpired,
+        ErrorKind::TokenExhausted => Code::TokenExhausted,
+        ErrorKind::TokenSourceRefused => Code::TokenSource,
+        ErrorKind::UnknownAgent => Code::UnknownAgent,
+        ErrorKind::BadSignature | ErrorKind::InvalidBearer => Code::BadSignature,
+        ErrorKind::StaleBearer => Code::StaleToken,
+        ErrorKind::ReenrollInProgress => Code::ReenrollInProgress,
+        ErrorKind::EnrollmentKeyUnavailable => Code::NoSecret,
         _ => Code::Internal,
     }
 }
@@ -225,7 +280,10 @@ impl Admin {
     async fn json(&self, value: &Value) -> Result<String, Code> {
         let obj = value.as_object().ok_or(Code::Parse)?;
         let function = string(obj, "function", Code::NoFunction)?;
+        let empty = Map::new();
         let args = match obj.get("arguments") {
+            // Listing and purging need no arguments (remoted's token verbs may send none).
+            None if matches!(function, "token_list" | "token_purge") => &empty,
             None => return Err(Code::NoArgument),
             Some(Value::Object(m)) => m,
             Some(_) => return Err(Code::Parse),
@@ -236,6 +294,10 @@ impl Admin {
             "remove" => self.remove(args).await,
             "get" => self.get(args).await,
             "rekey" => self.rekey(args).await,
+            "token_create" => self.token_create(args).await,
+            "token_list" => self.token_list().await,
+            "token_revoke" => self.token_revoke(args).await,
+            "token_purge" => self.token_purge(args).await,
             _ => Err(Code::Internal),
         }
     }
@@ -263,22 +325,170 @@ impl Admin {
             .transpose()
             .map_err(|_| Code::Groups)?;
         Ok(NewAgent {
-            name: name.to_owned(),
-            addr,
             groups,
             key_hash: key_hash.map(|h| h.as_bytes().to_vec()),
             id,
             key: key.map(str::to_owned),
             force,
+            ..NewAgent::new(name.to_owned(), addr)
         })
     }
 
+    /// `add`, with Wazuh 5.0's `token_id` (a token whose bearer remoted checked: a use is
+    /// reserved) and `reenroll` (`{"kid","bearer"}`: rotate that agent). Those, and our
+    /// `"reenroll_secret": true`, give the agent a re-enrollment secret, returned in the answer.
     async fn add(&self, args: &Map<String, Value>) -> Result<String, Code> {
-        let new = self.new_agent(args, None)?;
+        let mut new = self.new_agent(args, None)?;
+        if let Some(id) = optional_string(args, "token_id")? {
+            let id = agentkeys::wazuh5::TokenId::parse(id.as_bytes()).map_err(|_| Code::TokenInvalid)?;
+            new.token = Some(crate::tokens::Presented::Id(id));
+            new.issue_secret = true;
+        }
+        match args.get("reenroll") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(re)) => {
+                let kid = string(re, "kid", Code::Parse)?;
+                let bearer = string(re, "bearer", Code::Parse)?;
+                let id = AgentId::parse(kid.as_bytes()).map_err(|_| Code::UnknownAgent)?;
+                new.reenroll = Some(crate::registry::Reenroll { id, bearer: bearer.as_bytes().to_vec() });
+                new.issue_secret = true;
+            }
+            Some(_) => return Err(Code::Parse),
+        }
+        if matches!(args.get("reenroll_secret"), Some(Value::Bool(true))) {
+            new.issue_secret = true;
+        }
         match self.registry.register(new).await {
-            Ok(agent) => Ok(format!(r#"{{"error":0,"data":{}}}"#, agent_json(&agent, &agent.addr().to_string()))),
+            Ok(agent) => {
+                let mut data = agent_json(&agent, &agent.addr().to_string());
+                if let Some(secret) = &agent.reenroll {
+                    data.pop();
+                    data.push_str(&format!(r#","reenroll_secret":"{}"}}"#, crate::registry::secret_hex(secret)));
+                }
+                Ok(format!(r#"{{"error":0,"data":{data}}}"#))
+            }
             Err(refusal) => Err(refusal_code(&refusal)),
         }
+    }
+
+    /// Wazuh 5.0 `token_create` (`address`, `port`, `prefix`, `ttl`, `max_uses`, `description`,
+    /// `embed_ca`, `no_credential`; ours: `groups`, `sources`, `allow_loopback`) →
+    /// `{"token","id","adr","expires","pin_hex"}`.
+    async fn token_create(&self, args: &Map<String, Value>) -> Result<String, Code> {
+        let address = string(args, "address", Code::NoArgument)?;
+        let port = match args.get("port") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|&p| p > 0).ok_or(Code::Parse)?),
+        };
+        let ttl = match args.get("ttl") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => Some(n.as_u64().ok_or(Code::Parse)?),
+            Some(Value::String(s)) => Some(crate::tokens::parse_ttl(s).map_err(|e| {
+                warn!("token_create: {e}");
+                Code::TokenMint
+            })?),
+            Some(_) => return Err(Code::Parse),
+        };
+        let max_uses = match args.get("max_uses") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or(Code::Parse)?,
+        };
+        let groups = optional_string(args, "groups")?
+            .map(|g| Groups::parse(g.as_bytes()).and_then(|parsed| self.home.check_groups(parsed)))
+            .transpose()
+            .map_err(|_| Code::Groups)?;
+        let sources = match args.get("sources") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|v| v.as_str().and_then(|s| s.parse::<crate::sources::Cidr>().ok()).ok_or(Code::Parse))
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(Code::Parse),
+        };
+        let request = crate::tokens::MintRequest {
+            address: address.to_owned(),
+            port,
+            prefix: optional_string(args, "prefix")?.map(str::to_owned),
+            ttl,
+            max_uses,
+            description: optional_string(args, "description")?.unwrap_or("").to_owned(),
+            embed_ca: args.get("embed_ca").map(|v| flag(Some(v))).transpose()?.unwrap_or(false),
+            no_credential: args.get("no_credential").map(|v| flag(Some(v))).transpose()?.unwrap_or(false),
+            groups,
+            sources,
+        };
+        let e = &self.config.enrollment;
+        let (cert, ca) = (self.home.join(&e.ssl_cert), self.home.join(&e.ssl_ca));
+        let allow_loopback = e.allow_loopback_tokens || matches!(args.get("allow_loopback"), Some(Value::Bool(true)));
+        let ctx = crate::tokens::MintContext {
+            cert: &cert,
+            ca: &ca,
+            port: e.port,
+            prefix: &e.prefix,
+            allow_loopback,
+            now: chrono::Utc::now().timestamp(),
+        };
+        let minted = crate::tokens::mint(&request, &ctx).map_err(|e| {
+            warn!("token_create: {e}");
+            Code::TokenMint
+        })?;
+        let (id, adr, expires) = (minted.token.id.clone(), minted.token.adr.clone(), minted.token.expires);
+        if !self.registry.mint_token(minted.token).await {
+            warn!("token_create: the token table is full ({} tokens) or cannot be written", crate::tokens::MAX_TOKENS);
+            return Err(Code::TokenMint);
+        }
+        let data = serde_json::json!({"token": minted.text, "id": id, "adr": adr, "expires": expires, "pin_hex": minted.pin_hex});
+        Ok(format!(r#"{{"error":0,"data":{data}}}"#))
+    }
+
+    /// Wazuh 5.0 `token_list`: every token, without its secret, with its status.
+    async fn token_list(&self) -> Result<String, Code> {
+        let now = chrono::Utc::now().timestamp();
+        let data: Vec<Value> = self
+            .registry
+            .tokens()
+            .await
+            .iter()
+            .map(|t| {
+                let mut item = serde_json::json!({
+                    "id": t.id, "adr": t.adr, "created": t.created, "expires": t.expires,
+                    "max_uses": t.max_uses, "uses": t.uses, "revoked": t.revoked,
+                    "description": t.description, "status": t.status(now),
+                    "credential": t.credential,
+                });
+                if let Some(groups) = &t.groups {
+                    item["groups"] = Value::from(groups.as_str());
+                }
+                if !t.sources.is_empty() {
+                    item["sources"] = Value::from(t.sources.iter().map(ToString::to_string).collect::<Vec<_>>());
+                }
+                item
+            })
+            .collect();
+        Ok(serde_json::json!({"error": 0, "data": data}).to_string())
+    }
+
+    /// Wazuh 5.0 `token_revoke` (`id`), idempotent: `{"id","revoked":true,"changed"}`.
+    async fn token_revoke(&self, args: &Map<String, Value>) -> Result<String, Code> {
+        let id = string(args, "id", Code::NoArgument)?;
+        let parsed = agentkeys::wazuh5::TokenId::parse(id.as_bytes()).map_err(|_| Code::TokenInvalid)?;
+        match self.registry.revoke_token(parsed).await.map_err(|_| Code::Internal)? {
+            None => Err(Code::TokenInvalid),
+            Some(changed) => {
+                Ok(serde_json::json!({"error": 0, "data": {"id": id, "revoked": true, "changed": changed}}).to_string())
+            }
+        }
+    }
+
+    /// Wazuh 5.0 `token_purge` (`status`: `dead`, the default, or `all`): `{"purged":N}`.
+    async fn token_purge(&self, args: &Map<String, Value>) -> Result<String, Code> {
+        let all = match optional_string(args, "status")? {
+            None | Some("dead") => false,
+            Some("all") => true,
+            Some(_) => return Err(Code::Parse),
+        };
+        let n = self.registry.purge_tokens(all).await.map_err(|_| Code::Internal)?;
+        Ok(serde_json::json!({"error": 0, "data": {"purged": n}}).to_string())
     }
 
     /// Ours: `{"function":"add-many","arguments":{"agents":[{…add arguments…}],"force":{…}}}` —
@@ -574,6 +784,16 @@ pub fn bind(path: &Path) -> Result<UnixListener, FileError> {
         .map_err(|e| FileError::new(path, "cannot set the mode of", e))?;
     info!("admin socket: listening on {}", path.display());
     Ok(listener)
+}
+
+/// Makes `alias` (Wazuh 5.0's `queue/sockets/auth.sock`) a symbolic link to the admin socket, so
+/// callers written for either name reach it. A failure is logged, never fatal.
+pub fn link_alias(socket: &Path, alias: &Path) {
+    let _ = std::fs::remove_file(alias);
+    let target = socket.file_name().map_or_else(|| socket.to_owned(), PathBuf::from);
+    if let Err(e) = std::os::unix::fs::symlink(&target, alias) {
+        warn!("admin socket: cannot create the alias {}: {e}", alias.display());
+    }
 }
 
 /// Serves the admin socket until `shutdown` resolves, then removes it. Accept errors are logged

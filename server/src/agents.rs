@@ -131,7 +131,7 @@ impl<E: std::fmt::Display> From<E> for Failure {
 }
 
 /// Sends an admin request to the running server, or answers it in-process under the lock.
-fn send(home: &Home, payload: &str) -> Result<Value, String> {
+pub(crate) fn send(home: &Home, payload: &str) -> Result<Value, String> {
     let reply = match admin::request(&home.join("queue/sockets/auth"), payload.as_bytes()) {
         Some(reply) => reply?,
         None => offline(home, payload)?,
@@ -147,13 +147,14 @@ fn offline(home: &Home, payload: &str) -> Result<String, String> {
     runtime.block_on(async {
         let store = FileStore::new(home, config.server.durability);
         let (registry, _warnings) = store.load(config.auth.purge)?;
+        let tokens = store.load_tokens()?;
         let rules = Rules {
             force: config.auth.force.clone(),
             hostname: home::hostname(&config),
             status: StatusSource::None,
             purge: config.auth.purge,
         };
-        let (handle, task) = owner::spawn(registry, std::sync::Arc::new(store), rules);
+        let (handle, task) = owner::spawn(registry, tokens, std::sync::Arc::new(store), rules);
         let admin = Admin { registry: handle, home: home.clone(), config };
         let reply = admin.answer(payload.as_bytes()).await;
         drop(admin);

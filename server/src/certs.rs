@@ -155,6 +155,58 @@ pub fn spki_pin(der: &[u8]) -> Result<String, CertError> {
     Ok(format!("sha256:{}", base64::engine::general_purpose::STANDARD.encode(digest)))
 }
 
+/// The DER SubjectPublicKeyInfo of a certificate (what a Wazuh 5.0 token pins).
+///
+/// # Errors
+/// A certificate that does not parse.
+pub fn spki_der(der: &[u8]) -> Result<Vec<u8>, CertError> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| CertError::Unreadable(e.to_string()))?;
+    Ok(cert.public_key().raw.to_vec())
+}
+
+/// Whether `ca` signed `leaf` (a chain of one, checked for server use at the current time).
+pub fn ca_signs(ca: &CertificateDer<'_>, leaf: &CertificateDer<'_>) -> bool {
+    let Ok(anchor) = webpki::anchor_from_trusted_cert(ca) else {
+        return false;
+    };
+    let Ok(end) = webpki::EndEntityCert::try_from(leaf) else {
+        return false;
+    };
+    let now = rustls_pki_types::UnixTime::now();
+    end.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &[anchor],
+        &[],
+        now,
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    )
+    .is_ok()
+}
+
+/// Creates the HTTPS enrollment identity in one step: a CA (ten years) and a listener certificate
+/// for `names` signed by it (the first name is the CN).
+///
+/// # Errors
+/// Generation or I/O errors.
+pub fn enrollment_identity(
+    ca_cert: &Path,
+    ca_key: &Path,
+    cert: &Path,
+    key: &Path,
+    names: &[String],
+) -> Result<(), CertError> {
+    for path in [ca_cert, ca_key, cert, key] {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| crate::atomic::FileError::new(dir, "cannot create", e))?;
+        }
+    }
+    create_ca(ca_cert, ca_key, "agentkeys enrollment CA", 3652)?;
+    let cn = names.first().cloned().unwrap_or_else(|| "agentkeys".to_owned());
+    issue(ca_cert, ca_key, &cn, names, 3650, cert, key)
+}
+
 /// The first certificate of a PEM file.
 ///
 /// # Errors

@@ -43,7 +43,13 @@ impl Home {
         self.join("queue/agents-timestamp")
     }
 
-    /// `etc/agentkeys.state`: ours (highest ID ever issued, groups per agent).
+    /// `etc/enrollment_tokens.json`: enrollment tokens, in upstream's shape (mode 0640).
+    pub fn enrollment_tokens(&self) -> PathBuf {
+        self.join("etc/enrollment_tokens.json")
+    }
+
+    /// `etc/agentkeys.state`: ours (highest ID ever issued, groups and re-enrollment secrets per
+    /// agent).
     pub fn state(&self) -> PathBuf {
         self.join("etc/agentkeys.state")
     }

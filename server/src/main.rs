@@ -11,6 +11,7 @@ mod config;
 mod enroll;
 mod framing;
 mod home;
+mod https;
 mod keypoll;
 mod lockout;
 mod memory;
@@ -20,6 +21,8 @@ mod server;
 mod sources;
 mod status;
 mod tls;
+mod tokens;
+mod tokens_cli;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -54,6 +57,8 @@ enum Command {
     Cert(CertCommand),
     /// Manage agents (like manage_agents), through the running server or offline.
     Agents(agents::AgentsArgs),
+    /// Wazuh 5.0 enrollment tokens: create, list, revoke, purge, show.
+    Tokens(tokens_cli::TokensArgs),
     /// client.keys files.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -115,6 +120,12 @@ struct ServeArgs {
     /// Address to listen on (overrides the configuration).
     #[arg(long, env = "AGENTKEYS_BIND")]
     bind: Option<IpAddr>,
+    /// HTTPS enrollment port for Wazuh 5.x agents (default 1517; 0 picks a free port).
+    #[arg(long, env = "AGENTKEYS_HTTPS_PORT")]
+    https_port: Option<u16>,
+    /// Address the HTTPS enrollment listener binds (default: the --bind address).
+    #[arg(long, env = "AGENTKEYS_HTTPS_BIND")]
+    https_bind: Option<IpAddr>,
     /// Validate the configuration, print the effective one, and exit.
     #[arg(long)]
     check: bool,
@@ -209,6 +220,7 @@ fn main() -> ExitCode {
         }
         Command::Poll(args) => poll(&args),
         Command::Agents(args) => agents::run(&args),
+        Command::Tokens(args) => tokens_cli::run(&args),
         Command::Keys(KeysCommand::Check { file }) => agents::check(&file),
         Command::Bench(BenchCommand::Register(args)) => bench::run(&args),
         Command::Keygen => match agentkeys::GeneratedKey::from_os() {
@@ -325,6 +337,12 @@ fn serve(args: &ServeArgs) -> i32 {
     }
     if let Some(bind) = args.bind {
         config.server.bind = Some(bind);
+    }
+    if let Some(port) = args.https_port {
+        config.enrollment.port = port;
+    }
+    if let Some(bind) = args.https_bind {
+        config.enrollment.bind = Some(bind);
     }
     for warning in &sources.warnings {
         warn!("{warning}");

@@ -182,32 +182,63 @@ impl Listener {
     async fn answer(&self, request: &[u8], source: IpAddr) -> Option<(Vec<u8>, Option<(agentkeys::AgentId, String)>)> {
         // The guess is reserved before the password is evaluated, so attempts fired together
         // cannot get more guesses evaluated than the lockout allows.
-        let attempt = match &self.password {
-            Some(_) => Some(self.lockout.begin(source)?),
-            None => None,
+        let credential = token_credential(request);
+        let attempt = match (&self.password, credential) {
+            (None, None) => None,
+            _ => Some(self.lockout.begin(source)?),
         };
         let opts = RequestOptions { password: self.password.as_deref(), manager_version: self.manager_version };
-        let parsed = Request::parse(request, &opts);
-        if let Some(attempt) = attempt {
+        let mut parsed = Request::parse(request, &opts);
+        // Ours: an enrollment token's credential sent for the password. It is tried when the
+        // password does not match (or none is configured); the registry checks it.
+        let mut token = None;
+        if let Some((credential, text)) = credential
+            && match &parsed {
+                Err(e) => matches!(e.kind(), ErrorKind::InvalidPassword | ErrorKind::InvalidRequest),
+                Ok(_) => false,
+            }
+        {
+            let opts = RequestOptions { password: Some(text), manager_version: self.manager_version };
+            parsed = Request::parse(request, &opts);
+            token = Some(credential);
+        }
+        let password_refused = |parsed: &Result<Request<'_>, RequestError<'_>>| matches!(parsed, Err(e) if e.kind() == ErrorKind::InvalidPassword);
+        if token.is_none()
+            && let Some(attempt) = attempt
+        {
             // The password is checked first: any other outcome means it was right.
-            match &parsed {
-                Err(e) if e.kind() == ErrorKind::InvalidPassword => {
-                    if attempt.failed() {
-                        warn!(
-                            "Too many failed registration attempts from {source}: its connections are refused for a while"
-                        );
-                    }
+            if password_refused(&parsed) {
+                if attempt.failed() {
+                    warn!(
+                        "Too many failed registration attempts from {source}: its connections are refused for a while"
+                    );
                 }
-                _ => attempt.succeeded(),
+            } else {
+                attempt.succeeded();
+            }
+            return Some(self.answer_parsed(parsed, source, None).await);
+        }
+        let answered = self.answer_parsed(parsed, source, token).await;
+        if let Some(attempt) = attempt {
+            // A token's secret is judged by the registry: "Invalid password" means it was wrong.
+            if answered.0.starts_with(b"ERROR: Invalid password") {
+                if attempt.failed() {
+                    warn!(
+                        "Too many failed registration attempts from {source}: its connections are refused for a while"
+                    );
+                }
+            } else {
+                attempt.succeeded();
             }
         }
-        Some(self.answer_parsed(parsed, source).await)
+        Some(answered)
     }
 
     async fn answer_parsed(
         &self,
         parsed: Result<Request<'_>, RequestError<'_>>,
         source: IpAddr,
+        token: Option<agentkeys::wazuh5::TokenCredential>,
     ) -> (Vec<u8>, Option<(agentkeys::AgentId, String)>) {
         let req = match parsed {
             Ok(r) => r,
@@ -227,13 +258,11 @@ impl Listener {
         };
         let addr = req.decide_addr(source, self.use_source_ip);
         let new = NewAgent {
-            name: name.to_owned(),
-            addr,
             groups,
             key_hash: req.key_hash.map(<[u8]>::to_vec),
-            id: None,
-            key: None,
-            force: None,
+            token: token.map(crate::tokens::Presented::Credential),
+            source: Some(source),
+            ..NewAgent::new(name.to_owned(), addr)
         };
         match self.registry.register(new).await {
             Ok(agent) => {
@@ -248,6 +277,17 @@ impl Listener {
             }
         }
     }
+}
+
+/// The enrollment-token credential an old agent sends for its password (`OSSEC PASS: <43
+/// base64url characters> OSSEC A:…`), and its text.
+fn token_credential(request: &[u8]) -> Option<(agentkeys::wazuh5::TokenCredential, &[u8])> {
+    let rest = request.strip_prefix(b"OSSEC PASS: ")?;
+    let text = rest.get(..43)?;
+    if rest.get(43) != Some(&b' ') {
+        return None;
+    }
+    agentkeys::wazuh5::TokenCredential::parse(text).ok().map(|c| (c, text))
 }
 
 /// Why a connection ended before its request was answered.

@@ -18,7 +18,7 @@ use crate::registry::error::StoreError;
 use crate::registry::store::{FileStore, Store};
 use crate::registry::{Rules, owner};
 use crate::status::StatusSource;
-use crate::{admin, certs, ciphers, keypoll, lockout, serve, sources, tls};
+use crate::{admin, certs, ciphers, https, keypoll, lockout, serve, sources, tls};
 
 /// Why a server did not start, worded for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,18 @@ pub enum StartError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The HTTPS enrollment port cannot be listened on.
+    #[error(
+        "cannot listen for HTTPS enrollment on {ip} port {port} ({source}); set another port with --https-port or [enrollment] port, or turn the listener off with [enrollment] enabled = false"
+    )]
+    HttpsListen {
+        /// The address.
+        ip: IpAddr,
+        /// The port.
+        port: u16,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// A setting that cannot be used (ciphers, the TLS set-up, the password file).
     #[error("{0}")]
     Setup(String),
@@ -64,6 +76,8 @@ impl From<String> for StartError {
 pub struct Server {
     /// The port-1515 listener, when `remote_enrollment` is on.
     enrollment: Option<(serve::Listener, tokio::net::TcpListener)>,
+    /// The HTTPS enrollment listener, when `[enrollment] enabled`.
+    https: Option<(https::Listener, tokio::net::TcpListener)>,
     /// A handle kept only while there is no listener holding one (so the owner lives until shutdown).
     idle_handle: Option<owner::Handle>,
     stop: tokio::sync::watch::Receiver<bool>,
@@ -73,6 +87,7 @@ pub struct Server {
     /// Held until the server ends: `agentkeys agents` edits offline only without a server.
     _lock: home::HomeLock,
     port: Option<u16>,
+    https_port: Option<u16>,
 }
 
 impl Server {
@@ -81,7 +96,7 @@ impl Server {
     /// # Errors
     /// Anything that stops the start (unreadable files, a bad client.keys line, a port in use),
     /// worded for the operator.
-    pub async fn start(home: Home, config: Config) -> Result<Server, StartError> {
+    pub async fn start(home: Home, mut config: Config) -> Result<Server, StartError> {
         // Installed first: a SIGTERM from here on stops the server cleanly once it is up, never
         // kills it half-started (the default action).
         let signals = ShutdownSignals::install()?;
@@ -121,6 +136,7 @@ impl Server {
         let store = FileStore::new(&home, config.server.durability);
         let loading = std::time::Instant::now();
         let (registry, warnings) = store.load(config.auth.purge)?;
+        let tokens = store.load_tokens()?;
         let load_ms = loading.elapsed().as_secs_f64() * 1000.0;
         for warning in warnings {
             warn!("{warning}");
@@ -141,7 +157,7 @@ impl Server {
             status,
             purge: config.auth.purge,
         };
-        let (handle, owner_task) = owner::spawn(registry, std::sync::Arc::new(store), rules);
+        let (handle, owner_task) = owner::spawn(registry, tokens, std::sync::Arc::new(store), rules);
 
         // One shutdown signal for every service.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -156,6 +172,18 @@ impl Server {
                 let _ = rx.wait_for(|stop| *stop).await;
             }
         };
+        let https = if config.enrollment.enabled {
+            Some(https_listener(&home, &config, handle.clone(), password.clone()).await?)
+        } else {
+            info!("HTTPS enrollment is off ([enrollment] enabled = false)");
+            None
+        };
+        let https_port = https.as_ref().and_then(|(_, l)| l.local_addr().ok()).map(|a| a.port());
+        if let Some(port) = https_port {
+            // Port 0 picked a free port: tokens minted from now on name the real one.
+            config.enrollment.port = port;
+        }
+
         // Both local sockets are bound before the server says it is listening.
         let key_polling = if config.key_request.enabled {
             let path = home.join("queue/sockets/krequest");
@@ -168,6 +196,7 @@ impl Server {
         let admin_socket = {
             let path = home.join("queue/sockets/auth");
             let listener = admin::bind(&path)?;
+            admin::link_alias(&path, &home.join("queue/sockets/auth.sock"));
             let admin = admin::Admin { registry: handle.clone(), home: home.clone(), config: config.clone() };
             let stop = stopped();
             tokio::spawn(async move { admin::serve(admin, listener, path, stop).await })
@@ -224,9 +253,11 @@ impl Server {
             None
         };
         let port = enrollment.as_ref().and_then(|(_, l)| l.local_addr().ok()).map(|a| a.port());
-        let idle_handle = if enrollment.is_none() { Some(handle) } else { None };
+        let idle_handle = if enrollment.is_none() && https.is_none() { Some(handle) } else { None };
         Ok(Server {
             enrollment,
+            https,
+            https_port,
             idle_handle,
             stop: stop_rx_for_run,
             admin_socket,
@@ -243,20 +274,31 @@ impl Server {
         self.port
     }
 
+    /// The HTTPS enrollment listener's port, if it is on.
+    #[allow(dead_code, reason = "for embedding and tests")]
+    pub fn https_port(&self) -> Option<u16> {
+        self.https_port
+    }
+
     /// Serves until SIGTERM or SIGINT, then shuts down in order. Failures while serving are
     /// logged, never fatal.
     pub async fn run(self) {
-        let mut stop = self.stop.clone();
-        let shutdown = async move {
+        let shutdown = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        match self.enrollment {
-            Some((server, listener)) => server.run(listener, shutdown).await,
-            None => {
-                shutdown.await;
-                drop(self.idle_handle);
+        let legacy = async {
+            match self.enrollment {
+                Some((server, listener)) => server.run(listener, shutdown(self.stop.clone())).await,
+                None => shutdown(self.stop.clone()).await,
             }
-        }
+        };
+        let https = async {
+            if let Some((server, listener)) = self.https {
+                server.run(listener, shutdown(self.stop.clone())).await;
+            }
+        };
+        tokio::join!(legacy, https);
+        drop(self.idle_handle);
         if let Err(e) = self.admin_socket.await {
             error!("admin socket: {e}");
         }
@@ -270,6 +312,79 @@ impl Server {
         let _ = self.owner_task.await;
         info!("agentkeys: stopped");
     }
+}
+
+/// Prepares and binds the HTTPS enrollment listener: the CA and listener certificate (created in
+/// one step when neither exists), TLS 1.3, what `/cacerts` serves, the port.
+async fn https_listener(
+    home: &Home,
+    config: &Config,
+    registry: owner::Handle,
+    password: Option<Vec<u8>>,
+) -> Result<(https::Listener, tokio::net::TcpListener), StartError> {
+    let e = &config.enrollment;
+    let (cert, key, ca, ca_key) =
+        (home.join(&e.ssl_cert), home.join(&e.ssl_key), home.join(&e.ssl_ca), home.join(&e.ssl_ca_key));
+    if !cert.exists() && !key.exists() && !ca.exists() {
+        let mut names = vec![home::hostname(config), "localhost".to_owned()];
+        names.extend(["127.0.0.1".to_owned(), "::1".to_owned()]);
+        certs::enrollment_identity(&ca, &ca_key, &cert, &key, &names)?;
+        info!("generated the HTTPS enrollment CA {} and its listener certificate {}", ca.display(), cert.display());
+    }
+    let agent_ca = e.ssl_agent_ca.as_ref().map(|p| home.join(p));
+    let tls = tls::enrollment_config(&cert, &key, agent_ca.as_deref())?;
+    let cacerts = if ca.exists() {
+        let listener_cert = certs::first_cert(&cert)?;
+        let pem = std::fs::read(&ca).map_err(|err| FileError::new(&ca, "cannot read", err))?;
+        if certs::load_certs(&ca)?.iter().any(|c| certs::ca_signs(c, &listener_cert)) {
+            https::enroll::CaAnswer::Pem(pem.into())
+        } else {
+            warn!(
+                "{} does not sign {}: /cacerts answers ca_mismatch and tokens cannot pin it",
+                ca.display(),
+                cert.display()
+            );
+            https::enroll::CaAnswer::Mismatch
+        }
+    } else {
+        https::enroll::CaAnswer::NotFound
+    };
+    let ip = e.bind.or(config.server.bind).unwrap_or(if config.auth.ipv6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    });
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, e.port))
+        .await
+        .map_err(|source| StartError::HttpsListen { ip, port: e.port, source })?;
+    let local = listener.local_addr().map_err(|source| StartError::HttpsListen { ip, port: e.port, source })?;
+    let base = if e.prefix.is_empty() { String::new() } else { format!("/{}", e.prefix) };
+    info!("agentkeys: HTTPS enrollment on {local} at {base}/enroll");
+    let enrollment = https::Enrollment {
+        registry,
+        home: home.clone(),
+        base,
+        enabled: config.auth.remote_enrollment,
+        password,
+        manager_version: (!config.auth.agents.allow_higher_versions)
+            .then(|| agentkeys::Version::parse_lenient(config.server.manager_version.as_bytes())),
+        use_source_ip: config.auth.use_source_ip,
+        max_body: e.max_body,
+        cacerts,
+    };
+    let server = https::Listener {
+        acceptor: tokio_rustls::TlsAcceptor::from(tls),
+        enrollment: std::sync::Arc::new(enrollment),
+        timeout: Duration::from_secs(config.server.connection_timeout.as_secs()),
+        handshake_timeout: Duration::from_secs(
+            config.server.handshake_timeout.as_secs().min(config.server.connection_timeout.as_secs()),
+        ),
+        max_connections: config.server.max_connections,
+        per_source: sources::PerSource::new(
+            config.server.max_connections_per_source.min(config.server.max_connections),
+        ),
+    };
+    Ok((server, listener))
 }
 
 /// SIGTERM and SIGINT, caught from [`ShutdownSignals::install`] on.

@@ -31,10 +31,34 @@ pub fn server_config(
     agent_ca: Option<&Path>,
     suites: Vec<SupportedCipherSuite>,
 ) -> Result<Arc<ServerConfig>, CertError> {
+    build_server_config(cert, key, agent_ca, provider_with(suites), VERSIONS)
+}
+
+/// The HTTPS enrollment listener's TLS configuration: TLS 1.3 only (as Wazuh 5.0), the ring
+/// provider's defaults, and with `agent_ca` a mandatory client certificate chaining to it.
+///
+/// # Errors
+/// Unreadable files, or a key that does not match the certificate.
+pub fn enrollment_config(cert: &Path, key: &Path, agent_ca: Option<&Path>) -> Result<Arc<ServerConfig>, CertError> {
+    build_server_config(
+        cert,
+        key,
+        agent_ca,
+        Arc::new(rustls::crypto::ring::default_provider()),
+        &[&rustls::version::TLS13],
+    )
+}
+
+fn build_server_config(
+    cert: &Path,
+    key: &Path,
+    agent_ca: Option<&Path>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<Arc<ServerConfig>, CertError> {
     let (certs, key) = crate::certs::load_identity(cert, key)?;
-    let provider = provider_with(suites);
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(VERSIONS)
+        .with_protocol_versions(versions)
         .map_err(|source| CertError::Tls { context: "TLS setup", source })?;
     let builder = match agent_ca {
         None => builder.with_no_client_auth(),

@@ -39,6 +39,56 @@ pub struct Config {
     pub server: ServerSettings,
     /// Key polling (`<key_request>`).
     pub key_request: KeyRequestConfig,
+    /// Wazuh 5.0 enrollment over HTTPS (`POST /<prefix>/enroll`).
+    pub enrollment: EnrollmentConfig,
+}
+
+/// `[enrollment]`: the HTTPS enrollment listener of Wazuh 5.x agents.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrollmentConfig {
+    /// Listen for HTTPS enrollment (off on a Wazuh 5.0 manager whose remoted serves the port and
+    /// relays enrollments through the admin socket).
+    pub enabled: bool,
+    /// The port (1517; 0 picks a free one).
+    pub port: u16,
+    /// Address to listen on (default: `server.bind`, else every address).
+    pub bind: Option<IpAddr>,
+    /// Path prefix: `/<prefix>/enroll` (may be empty).
+    pub prefix: String,
+    /// The listener's certificate (signed by `ssl_ca`); created with the CA when neither exists.
+    pub ssl_cert: PathBuf,
+    /// The listener's key.
+    pub ssl_key: PathBuf,
+    /// The CA that signs the listener certificate: served at `/<prefix>/cacerts`, pinned by tokens.
+    pub ssl_ca: PathBuf,
+    /// The CA's key (used only to create the listener certificate).
+    pub ssl_ca_key: PathBuf,
+    /// Demand a client certificate chaining to this CA (mutual TLS), independent of the bearer.
+    pub ssl_agent_ca: Option<PathBuf>,
+    /// Largest request body on the wire (Wazuh's transport cap, 10 MiB); bodies decode to at most
+    /// 16 KiB.
+    pub max_body: usize,
+    /// Tokens may be minted for a loopback address (upstream refuses them; tests need them).
+    pub allow_loopback_tokens: bool,
+}
+
+impl Default for EnrollmentConfig {
+    fn default() -> Self {
+        EnrollmentConfig {
+            enabled: true,
+            port: agentkeys::wazuh5::DEFAULT_ENROLL_PORT,
+            bind: None,
+            prefix: agentkeys::wazuh5::DEFAULT_ENROLL_PREFIX.to_owned(),
+            ssl_cert: PathBuf::from("etc/sslenroll.cert"),
+            ssl_key: PathBuf::from("etc/sslenroll.key"),
+            ssl_ca: PathBuf::from("etc/sslenroll-ca.cert"),
+            ssl_ca_key: PathBuf::from("etc/sslenroll-ca.key"),
+            ssl_agent_ca: None,
+            max_body: 10 << 20,
+            allow_loopback_tokens: false,
+        }
+    }
 }
 
 /// `<key_request>` (SPEC 8.2): fetching unknown agents' keys from an external source.
@@ -389,6 +439,19 @@ impl Config {
             && name.is_empty()
         {
             return Err(ConfigError("server.hostname: must not be empty".into()));
+        }
+        let prefix = &self.enrollment.prefix;
+        if prefix.starts_with('/')
+            || prefix.ends_with('/')
+            || prefix.contains("//")
+            || prefix.contains(char::is_whitespace)
+        {
+            return Err(ConfigError(format!(
+                "enrollment.prefix: {prefix:?} must be a path without leading, trailing or doubled slashes"
+            )));
+        }
+        if self.enrollment.max_body < agentkeys::wazuh5::MAX_ENROLL_BODY {
+            return Err(ConfigError("enrollment.max_body: must be at least 16384".into()));
         }
         Ok(())
     }

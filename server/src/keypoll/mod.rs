@@ -346,13 +346,9 @@ impl Service {
         let rec = record.as_record();
         debug!("Requesting local addition for agent '{}' from the agent key request.", rec.id);
         let new = NewAgent {
-            name: rec.name.as_str().to_owned(),
-            addr: rec.addr,
-            groups: None,
-            key_hash: None,
             id: Some(rec.id),
             key: Some(rec.key.as_str().to_owned()),
-            force: None,
+            ..NewAgent::new(rec.name.as_str().to_owned(), rec.addr)
         };
         match self.registry.register(new).await {
             Ok(agent) => Ok(format!("agent '{}' ({}) added with address {}", agent.id(), agent.name(), agent.addr())),

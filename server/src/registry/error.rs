@@ -29,6 +29,14 @@ pub enum StoreError {
         /// 1-based line number.
         line: usize,
     },
+    /// The enrollment token file cannot be read.
+    #[error("{}: {source}", path.display())]
+    Tokens {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: crate::tokens::TokenFileError,
+    },
     /// client.keys is a symbolic link whose target cannot be opened.
     #[error("{}: a symbolic link whose target cannot be opened ({source}); fix or remove the link", path.display())]
     DanglingLink {

@@ -195,7 +195,6 @@ impl Index {
     }
 
     /// The agent with this ID.
-    #[cfg(test)]
     pub fn get(&self, id: &AgentId) -> Option<&Agent> {
         self.slot_by_id(id).and_then(|s| self.slots[s].as_ref())
     }
@@ -211,6 +210,24 @@ impl Index {
             && let Some(agent) = self.slots[slot].as_mut()
         {
             agent.groups = Some(groups);
+        }
+    }
+
+    /// Sets the re-enrollment secret of a loaded agent (from our state file).
+    pub fn set_reenroll(&mut self, id: &AgentId, secret: super::ReenrollSecret) {
+        if let Some(slot) = self.slot_by_id(id)
+            && let Some(agent) = self.slots[slot].as_mut()
+        {
+            agent.reenroll = Some(Box::new(secret));
+        }
+    }
+
+    /// Takes an agent's re-enrollment secret away (undo of issuing one).
+    pub fn clear_reenroll(&mut self, id: &AgentId) {
+        if let Some(slot) = self.slot_by_id(id)
+            && let Some(agent) = self.slots[slot].as_mut()
+        {
+            agent.reenroll = None;
         }
     }
 

@@ -32,6 +32,44 @@ pub struct Agent {
     pub groups: Option<Box<str>>,
     /// When it was registered (epoch seconds), 0 if unknown.
     pub date_add: i64,
+    /// Its re-enrollment secret (agents enrolled over HTTPS), never written to client.keys.
+    pub reenroll: Option<Box<ReenrollSecret>>,
+}
+
+/// A re-enrollment secret: 32 random bytes (64 hex characters on the wire and in our state file).
+pub type ReenrollSecret = [u8; 32];
+
+/// A new re-enrollment secret from the operating system.
+///
+/// # Errors
+/// When the operating system gives no random bytes.
+pub fn new_reenroll_secret() -> Result<ReenrollSecret, getrandom::Error> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret)?;
+    Ok(secret)
+}
+
+/// A secret in lowercase hexadecimal.
+pub fn secret_hex(secret: &ReenrollSecret) -> String {
+    use std::fmt::Write as _;
+    secret.iter().fold(String::with_capacity(64), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// Parses 64 hexadecimal characters.
+pub fn parse_secret_hex(text: &str) -> Option<ReenrollSecret> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let hex = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(hex, 16).ok()?;
+    }
+    Some(out)
 }
 
 impl Agent {
@@ -80,4 +118,42 @@ pub struct NewAgent {
     pub key: Option<String>,
     /// Force rules for this request (admin socket `force`); None uses the configured ones.
     pub force: Option<ForceConfig>,
+    /// The enrollment token it enrolls with, if any (a use is reserved before it is added).
+    pub token: Option<crate::tokens::Presented>,
+    /// The address it connects from (for the token's allowed sources); None from local callers.
+    pub source: Option<std::net::IpAddr>,
+    /// A re-enrollment: the agent it rotates, and the bearer proving it (checked by the owner).
+    pub reenroll: Option<Reenroll>,
+    /// Give it a re-enrollment secret (agents enrolling over HTTPS).
+    pub issue_secret: bool,
+}
+
+/// A re-enrollment request: the agent's ID (the bearer `kid`) and the bearer signed with the key of
+/// its re-enrollment secret.
+#[derive(Clone, Debug)]
+pub struct Reenroll {
+    /// The agent.
+    pub id: AgentId,
+    /// The bearer.
+    pub bearer: Vec<u8>,
+}
+
+impl NewAgent {
+    /// A registration of `name` at `addr` with nothing else given: a new ID, a new key, the
+    /// configured force rules, no token.
+    pub fn new(name: String, addr: AgentAddr) -> NewAgent {
+        NewAgent {
+            name,
+            addr,
+            groups: None,
+            key_hash: None,
+            id: None,
+            key: None,
+            force: None,
+            token: None,
+            source: None,
+            reenroll: None,
+            issue_secret: false,
+        }
+    }
 }

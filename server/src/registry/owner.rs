@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use agentkeys::wazuh5::{BearerKind, KeyLabel, TokenId, VerifyPolicy, derive_key, verify_bearer};
 use agentkeys::{AgentId, ErrorKind, GeneratedKey};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
@@ -16,18 +17,45 @@ use super::error::StoreError;
 use super::index::{Applied, Index};
 use super::rules::{self, Known, Refusal, Rules, Statuses};
 use super::store::{Change, Store};
-use super::{Agent, NewAgent};
+use super::{Agent, NewAgent, ReenrollSecret};
 use crate::status::StatusSource;
+use crate::tokens::{Reserved, Token, Tokens};
 
 /// Most commands written in one commit.
 pub const MAX_BATCH: usize = 1024;
 
-/// A registered agent, as replies need it: core's owned record.
-pub type Registered = agentkeys::OwnedRecord;
+/// A registered agent, as replies need it: core's owned record, and its re-enrollment secret
+/// when it has one.
+#[derive(Clone, Debug)]
+pub struct Registered {
+    /// Its client.keys record.
+    pub record: agentkeys::OwnedRecord,
+    /// Its re-enrollment secret (agents enrolled or re-enrolled over HTTPS).
+    pub reenroll: Option<ReenrollSecret>,
+}
+
+impl std::ops::Deref for Registered {
+    type Target = agentkeys::OwnedRecord;
+
+    fn deref(&self) -> &agentkeys::OwnedRecord {
+        &self.record
+    }
+}
 
 /// The record of an agent of the registry (its fields were validated when it was added).
 fn registered(a: &Agent) -> Registered {
-    a.record.clone()
+    Registered { record: a.record.clone(), reenroll: a.reenroll.as_deref().copied() }
+}
+
+/// Why `POST /enroll/secret` gets no secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretRefusal {
+    /// The bearer is refused (`unknown_agent`, `invalid_signature`, `stale_token`, …).
+    Bearer(ErrorKind),
+    /// The agent has a re-enrollment secret already (it re-enrolls instead).
+    AlreadyIssued,
+    /// It could not be written.
+    Store,
 }
 
 type Answer<T> = oneshot::Sender<T>;
@@ -38,7 +66,7 @@ pub enum Command {
     /// Which agent states (wazuh-db) deciding these registrations may need (read only).
     StatusNeeded(Vec<NewAgent>, Answer<Vec<(u32, i64)>>),
     /// Register an agent, with the agent states fetched for it; answered once it is on disk.
-    Register(NewAgent, Statuses, Answer<Result<Registered, Refusal>>),
+    Register(Box<NewAgent>, Statuses, Answer<Result<Registered, Refusal>>),
     /// Register several agents in one durable write; one answer per agent, in order.
     RegisterMany(Vec<NewAgent>, Statuses, Answer<Vec<Result<Registered, Refusal>>>),
     /// Remove agents (one write); per ID, whether it existed.
@@ -49,6 +77,19 @@ pub enum Command {
     Get(AgentId, Answer<Option<Registered>>),
     /// Remove an agent whose `OSSEC K:` reply could not be delivered (as upstream does).
     Rollback(AgentId),
+    /// Check a token or re-enrollment bearer before the request body is read (no use reserved).
+    CheckBearer(Vec<u8>, Answer<Result<(), ErrorKind>>),
+    /// Keep a minted token (false: the table is full).
+    MintToken(Box<Token>, Answer<bool>),
+    /// Every token.
+    ListTokens(Answer<Vec<Token>>),
+    /// Revoke a token: None if unknown, else whether it changed.
+    RevokeToken(TokenId, Answer<Option<bool>>),
+    /// Drop dead tokens (every token with `all`): how many went, None if it could not be written.
+    PurgeTokens { all: bool, answer: Answer<Option<usize>> },
+    /// Give an agent without one a re-enrollment secret, proven by a bearer signed with the key of
+    /// its client.keys key.
+    IssueSecret(AgentId, Vec<u8>, Answer<Result<ReenrollSecret, SecretRefusal>>),
 }
 
 /// A handle to send commands to the owner. Agent states are fetched here, by the caller's task,
@@ -91,7 +132,7 @@ impl Handle {
             self.fetch(needed, &mut statuses).await;
         }
         for _ in 0..STATUS_ROUNDS {
-            let answer = self.ask(|a| Command::Register(new.clone(), statuses.clone(), a)).await;
+            let answer = self.ask(|a| Command::Register(Box::new(new.clone()), statuses.clone(), a)).await;
             match answer {
                 Some(Err(refusal)) if refusal.is_needs_status() => {
                     let needed = self.ask(|a| Command::StatusNeeded(vec![new.clone()], a)).await.unwrap_or_default();
@@ -137,14 +178,79 @@ impl Handle {
     pub async fn rollback(&self, id: AgentId) {
         let _ = self.tx.send(Command::Rollback(id)).await;
     }
+
+    /// Checks a token or re-enrollment bearer (signature, time window, expiry, revocation; no use
+    /// reserved), as the HTTPS layer does before it reads the body.
+    ///
+    /// # Errors
+    /// The refusal's kind (its bearer class says the 401).
+    pub async fn check_bearer(&self, bearer: Vec<u8>) -> Result<(), ErrorKind> {
+        self.ask(|a| Command::CheckBearer(bearer, a)).await.unwrap_or(Err(ErrorKind::InternalError))
+    }
+
+    /// Keeps a minted token, durably; false when the table is full or it cannot be written.
+    pub async fn mint_token(&self, token: Token) -> bool {
+        self.ask(|a| Command::MintToken(Box::new(token), a)).await.unwrap_or(false)
+    }
+
+    /// Every token.
+    pub async fn tokens(&self) -> Vec<Token> {
+        self.ask(Command::ListTokens).await.unwrap_or_default()
+    }
+
+    /// Revokes a token (idempotent): None if unknown, Some(false) if it was revoked already.
+    ///
+    /// # Errors
+    /// When the change cannot be written.
+    pub async fn revoke_token(&self, id: TokenId) -> Result<Option<bool>, Refusal> {
+        self.ask(|a| Command::RevokeToken(id, a)).await.ok_or_else(|| gone(""))
+    }
+
+    /// Drops dead tokens (every token with `all`); how many went.
+    ///
+    /// # Errors
+    /// When the change cannot be written.
+    pub async fn purge_tokens(&self, all: bool) -> Result<usize, Refusal> {
+        self.ask(|answer| Command::PurgeTokens { all, answer }).await.flatten().ok_or_else(|| gone(""))
+    }
+
+    /// A re-enrollment secret for an agent that has none (`POST /enroll/secret`).
+    ///
+    /// # Errors
+    /// Why it gets none.
+    pub async fn issue_secret(&self, id: AgentId, bearer: Vec<u8>) -> Result<ReenrollSecret, SecretRefusal> {
+        self.ask(|a| Command::IssueSecret(id, bearer, a)).await.unwrap_or(Err(SecretRefusal::Store))
+    }
+}
+
+/// Checks a re-enrollment bearer for agent `id` against its secret; the agent's slot.
+fn check_reenroll_bearer(registry: &Index, id: &AgentId, bearer: &[u8], now: i64) -> Result<usize, ErrorKind> {
+    let slot = registry.slot_by_id(id).ok_or(ErrorKind::UnknownAgent)?;
+    let agent = registry.slot(slot).ok_or(ErrorKind::UnknownAgent)?;
+    let secret = agent.reenroll.as_deref().ok_or(ErrorKind::EnrollmentKeyUnavailable)?;
+    verify_bearer(
+        bearer,
+        |kind| match kind {
+            BearerKind::Reenroll(kid) if kid == id => Ok(derive_key(KeyLabel::Reenroll, secret)),
+            _ => Err(agentkeys::Error::new(ErrorKind::InvalidBearer)),
+        },
+        &VerifyPolicy::at(now),
+    )
+    .map_err(|e| e.kind())?;
+    Ok(slot)
 }
 
 /// Starts the owner task over `registry`; it ends when every [`Handle`] is dropped, after writing
 /// what it was given.
-pub fn spawn(registry: Index, store: Arc<dyn Store>, rules: Rules) -> (Handle, tokio::task::JoinHandle<()>) {
+pub fn spawn(
+    registry: Index,
+    tokens: Tokens,
+    store: Arc<dyn Store>,
+    rules: Rules,
+) -> (Handle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
     let status = Arc::new(rules.status.clone());
-    let task = tokio::spawn(run(registry, store, rules, rx));
+    let task = tokio::spawn(run(registry, tokens, store, rules, rx));
     (Handle { tx, status }, task)
 }
 
@@ -154,6 +260,12 @@ enum Undo {
     Removed(Agent, bool),
     Rekeyed(agentkeys::OwnedRecord),
     Forgot(Agent),
+    /// A token use reserved.
+    TokenUse(Reserved),
+    /// The token table before a mint, revocation or purge.
+    Tokens(Vec<Token>),
+    /// An agent before it got a re-enrollment secret.
+    SecretIssued(AgentId),
 }
 
 /// An answer waiting for the write; on failure, `fail` turns it into an error.
@@ -162,6 +274,10 @@ enum Pending {
     Many(Answer<Vec<Result<Registered, Refusal>>>, Vec<Result<Registered, Refusal>>),
     Removed(Answer<Result<Vec<bool>, Refusal>>, Vec<bool>),
     Rekeyed(Answer<Result<Option<Registered>, Refusal>>, Result<Option<Registered>, Refusal>),
+    Minted(Answer<bool>, bool),
+    Revoked(Answer<Option<bool>>, Option<bool>),
+    Purged(Answer<Option<usize>>, usize),
+    Secret(Answer<Result<ReenrollSecret, SecretRefusal>>, Result<ReenrollSecret, SecretRefusal>),
 }
 
 impl Pending {
@@ -174,44 +290,159 @@ impl Pending {
             Pending::Many(tx, rs) => drop(tx.send(rs.into_iter().map(fail).collect())),
             Pending::Removed(tx, found) => drop(tx.send(if failed { Err(gone("")) } else { Ok(found) })),
             Pending::Rekeyed(tx, r) => drop(tx.send(if failed { Err(gone("")) } else { r })),
+            Pending::Minted(tx, ok) => drop(tx.send(ok && !failed)),
+            // A revocation that cannot be written is not answered: the caller reports a failure.
+            Pending::Revoked(tx, r) => {
+                if !failed {
+                    let _ = tx.send(r);
+                }
+            }
+            Pending::Purged(tx, n) => drop(tx.send((!failed).then_some(n))),
+            Pending::Secret(tx, r) => drop(tx.send(if failed { Err(SecretRefusal::Store) } else { r })),
         }
     }
 }
 
 struct Batch<'r> {
     registry: &'r mut Index,
+    tokens: &'r mut Tokens,
     rules: &'r Rules,
     now: i64,
     undo: Vec<Undo>,
     appended: Vec<usize>,
     rewrite: bool,
+    /// The batch changed the token table (it is written with the batch).
+    tokens_changed: bool,
+    /// Agents re-enrolled in this batch (a second re-enrollment waits for the first to be written).
+    rotating: Vec<AgentId>,
 }
 
 impl Batch<'_> {
     fn register(&mut self, new: &NewAgent, statuses: &Statuses, ask_again: bool) -> Result<Registered, Refusal> {
-        let plan = rules::plan(self.registry, new, self.rules, &Known { statuses, ask_again }, self.now)?;
-        let done = self.registry.apply(plan, self.rules.purge);
+        // A use is reserved before anything else is decided, and given back if the agent is not
+        // added, so parallel enrollments can never use a token more than its `max_uses`.
+        let grant = match &new.token {
+            Some(presented) => {
+                let grant = self.tokens.reserve(presented, new.source, self.now).map_err(|kind| {
+                    let subject = new.source.map(|ip| ip.to_string()).unwrap_or_default();
+                    info!(agent = new.name.as_str(), "audit: enrollment token refused: {kind}");
+                    Refusal::new(kind, subject)
+                })?;
+                self.tokens_changed = true;
+                Some(grant)
+            }
+            None => None,
+        };
+        let imposed;
+        let new = match grant.as_ref().and_then(|g| g.groups.clone()) {
+            Some(groups) => {
+                imposed = NewAgent { groups: Some(groups), ..new.clone() };
+                &imposed
+            }
+            None => new,
+        };
+        let decided = match &new.reenroll {
+            Some(re) => self.reenroll_plan(new, re),
+            None => rules::plan(self.registry, new, self.rules, &Known { statuses, ask_again }, self.now),
+        };
+        let plan = match decided {
+            Ok(plan) => plan,
+            Err(refusal) => {
+                if let Some(g) = grant {
+                    self.tokens.release(g.reserved);
+                }
+                return Err(refusal);
+            }
+        };
+        let purge = self.rules.purge || new.reenroll.is_some();
+        let done = self.registry.apply(plan, purge);
         self.rewrite |= !done.removed.is_empty();
         self.appended.push(done.slot);
         let agent = self.registry.slot(done.slot).map(registered).ok_or_else(|| gone(&new.name));
         if let Ok(a) = &agent {
-            info!("audit: agent '{}' ({}) added with address {}", a.id(), a.name(), a.addr());
+            match (&new.reenroll, &grant) {
+                (Some(_), _) => {
+                    info!("audit: agent '{}' ({}) re-enrolled: new key and re-enrollment secret", a.id(), a.name());
+                    self.rotating.push(a.id());
+                }
+                (None, Some(g)) => info!(
+                    "audit: agent '{}' ({}) added with address {} using enrollment token {}",
+                    a.id(),
+                    a.name(),
+                    a.addr(),
+                    TokenId(g.reserved.0).to_text()
+                ),
+                (None, None) => info!("audit: agent '{}' ({}) added with address {}", a.id(), a.name(), a.addr()),
+            }
+        }
+        if let Some(g) = grant {
+            self.undo.push(Undo::TokenUse(g.reserved));
         }
         self.undo.push(Undo::Added(done));
         agent
     }
+
+    /// Checks a re-enrollment's bearer against the agent's secret and decides the rotation.
+    fn reenroll_plan(&self, new: &NewAgent, re: &super::Reenroll) -> Result<super::index::Plan, Refusal> {
+        let refuse = |kind: ErrorKind| {
+            info!("audit: re-enrollment of agent '{}' refused: {kind}", re.id);
+            Refusal::new(kind, re.id.as_str())
+        };
+        if self.rotating.contains(&re.id) {
+            return Err(refuse(ErrorKind::ReenrollInProgress));
+        }
+        let slot = check_reenroll_bearer(self.registry, &re.id, &re.bearer, self.now).map_err(refuse)?;
+        rules::plan_reenroll(self.registry, slot, new, self.rules, self.now)
+    }
+
+    fn issue_secret(&mut self, id: &AgentId, bearer: &[u8]) -> Result<ReenrollSecret, SecretRefusal> {
+        let agent = self.registry.get(id).ok_or(SecretRefusal::Bearer(ErrorKind::UnknownAgent))?;
+        if agent.reenroll.is_some() {
+            return Err(SecretRefusal::AlreadyIssued);
+        }
+        verify_bearer(
+            bearer,
+            |kind| match kind {
+                BearerKind::Reenroll(kid) if kid == id => Ok(derive_key(KeyLabel::Reenroll, agent.key().as_bytes())),
+                _ => Err(agentkeys::Error::new(ErrorKind::InvalidBearer)),
+            },
+            &VerifyPolicy::at(self.now),
+        )
+        .map_err(|e| SecretRefusal::Bearer(e.kind()))?;
+        let secret = super::new_reenroll_secret().map_err(|_| SecretRefusal::Store)?;
+        self.registry.set_reenroll(id, secret);
+        self.undo.push(Undo::SecretIssued(*id));
+        self.rewrite = true;
+        info!("audit: agent '{id}' got a re-enrollment secret");
+        Ok(secret)
+    }
+
+    /// Notes the token table as it is, before a mint, revocation or purge changes it.
+    fn tokens_before_change(&mut self) {
+        self.undo.push(Undo::Tokens(self.tokens.snapshot()));
+        self.tokens_changed = true;
+    }
 }
 
-async fn run(mut registry: Index, store: Arc<dyn Store>, rules: Rules, mut rx: mpsc::Receiver<Command>) {
+async fn run(
+    mut registry: Index,
+    mut tokens: Tokens,
+    store: Arc<dyn Store>,
+    rules: Rules,
+    mut rx: mpsc::Receiver<Command>,
+) {
     let mut commands = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut commands, MAX_BATCH).await > 0 {
         let mut batch = Batch {
             registry: &mut registry,
+            tokens: &mut tokens,
             rules: &rules,
             now: chrono::Utc::now().timestamp(),
             undo: Vec::new(),
             appended: Vec::new(),
             rewrite: false,
+            tokens_changed: false,
+            rotating: Vec::new(),
         };
         let mut pending = Vec::with_capacity(commands.len());
         for command in commands.drain(..) {
@@ -281,6 +512,45 @@ async fn run(mut registry: Index, store: Arc<dyn Store>, rules: Rules, mut rx: m
                         batch.rewrite = true;
                     }
                 }
+                Command::MintToken(token, tx) => {
+                    batch.tokens_before_change();
+                    let id = token.id.clone();
+                    let ok = batch.tokens.insert(*token).is_ok();
+                    if ok {
+                        info!("audit: enrollment token {id} created");
+                    }
+                    pending.push(Pending::Minted(tx, ok));
+                }
+                Command::ListTokens(tx) => drop(tx.send(batch.tokens.snapshot())),
+                Command::CheckBearer(bearer, tx) => {
+                    let result = match agentkeys::wazuh5::peek_bearer(&bearer) {
+                        Ok(BearerKind::Token(_)) => batch.tokens.check_bearer(&bearer, batch.now),
+                        Ok(BearerKind::Reenroll(id)) => {
+                            check_reenroll_bearer(batch.registry, &id, &bearer, batch.now).map(|_| ())
+                        }
+                        Ok(BearerKind::Password) => Err(ErrorKind::EnrollmentKeyUnavailable),
+                        Err(e) => Err(e.kind()),
+                    };
+                    let _ = tx.send(result);
+                }
+                Command::RevokeToken(id, tx) => {
+                    batch.tokens_before_change();
+                    let result = batch.tokens.revoke(&id);
+                    if result == Some(true) {
+                        info!("audit: enrollment token {} revoked", id.to_text());
+                    }
+                    pending.push(Pending::Revoked(tx, result));
+                }
+                Command::PurgeTokens { all, answer } => {
+                    batch.tokens_before_change();
+                    let n = batch.tokens.purge(batch.now, all);
+                    info!("audit: {n} enrollment token(s) purged");
+                    pending.push(Pending::Purged(answer, n));
+                }
+                Command::IssueSecret(id, bearer, tx) => {
+                    let result = batch.issue_secret(&id, &bearer);
+                    pending.push(Pending::Secret(tx, result));
+                }
             }
         }
         if batch.undo.is_empty() {
@@ -289,7 +559,12 @@ async fn run(mut registry: Index, store: Arc<dyn Store>, rules: Rules, mut rx: m
         }
         // New agents are appended whatever the file holds (upstream loads `!` lines anywhere; a
         // rewrite puts them back at the end); removals, replacements and new keys rewrite.
-        let write = store.prepare(batch.registry, &Change { added: &batch.appended, rewrite: batch.rewrite });
+        let change = Change {
+            added: &batch.appended,
+            rewrite: batch.rewrite,
+            tokens: batch.tokens_changed.then_some(&*batch.tokens),
+        };
+        let write = store.prepare(batch.registry, &change);
         let undo = std::mem::take(&mut batch.undo);
         let written = tokio::task::spawn_blocking(move || write.write())
             .await
@@ -305,6 +580,9 @@ async fn run(mut registry: Index, store: Arc<dyn Store>, rules: Rules, mut rx: m
                     Undo::Removed(agent, line) => registry.restore(agent, line),
                     Undo::Rekeyed(before) => registry.undo_rekey(before),
                     Undo::Forgot(agent) => registry.restore(agent, false),
+                    Undo::TokenUse(reserved) => tokens.release(reserved),
+                    Undo::Tokens(before) => tokens.replace_all(before),
+                    Undo::SecretIssued(id) => registry.clear_reenroll(&id),
                 }
             }
         }

@@ -158,12 +158,50 @@ pub fn plan(index: &Index, new: &NewAgent, rules: &Rules, known: &Known<'_>, now
         }
     };
     let name = AgentName::new(&new.name).map_err(|_| refused())?;
+    let reenroll =
+        if new.issue_secret { Some(Box::new(super::new_reenroll_secret().map_err(|_| refused())?)) } else { None };
     let agent = Agent {
         record: OwnedRecord::new(id, name, new.addr, key),
         groups: new.groups.clone().map(String::into_boxed_str),
         date_add: now,
+        reenroll,
     };
     Ok(Plan { victims, agent, allocated: new.id.is_none() })
+}
+
+/// Decides a re-enrollment of the agent in `slot` (its bearer already checked): same ID, a new key
+/// and secret, the groups kept unless new ones are given, the name and address as now asked. The
+/// force rules do not apply to the agent itself; another agent's name or address is never taken
+/// (`DuplicateName`, `DuplicateIp`).
+///
+/// # Errors
+/// The refusal to answer with.
+pub fn plan_reenroll(index: &Index, slot: usize, new: &NewAgent, rules: &Rules, now: i64) -> Result<Plan, Refusal> {
+    let old = index.slot(slot).ok_or_else(|| Refusal::new(ErrorKind::UnknownAgent, ""))?;
+    let ip_text = new.addr.to_string();
+    if !new.addr.is_any() && !ip_text.contains('/') && index.slot_by_addr(&new.addr).is_some_and(|other| other != slot)
+    {
+        warn!("Duplicate IP '{ip_text}', rejecting re-enrollment of agent '{}'", old.id());
+        return Err(Refusal::new(ErrorKind::DuplicateIp, ip_text));
+    }
+    if new.name == rules.hostname {
+        return Err(Refusal::new(ErrorKind::ManagerName, new.name.clone()));
+    }
+    if index.slot_by_name(&new.name).is_some_and(|other| other != slot) {
+        warn!("Duplicate name '{}', rejecting re-enrollment of agent '{}'", new.name, old.id());
+        return Err(Refusal::new(ErrorKind::DuplicateName, new.name.clone()));
+    }
+    let refused = || Refusal::new(ErrorKind::InternalError, new.name.clone());
+    let key = GeneratedKey::from_os().map_err(|_| refused())?;
+    let secret = super::new_reenroll_secret().map_err(|_| refused())?;
+    let name = AgentName::new(&new.name).map_err(|_| refused())?;
+    let agent = Agent {
+        record: OwnedRecord::new(old.id(), name, new.addr, key.as_key()),
+        groups: new.groups.clone().map(String::into_boxed_str).or_else(|| old.groups.clone()),
+        date_add: if old.date_add > 0 { old.date_add } else { now },
+        reenroll: Some(Box::new(secret)),
+    };
+    Ok(Plan { victims: vec![slot], agent, allocated: false })
 }
 
 /// The force rules (SPEC 4.3) for replacing `old`; `Err` when the agent's state is needed and not

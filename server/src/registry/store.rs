@@ -1,5 +1,6 @@
-//! The file store: `etc/client.keys` (upstream layout), `queue/agents-timestamp`, and our
-//! `etc/agentkeys.state` (highest ID ever issued, groups per agent).
+//! The file store: `etc/client.keys` (upstream layout), `queue/agents-timestamp`, our
+//! `etc/agentkeys.state` (highest ID ever issued, groups and re-enrollment secrets per agent), and
+//! `etc/enrollment_tokens.json` (upstream's shape).
 //!
 //! A batch that only adds agents is **appended** to the three files (O(batch), not O(agents)); a
 //! batch that removes or replaces agents, or any batch while removed agents' `!` lines are kept
@@ -26,6 +27,7 @@ use super::{Agent, Duplicate};
 use crate::atomic::{self, FileError};
 use crate::config::Durability;
 use crate::home::{Home, SECRET_MODE};
+use crate::tokens::Tokens;
 
 /// What a batch changed, as a store needs it.
 #[derive(Debug)]
@@ -34,6 +36,8 @@ pub struct Change<'a> {
     pub added: &'a [usize],
     /// Whether it also removed, replaced or re-keyed agents (else it only added).
     pub rewrite: bool,
+    /// The enrollment tokens, when the batch changed them (minted, revoked, purged, used).
+    pub tokens: Option<&'a Tokens>,
 }
 
 /// Where the registry lives. The rules and the index know nothing of it; the owner loads the index
@@ -45,6 +49,12 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// Anything that would make the registry lose or misread agents, worded for the operator.
     fn load(&self, purge: bool) -> Result<(Index, Vec<String>), StoreError>;
+
+    /// Reads the enrollment tokens (none yet: an empty table).
+    ///
+    /// # Errors
+    /// A table that cannot be read, worded for the operator.
+    fn load_tokens(&self) -> Result<Tokens, StoreError>;
 
     /// Turns a decided batch into the write that makes it durable. Runs on the owner task: no I/O,
     /// no waiting (rendering only); the write itself runs on a blocking thread.
@@ -87,6 +97,7 @@ struct Files {
     keys_link: PathBuf,
     timestamps: PathBuf,
     state: PathBuf,
+    tokens: PathBuf,
     durability: Durability,
     /// Files (and lengths) that a failed append could not be cut back to yet.
     pending_truncations: Mutex<Vec<(PathBuf, u64)>>,
@@ -123,22 +134,52 @@ impl Store for FileStore {
         self.files.load(purge)
     }
 
+    fn load_tokens(&self) -> Result<Tokens, StoreError> {
+        let path = &self.files.tokens;
+        match std::fs::read(path) {
+            Ok(data) => Tokens::parse(&data).map_err(|source| StoreError::Tokens { path: path.clone(), source }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Tokens::default()),
+            Err(e) => Err(FileError::new(path, "cannot read", e).into()),
+        }
+    }
+
     fn prepare(&self, index: &Index, change: &Change<'_>) -> Box<dyn PreparedWrite> {
-        let contents = if change.rewrite { render(index) } else { render_appends(index, change.added) };
-        Box::new(FileWrite { files: Arc::clone(&self.files), contents, rewrite: change.rewrite })
+        let contents = match (change.added.is_empty() && !change.rewrite, change.rewrite) {
+            (true, _) => None,
+            (false, true) => Some(render(index)),
+            (false, false) => Some(render_appends(index, change.added)),
+        };
+        Box::new(FileWrite {
+            files: Arc::clone(&self.files),
+            contents,
+            rewrite: change.rewrite,
+            tokens: change.tokens.map(Tokens::render),
+        })
     }
 }
 
 /// A batch rendered in the file formats, waiting to be written.
 struct FileWrite {
     files: Arc<Files>,
-    contents: Contents,
+    /// The agent files (None: the batch changed only tokens).
+    contents: Option<Contents>,
     rewrite: bool,
+    /// The whole token file, when tokens changed.
+    tokens: Option<Vec<u8>>,
 }
 
 impl PreparedWrite for FileWrite {
+    /// Tokens first: a crash between the two files leaves a use counted for an agent that was
+    /// never acknowledged (a use lost), never an agent enrolled with a use not counted.
     fn write(self: Box<Self>) -> Result<(), StoreError> {
-        if self.rewrite { self.files.rewrite(&self.contents) } else { self.files.append(&self.contents) }
+        if let Some(tokens) = &self.tokens {
+            atomic::replace_file(&self.files.tokens, tokens, SECRET_MODE)?;
+        }
+        match &self.contents {
+            None => Ok(()),
+            Some(c) if self.rewrite => self.files.rewrite(c),
+            Some(c) => self.files.append(c),
+        }
     }
 }
 
@@ -157,6 +198,7 @@ impl Files {
             keys_link,
             timestamps: home.timestamps(),
             state: home.state(),
+            tokens: home.enrollment_tokens(),
             durability,
             pending_truncations: Mutex::new(Vec::new()),
         }
@@ -179,7 +221,7 @@ impl Files {
         for line in parse_keys(&data) {
             match line.line {
                 Line::Agent(r) => {
-                    let agent = Agent { record: OwnedRecord::from(&r), groups: None, date_add: 0 };
+                    let agent = Agent { record: OwnedRecord::from(&r), groups: None, date_add: 0, reenroll: None };
                     match registry.load(agent) {
                         Some(Duplicate::Id) => {
                             warnings.push(format!(
@@ -278,6 +320,7 @@ impl Files {
                 Some(StateLine::Comment) => {}
                 Some(StateLine::HighestId(n)) => registry.note_id(n),
                 Some(StateLine::Groups(id, groups)) => registry.set_groups(&id, groups.into()),
+                Some(StateLine::Reenroll(id, secret)) => registry.set_reenroll(&id, secret),
                 None => return Err(StoreError::Unreadable { path: self.state.clone(), line: i + 1 }),
             }
         }
@@ -481,6 +524,9 @@ fn push_groups(out: &mut String, agent: &Agent) {
     if let Some(groups) = &agent.groups {
         let _ = writeln!(out, "groups {} {groups}", agent.id());
     }
+    if let Some(secret) = &agent.reenroll {
+        let _ = writeln!(out, "reenroll {} {}", agent.id(), super::secret_hex(secret));
+    }
 }
 
 /// Reads `path` (missing = empty). If its last line has no `\n` and `is_bad` says it cannot be
@@ -544,6 +590,7 @@ enum StateLine<'a> {
     Comment,
     HighestId(u32),
     Groups(AgentId, &'a str),
+    Reenroll(AgentId, super::ReenrollSecret),
 }
 
 fn parse_state_line(line: &[u8]) -> Option<StateLine<'_>> {
@@ -558,6 +605,10 @@ fn parse_state_line(line: &[u8]) -> Option<StateLine<'_>> {
             let (id, groups) = rest.split_once(' ')?;
             agentkeys::Groups::parse(groups.as_bytes()).ok()?;
             Some(StateLine::Groups(AgentId::parse(id.as_bytes()).ok()?, groups))
+        }
+        "reenroll" => {
+            let (id, secret) = rest.split_once(' ')?;
+            Some(StateLine::Reenroll(AgentId::parse(id.as_bytes()).ok()?, super::parse_secret_hex(secret)?))
         }
         _ => None,
     }
@@ -617,6 +668,7 @@ mod tests {
             record: OwnedRecord::from(&agentkeys::Record::parse(b"007 a7 10.1.1.1/32 k7").unwrap()),
             groups: Some("default,web".into()),
             date_add: 1_700_000_000,
+            reenroll: Some(Box::new([0xab; 32])),
         });
         reg.note_id(4242);
         store.rewrite(&render(&reg)).unwrap();
@@ -625,6 +677,8 @@ mod tests {
         assert_eq!(back.highest_id(), 4242);
         let agent = back.get(&AgentId::parse(b"007").unwrap()).unwrap();
         assert_eq!((agent.groups.as_deref(), agent.date_add), (Some("default,web"), 1_700_000_000));
+        assert_eq!(agent.reenroll.as_deref(), Some(&[0xab; 32]));
+        assert!(!std::fs::read_to_string(home.client_keys()).unwrap().contains("abab"));
         assert_eq!(std::fs::read_to_string(home.client_keys()).unwrap(), "007 a7 10.1.1.1 k7\n");
         let mode = std::fs::metadata(home.client_keys()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o640);

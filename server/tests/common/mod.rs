@@ -55,11 +55,13 @@ impl Server {
     /// Like `start`, but returns the output if the server exits instead.
     pub fn try_start(home: &Path, extra: &[&str]) -> Result<Server, String> {
         let bind: &[&str] = if extra.contains(&"--bind") { &[] } else { &["--bind", "127.0.0.1"] };
+        let https: &[&str] = if extra.contains(&"--https-port") { &[] } else { &["--https-port", "0"] };
         let mut child = Command::new(BIN)
             .args(["serve", "--home"])
             .arg(home)
             .args(["--port", "0"])
             .args(bind)
+            .args(https)
             .args(extra)
             .env("AGENTKEYS_LOG", "debug")
             .env_remove("AGENTKEYS_CONFIG")
@@ -93,6 +95,14 @@ impl Server {
                 Err(log.lock().unwrap().join("\n"))
             }
         }
+    }
+
+    /// The HTTPS enrollment listener's port (from the start-up log).
+    pub fn https_port(&self) -> u16 {
+        let log = self.log_text();
+        let line = log.split("HTTPS enrollment on ").nth(1).expect("the HTTPS listener is on");
+        let addr = line.split(' ').next().unwrap();
+        addr.parse::<std::net::SocketAddr>().unwrap().port()
     }
 
     /// Sends one raw request over TLS and returns every byte of the reply.
