@@ -426,7 +426,7 @@ impl Admin {
             port: e.port,
             prefix: &e.prefix,
             allow_loopback,
-            now: chrono::Utc::now().timestamp(),
+            now: crate::clock::bearer_now(),
         };
         let minted = crate::tokens::mint(&request, &ctx).map_err(|e| {
             warn!("token_create: {e}");
@@ -443,7 +443,7 @@ impl Admin {
 
     /// Wazuh 5.0 `token_list`: every token, without its secret, with its status.
     async fn token_list(&self) -> Result<String, Code> {
-        let now = chrono::Utc::now().timestamp();
+        let now = crate::clock::bearer_now();
         let data: Vec<Value> = self
             .registry
             .tokens()

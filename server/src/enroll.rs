@@ -15,8 +15,8 @@ use crate::home::SECRET_MODE;
 /// What to send and where.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EnrollArgs {
-    /// Manager address (IP or host name).
-    #[arg(short = 'm', long = "manager")]
+    /// Manager address (IP or host name); not needed with --token.
+    #[arg(short = 'm', long = "manager", default_value = "")]
     pub manager: String,
     /// Manager port.
     #[arg(short = 'p', long, default_value_t = 1515, value_parser = clap::value_parser!(u16).range(1..))]
@@ -71,10 +71,37 @@ pub struct EnrollArgs {
     /// certificate must match (like curl's --connect-to).
     #[arg(long)]
     pub connect_to: Option<IpAddr>,
+    /// Wazuh 5.x enrollment over HTTPS with this enrollment token (its text, or a file holding it,
+    /// deleted once enrolled). `-m` and `-p` are not needed: the token says where to go.
+    #[arg(long, conflicts_with = "reenroll")]
+    pub token: Option<String>,
+    /// Wazuh 5.x re-enrollment: rotate this agent's key with its re-enrollment secret, over HTTPS
+    /// to `-m`, verifying the manager with the stored trust anchor.
+    #[arg(long)]
+    pub reenroll: bool,
+    /// HTTPS enrollment port (default: the token's, else 1517).
+    #[arg(long)]
+    pub https_port: Option<u16>,
+    /// HTTPS path prefix for --reenroll (default `wazuh-manager`).
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Where the re-enrollment secret is kept (default: `reenroll.secret` beside --keys).
+    #[arg(long)]
+    pub reenroll_secret: Option<PathBuf>,
+    /// Where the manager's CA is kept (default: `certs/root-ca.pem` beside --keys).
+    #[arg(long)]
+    pub anchor: Option<PathBuf>,
 }
 
 /// Runs the enrollment; returns the exit status.
 pub fn run(args: &EnrollArgs) -> i32 {
+    if args.token.is_none() && args.manager.is_empty() {
+        eprintln!("agentkeys enroll: -m/--manager is required (or --token, which names the manager)");
+        return 2;
+    }
+    if args.token.is_some() || args.reenroll {
+        return crate::enroll5::run(args);
+    }
     match enroll(args) {
         Ok(registered) => {
             println!("Valid key received");
@@ -89,12 +116,12 @@ pub fn run(args: &EnrollArgs) -> i32 {
     }
 }
 
-fn default_name() -> String {
+pub(crate) fn default_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')).collect()
 }
 
-fn password(args: &EnrollArgs) -> Result<Option<String>, String> {
+pub(crate) fn password(args: &EnrollArgs) -> Result<Option<String>, String> {
     if let Some(p) = &args.password {
         return Ok(Some(p.clone()));
     }

@@ -7,8 +7,10 @@ mod atomic;
 mod bench;
 mod certs;
 mod ciphers;
+mod clock;
 mod config;
 mod enroll;
+mod enroll5;
 mod framing;
 mod home;
 mod https;
@@ -51,7 +53,7 @@ enum Command {
     /// Run the registration server (a drop-in wazuh-authd).
     Serve(ServeArgs),
     /// Register this host with a manager (like agent-auth).
-    Enroll(enroll::EnrollArgs),
+    Enroll(Box<enroll::EnrollArgs>),
     /// Certificates.
     #[command(subcommand)]
     Cert(CertCommand),

@@ -367,7 +367,7 @@ async fn https_listener(
         enabled: config.auth.remote_enrollment,
         password,
         manager_version: (!config.auth.agents.allow_higher_versions)
-            .then(|| agentkeys::Version::parse_lenient(config.server.manager_version.as_bytes())),
+            .then(|| agentkeys::Version::parse_lenient(e.manager_version.as_bytes())),
         use_source_ip: config.auth.use_source_ip,
         max_body: e.max_body,
         cacerts,

@@ -71,6 +71,9 @@ pub struct EnrollmentConfig {
     pub max_body: usize,
     /// Tokens may be minted for a loopback address (upstream refuses them; tests need them).
     pub allow_loopback_tokens: bool,
+    /// The manager version HTTPS enrollments are checked against (5.x agents newer than it are
+    /// refused unless `auth.agents.allow_higher_versions`).
+    pub manager_version: String,
 }
 
 impl Default for EnrollmentConfig {
@@ -87,6 +90,7 @@ impl Default for EnrollmentConfig {
             ssl_agent_ca: None,
             max_body: 10 << 20,
             allow_loopback_tokens: false,
+            manager_version: "v5.0.0".to_owned(),
         }
     }
 }

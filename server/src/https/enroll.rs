@@ -231,7 +231,7 @@ impl Enrollment {
             .filter(|b| !b.is_empty() && b.len() <= MAX_BEARER_LEN)
             .ok_or_else(|| unauthorized(ErrorKind::InvalidBearer))?;
         let kind = peek_bearer(bearer).map_err(|e| unauthorized(e.kind()))?;
-        let now = chrono::Utc::now().timestamp();
+        let now = crate::clock::bearer_now();
         match kind {
             BearerKind::Password => {
                 let Some(password) = &self.password else {

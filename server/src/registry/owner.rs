@@ -308,6 +308,8 @@ struct Batch<'r> {
     tokens: &'r mut Tokens,
     rules: &'r Rules,
     now: i64,
+    /// Now for bearers and token lifetimes (see [`crate::clock`]).
+    bearer_now: i64,
     undo: Vec<Undo>,
     appended: Vec<usize>,
     rewrite: bool,
@@ -323,7 +325,7 @@ impl Batch<'_> {
         // added, so parallel enrollments can never use a token more than its `max_uses`.
         let grant = match &new.token {
             Some(presented) => {
-                let grant = self.tokens.reserve(presented, new.source, self.now).map_err(|kind| {
+                let grant = self.tokens.reserve(presented, new.source, self.bearer_now).map_err(|kind| {
                     let subject = new.source.map(|ip| ip.to_string()).unwrap_or_default();
                     info!(agent = new.name.as_str(), "audit: enrollment token refused: {kind}");
                     Refusal::new(kind, subject)
@@ -391,7 +393,7 @@ impl Batch<'_> {
         if self.rotating.contains(&re.id) {
             return Err(refuse(ErrorKind::ReenrollInProgress));
         }
-        let slot = check_reenroll_bearer(self.registry, &re.id, &re.bearer, self.now).map_err(refuse)?;
+        let slot = check_reenroll_bearer(self.registry, &re.id, &re.bearer, self.bearer_now).map_err(refuse)?;
         rules::plan_reenroll(self.registry, slot, new, self.rules, self.now)
     }
 
@@ -406,7 +408,7 @@ impl Batch<'_> {
                 BearerKind::Reenroll(kid) if kid == id => Ok(derive_key(KeyLabel::Reenroll, agent.key().as_bytes())),
                 _ => Err(agentkeys::Error::new(ErrorKind::InvalidBearer)),
             },
-            &VerifyPolicy::at(self.now),
+            &VerifyPolicy::at(self.bearer_now),
         )
         .map_err(|e| SecretRefusal::Bearer(e.kind()))?;
         let secret = super::new_reenroll_secret().map_err(|_| SecretRefusal::Store)?;
@@ -438,6 +440,7 @@ async fn run(
             tokens: &mut tokens,
             rules: &rules,
             now: chrono::Utc::now().timestamp(),
+            bearer_now: crate::clock::bearer_now(),
             undo: Vec::new(),
             appended: Vec::new(),
             rewrite: false,
@@ -524,9 +527,9 @@ async fn run(
                 Command::ListTokens(tx) => drop(tx.send(batch.tokens.snapshot())),
                 Command::CheckBearer(bearer, tx) => {
                     let result = match agentkeys::wazuh5::peek_bearer(&bearer) {
-                        Ok(BearerKind::Token(_)) => batch.tokens.check_bearer(&bearer, batch.now),
+                        Ok(BearerKind::Token(_)) => batch.tokens.check_bearer(&bearer, batch.bearer_now),
                         Ok(BearerKind::Reenroll(id)) => {
-                            check_reenroll_bearer(batch.registry, &id, &bearer, batch.now).map(|_| ())
+                            check_reenroll_bearer(batch.registry, &id, &bearer, batch.bearer_now).map(|_| ())
                         }
                         Ok(BearerKind::Password) => Err(ErrorKind::EnrollmentKeyUnavailable),
                         Err(e) => Err(e.kind()),
@@ -543,7 +546,7 @@ async fn run(
                 }
                 Command::PurgeTokens { all, answer } => {
                     batch.tokens_before_change();
-                    let n = batch.tokens.purge(batch.now, all);
+                    let n = batch.tokens.purge(batch.bearer_now, all);
                     info!("audit: {n} enrollment token(s) purged");
                     pending.push(Pending::Purged(answer, n));
                 }
