@@ -178,13 +178,13 @@ impl Enrollment {
             Err(_) => return bad_request("Missing or invalid request body"),
         };
 
+        if secret_only {
+            return self.issue_secret(authorization.as_ref()).await;
+        }
         let credential = match self.check_bearer(authorization.as_ref()).await {
             Ok(c) => c,
             Err(reply) => return reply,
         };
-        if secret_only {
-            return self.issue_secret(credential).await;
-        }
 
         let body = match encoding.as_ref().map(HeaderValue::as_bytes) {
             None => body,
@@ -297,11 +297,18 @@ impl Enrollment {
         }
     }
 
-    async fn issue_secret(&self, credential: Credential) -> Reply {
-        let Credential::Reenroll(id, bearer) = credential else {
+    /// `POST /enroll/secret`: the bearer is the agent's own (`kid` = its ID), signed with the key
+    /// derived from its client.keys key, since it has no re-enrollment secret yet.
+    async fn issue_secret(&self, authorization: Option<&HeaderValue>) -> Reply {
+        let Some(bearer) = authorization.and_then(|v| v.as_bytes().strip_prefix(b"Bearer ")) else {
             return unauthorized(ErrorKind::InvalidBearer);
         };
-        match self.registry.issue_secret(id, bearer).await {
+        let id = match peek_bearer(bearer) {
+            Ok(BearerKind::Reenroll(id)) => id,
+            Ok(_) => return unauthorized(ErrorKind::InvalidBearer),
+            Err(e) => return unauthorized(e.kind()),
+        };
+        match self.registry.issue_secret(id, bearer.to_vec()).await {
             Ok(secret) => json(
                 StatusCode::OK,
                 format!(r#"{{"id":"{}","reenroll_secret":"{}"}}"#, id.as_str(), secret_hex(&secret)),

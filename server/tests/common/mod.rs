@@ -54,6 +54,16 @@ impl Server {
 
     /// Like `start`, but returns the output if the server exits instead.
     pub fn try_start(home: &Path, extra: &[&str]) -> Result<Server, String> {
+        Self::try_start_env(home, extra, &[])
+    }
+
+    /// Like `start`, with extra environment variables.
+    pub fn start_env(home: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Self::try_start_env(home, extra, env).unwrap_or_else(|log| panic!("server did not start:\n{log}"))
+    }
+
+    /// Like `try_start`, with extra environment variables.
+    pub fn try_start_env(home: &Path, extra: &[&str], env: &[(&str, &str)]) -> Result<Server, String> {
         let bind: &[&str] = if extra.contains(&"--bind") { &[] } else { &["--bind", "127.0.0.1"] };
         let https: &[&str] = if extra.contains(&"--https-port") { &[] } else { &["--https-port", "0"] };
         let mut child = Command::new(BIN)
@@ -64,6 +74,7 @@ impl Server {
             .args(https)
             .args(extra)
             .env("AGENTKEYS_LOG", "debug")
+            .envs(env.iter().copied())
             .env_remove("AGENTKEYS_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -80,6 +91,11 @@ impl Server {
                 if !sent && let Some(addr) = line.split("agentkeys: listening on ").nth(1) {
                     let port = addr.trim().parse::<std::net::SocketAddr>().ok().map(|a| a.port());
                     let _ = tx.send(port);
+                    sent = true;
+                }
+                // Port 1515 off (`remote_enrollment = false`): started once that is said.
+                if !sent && line.contains("was set as disabled") {
+                    let _ = tx.send(Some(0));
                     sent = true;
                 }
                 sink.lock().unwrap().push(line);
@@ -298,4 +314,95 @@ pub fn record_of(reply: &[u8]) -> String {
     let text = String::from_utf8_lossy(reply);
     let inner = text.strip_prefix("OSSEC K:'").unwrap_or_else(|| panic!("not a key reply: {text:?}"));
     inner.strip_suffix('\'').unwrap_or_else(|| panic!("unterminated: {text:?}")).to_owned()
+}
+
+/// An HTTP answer read off the wire.
+#[derive(Debug)]
+pub struct HttpReply {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+}
+
+/// Sends raw bytes over TLS to the HTTPS listener and reads the answer (the server closes after
+/// one request).
+pub fn https_raw(port: u16, request: &[u8]) -> HttpReply {
+    let raw = tls_exchange(port, request);
+    parse_http(&raw)
+}
+
+/// `method path` with `headers` and `body`, HTTP/1.1.
+pub fn https(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpReply {
+    let mut request = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\n", body.len());
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    https_raw(port, &bytes)
+}
+
+/// `POST /wazuh-manager/enroll` with `protocol-version: 1`, an optional bearer and `body`.
+pub fn post_enroll(port: u16, bearer: Option<&str>, body: &str) -> HttpReply {
+    let auth = bearer.map(|b| format!("Bearer {b}"));
+    let mut headers = vec![("protocol-version", "1"), ("content-type", "application/json")];
+    if let Some(a) = &auth {
+        headers.push(("authorization", a.as_str()));
+    }
+    https(port, "POST", "/wazuh-manager/enroll", &headers, body.as_bytes())
+}
+
+fn parse_http(raw: &[u8]) -> HttpReply {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP header end in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap();
+    let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpReply { status, headers, body: raw[split + 4..].to_vec() }
+}
+
+/// A bearer signed now with `key`.
+pub fn bearer(key: &[u8; 32], kid: Option<&str>) -> String {
+    bearer_at(key, kid, now())
+}
+
+/// A bearer signed at `iat` with `key`.
+pub fn bearer_at(key: &[u8; 32], kid: Option<&str>, iat: i64) -> String {
+    let mut jti = [0u8; 16];
+    jti[..8].copy_from_slice(&iat.to_le_bytes());
+    static N: AtomicUsize = AtomicUsize::new(0);
+    jti[8..16].copy_from_slice(&(N.fetch_add(1, Ordering::Relaxed) as u64).to_le_bytes());
+    let mut out = [0u8; 512];
+    agentkeys::wazuh5::sign_bearer(key, kid, iat, &jti, &mut out).unwrap().to_owned()
+}
+
+/// Runs `agentkeys tokens --home <home> <args>`; stdout (the token for `create`), panicking on
+/// failure.
+pub fn tokens(home: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN).arg("tokens").arg("--home").arg(home).args(args).output().unwrap();
+    assert!(out.status.success(), "tokens {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

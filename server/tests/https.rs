@@ -1,0 +1,437 @@
+//! Wazuh 5.0 HTTPS enrollment against a real `agentkeys serve`: every `wazuh5.json` body and bearer
+//! case through the listener with its exact status, headers and body; the header and body rules
+//! in upstream's check order; the three credentials; tokens on both protocols; re-enrollment.
+
+mod common;
+
+use agentkeys::wazuh5::{KeyLabel, derive_key};
+use common::*;
+use serde_json::{Value, json};
+
+fn vectors() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/wazuh5.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn error_body(code: Value, message: &str) -> Value {
+    json!({"error": {"code": code, "message": message}})
+}
+
+/// The vectors' token key: HKDF of the secret 10..1f.
+const VECTOR_TOKEN_KEY: &str = "5da72b786a15757caa8d825a74a3474c3f15b048fd1064b49863ffc715a95860";
+
+/// A token file holding the vectors' token ID 00..0f, valid until 2100, with the vectors' secret
+/// 10..1f, or another one (so the manager checks the bearer with another key).
+fn write_vector_token(home: &std::path::Path, vector_secret: bool) {
+    std::fs::create_dir_all(home.join("etc")).unwrap();
+    let secret = if vector_secret { "EBESExQVFhcYGRobHB0eHw" } else { "ICEiIyQlJicoKSorLC0uLw" };
+    let file = json!({"version": 1, "tokens": [{
+        "id": "AAECAwQFBgcICQoLDA0ODw", "secret": secret, "adr": "manager.example",
+        "pin": "YJHcNmXtXoM8jZRfk-u_FLNwIMzudzNORJesLvNZCqI", "created": 0, "expires": 4_102_444_800_i64,
+        "max_uses": 0, "uses": 0, "revoked": false, "description": "vectors"}]});
+    std::fs::write(home.join("etc/enrollment_tokens.json"), file.to_string()).unwrap();
+}
+
+#[test]
+fn every_body_vector_gets_its_exact_answer() {
+    let cases = vectors()["enroll_body"].as_array().unwrap().clone();
+    let with_groups = || {
+        let home = temp_home("https-bodies");
+        std::fs::create_dir_all(home.join("etc/shared/db")).unwrap();
+        home
+    };
+    let mut server = Server::start(&with_groups(), &[]);
+    for case in &cases {
+        let body = case["body"].as_str().unwrap();
+        let reply = post_enroll(server.https_port(), None, body);
+        if case["ok"].as_bool().unwrap() {
+            assert_eq!(reply.status, 200, "{body}: {}", reply.text());
+            let answer = reply.json();
+            assert_eq!(answer["name"], case["name"], "{body}");
+            assert_eq!(answer["key"].as_str().unwrap().len(), 64);
+            assert_eq!(answer["reenroll_secret"].as_str().unwrap().len(), 64);
+            let line = format!("{} {} ", answer["id"].as_str().unwrap(), answer["name"].as_str().unwrap());
+            assert!(server.keys().contains(&line), "{}", server.keys());
+            assert!(!server.keys().contains(answer["reenroll_secret"].as_str().unwrap()));
+            // The next ok case uses the same name: start over.
+            server.stop();
+            server = Server::start(&with_groups(), &[]);
+        } else {
+            assert_eq!(reply.status, case["status"].as_u64().unwrap() as u16, "{body}");
+            assert_eq!(reply.json(), error_body(json!(0), case["message"].as_str().unwrap()), "{body}");
+            assert_eq!(reply.header("content-type"), Some("application/json"));
+        }
+    }
+}
+
+#[test]
+fn every_bearer_vector_gets_its_exact_answer_through_the_listener() {
+    let cases = vectors()["jwt_verify"].as_array().unwrap().clone();
+    // One server per (clock, key): the clock fixed at the case's `now`; a case checked with
+    // another key than the token's gets a token with another secret.
+    let group = |c: &Value| (c["now"].as_i64().unwrap(), c["key_hex"].as_str() == Some(VECTOR_TOKEN_KEY));
+    let mut groups: Vec<(i64, bool)> = cases.iter().map(group).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let mut seen = 0;
+    for (now, vector_secret) in groups {
+        let home = temp_home("https-bearers");
+        write_vector_token(&home, vector_secret);
+        let clock = now.to_string();
+        let server = Server::start_env(&home, &[], &[("AGENTKEYS_BEARER_CLOCK", clock.as_str())]);
+        for (i, case) in cases.iter().enumerate().filter(|(_, c)| group(c) == (now, vector_secret)) {
+            seen += 1;
+            let bearer = case["bearer"].as_str().unwrap();
+            let body = format!(r#"{{"name":"jwt-{i}","version":"v5.0.0"}}"#);
+            let reply = post_enroll(server.https_port(), Some(bearer), &body);
+            let what = case["case"].as_str().unwrap();
+            if case["ok"].as_bool().unwrap() {
+                assert_eq!(reply.status, 200, "{what}: {}", reply.text());
+                continue;
+            }
+            let class = case["error"].as_str().unwrap();
+            assert_eq!(reply.status, 401, "{what}: {}", reply.text());
+            assert_eq!(reply.json(), error_body(json!(class), "Invalid client authentication"), "{what}");
+            let challenge = if class == "invalid_request" {
+                "Bearer error=\"invalid_request\"".to_owned()
+            } else {
+                format!("Bearer error=\"invalid_token\", error_description=\"{class}\"")
+            };
+            assert_eq!(reply.header("www-authenticate"), Some(challenge.as_str()), "{what}");
+        }
+        server.stop();
+    }
+    assert_eq!(seen, cases.len());
+}
+
+#[test]
+fn headers_sizes_encodings_and_paths_follow_upstreams_rules_in_order() {
+    let home = temp_home("https-rules");
+    let server = Server::start(&home, &[]);
+    let port = server.https_port();
+    let body = br#"{"name":"rules-1","version":"v5.0.0"}"#;
+    let post = |headers: &[(&str, &str)], body: &[u8]| https(port, "POST", "/wazuh-manager/enroll", headers, body);
+
+    let r = post(&[], body);
+    assert_eq!((r.status, r.json()), (400, error_body(json!(0), "Missing required header: protocol-version")));
+    let r = post(&[("protocol-version", "2")], body);
+    assert_eq!((r.status, r.json()), (400, error_body(json!(0), "Unsupported protocol-version")));
+    // protocol-version comes before the body: a broken body with a bad header is a header error.
+    let r = post(&[("protocol-version", "2")], b"{");
+    assert_eq!(r.json()["error"]["message"], "Unsupported protocol-version");
+
+    let r = post(&[("protocol-version", "1"), ("content-encoding", "gzip")], body);
+    assert_eq!((r.status, r.json()), (415, error_body(json!(0), "Unsupported Content-Encoding")));
+    let r = post(&[("protocol-version", "1"), ("content-encoding", "zstd")], b"not zstd at all");
+    assert_eq!((r.status, r.json()), (400, error_body(json!(0), "Malformed compressed body")));
+    let packed = ruzstd::encoding::compress_to_vec(&body[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let r = post(&[("protocol-version", "1"), ("content-encoding", "zstd")], &packed);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A bomb: 8 MiB of zeros in a few hundred bytes; decoding stops past 16 KiB.
+    let bomb = ruzstd::encoding::compress_to_vec(&vec![b' '; 8 << 20][..], ruzstd::encoding::CompressionLevel::Fastest);
+    assert!(bomb.len() < 1 << 20);
+    let r = post(&[("protocol-version", "1"), ("content-encoding", "zstd")], &bomb);
+    assert_eq!((r.status, r.json()), (413, error_body(json!(0), "Request body too large")));
+    let r = post(&[("protocol-version", "1")], &vec![b' '; 20_000]);
+    assert_eq!(r.status, 413, "{}", r.text());
+    // Over the transport cap, refused from the declared length before the body is read.
+    let r = https_raw(
+        port,
+        b"POST /wazuh-manager/enroll HTTP/1.1\r\nhost: x\r\nprotocol-version: 1\r\ncontent-length: 20000000\r\n\r\n",
+    );
+    assert_eq!(r.status, 413);
+
+    let r = https(port, "POST", "/enroll", &[("protocol-version", "1")], body);
+    assert_eq!((r.status, r.json()), (404, json!({"error": "not_found"})));
+    let r = https(port, "GET", "/wazuh-manager/enroll", &[], b"");
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+    let r = https(port, "GET", "/wazuh-manager/cacerts", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/x-pem-file"));
+    assert_eq!(r.body, std::fs::read(home.join("etc/sslenroll-ca.cert")).unwrap());
+    assert!(server.stop());
+}
+
+#[test]
+fn enrollment_disabled_is_403_and_password_mode_demands_a_password_bearer() {
+    let home = temp_home("https-disabled");
+    write_config(&home, "[auth]\nremote_enrollment = false\n");
+    let server = Server::start(&home, &[]);
+    let r = post_enroll(server.https_port(), None, r#"{"name":"a1","version":"v5.0.0"}"#);
+    assert_eq!((r.status, r.json()), (403, error_body(json!(0), "Enrollment is disabled on this manager")));
+    server.stop();
+
+    let home = temp_home("https-password");
+    write_config(&home, "[auth]\nuse_password = true\n");
+    std::fs::create_dir_all(home.join("etc")).unwrap();
+    std::fs::write(home.join("etc/authd.pass"), "MyEnrollmentSecret123\n").unwrap();
+    let server = Server::start(&home, &[]);
+    let port = server.https_port();
+    let body = r#"{"name":"pw-1","version":"v5.0.0"}"#;
+    let r = post_enroll(port, None, body);
+    assert_eq!((r.status, r.header("www-authenticate")), (401, Some("Bearer error=\"invalid_request\"")));
+    assert_eq!(r.json(), error_body(json!("invalid_request"), "Invalid client authentication"));
+    let wrong = bearer(&derive_key(KeyLabel::Password, b"not the password"), None);
+    let r = post_enroll(port, Some(&wrong), body);
+    assert_eq!(r.json()["error"]["code"], "invalid_signature");
+    let right = bearer(&derive_key(KeyLabel::Password, b"MyEnrollmentSecret123"), None);
+    let r = post_enroll(port, Some(&right), body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Bearer before body: a good bearer and a bad body is a body error; a bad bearer wins.
+    let r = post_enroll(port, Some(&right), "{");
+    assert_eq!((r.status, r.json()["error"]["message"].clone()), (400, json!("Malformed JSON body")));
+    let r = post_enroll(port, Some(&wrong), "{");
+    assert_eq!(r.status, 401);
+    // The log never holds the bearer.
+    assert!(!server.log_text().contains(&right));
+    server.stop();
+}
+
+/// Enrolls `name` over HTTPS with `token`; the answer.
+fn enroll_with_token(port: u16, token: &str, name: &str) -> HttpReply {
+    let mut buf = vec![0u8; agentkeys::wazuh5::MAX_TOKEN_LEN];
+    let decoded = agentkeys::wazuh5::EnrollmentToken::decode(token.as_bytes(), &mut buf).unwrap();
+    let credential = decoded.credential.unwrap();
+    let key = derive_key(KeyLabel::Token, &credential.secret);
+    let b = bearer(&key, Some(&credential.id.to_text()));
+    post_enroll(port, Some(&b), &format!(r#"{{"name":"{name}","version":"v5.0.0"}}"#))
+}
+
+fn credential_of(token: &str) -> String {
+    let mut buf = vec![0u8; agentkeys::wazuh5::MAX_TOKEN_LEN];
+    let decoded = agentkeys::wazuh5::EnrollmentToken::decode(token.as_bytes(), &mut buf).unwrap();
+    decoded.credential.unwrap().to_text().to_string()
+}
+
+#[test]
+fn a_token_with_max_uses_enrolls_exactly_that_many_agents_under_concurrency() {
+    let home = temp_home("https-max-uses");
+    let server = Server::start(&home, &[]);
+    let port = server.https_port();
+    let token = tokens(&home, &["create", "--address", "127.0.0.1", "--allow-loopback", "--max-uses", "50"]);
+    let handles: Vec<_> = (0..200)
+        .map(|i| {
+            let token = token.clone();
+            std::thread::spawn(move || enroll_with_token(port, &token, &format!("many-{i}")))
+        })
+        .collect();
+    let replies: Vec<HttpReply> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    let exhausted = replies
+        .iter()
+        .filter(|r| r.status == 403 && r.json() == error_body(json!(9024), "Enrollment token has no uses left"))
+        .count();
+    assert_eq!((ok, exhausted), (50, 150), "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert_eq!(server.keys().lines().count(), 50);
+    // The count survives a restart.
+    server.stop();
+    let server = Server::start(&home, &[]);
+    let list: Value = serde_json::from_str(&tokens(&home, &["list", "--json"])).unwrap();
+    assert_eq!(list["data"][0]["uses"], 50);
+    assert_eq!(list["data"][0]["status"], "exhausted");
+    let r = enroll_with_token(server.https_port(), &token, "one-more");
+    assert_eq!(r.status, 403);
+    // An old agent with the same token on port 1515 is refused the same way.
+    let out =
+        server.enroll(&["-A", "old-more", "-P", &credential_of(&token), "--keys", home.join("ck").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Enrollment token has no uses left"));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(home.join("etc/enrollment_tokens.json")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o640);
+    // The token file and the log never show the token text or its credential.
+    assert!(!server.log_text().contains(&credential_of(&token)));
+    server.stop();
+}
+
+#[test]
+fn revoked_and_expired_tokens_are_refused_on_both_protocols_and_revocation_survives_restart() {
+    let home = temp_home("https-revoke");
+    let server = Server::start(&home, &[]);
+    let token = tokens(&home, &["create", "--address", "127.0.0.1", "--allow-loopback"]);
+    let credential = credential_of(&token);
+    let keys = home.join("agent.keys");
+    // Port 1515: an unmodified 4.x-style client sends the credential for the password.
+    let out = server.enroll(&["-A", "legacy-1", "-P", &credential, "--keys", keys.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(server.keys().contains(" legacy-1 any "));
+    let list: Value = serde_json::from_str(&tokens(&home, &["list", "--json"])).unwrap();
+    let id = list["data"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(list["data"][0]["uses"], 1);
+    // A wrong credential is a wrong password.
+    let wrong = format!("{}A{}", &credential[..22], &credential[23..]);
+    let reply = server.request(format!("OSSEC PASS: {wrong} OSSEC A:'legacy-x'\n").as_bytes());
+    assert!(reply.starts_with(b"ERROR: Invalid password"), "{}", String::from_utf8_lossy(&reply));
+
+    tokens(&home, &["revoke", &id]);
+    assert!(tokens(&home, &["revoke", &id]).contains("revoked already"));
+    server.stop();
+    let server = Server::start(&home, &[]);
+    let r = enroll_with_token(server.https_port(), &token, "after-revoke");
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (401, json!("token_revoked")));
+    let reply = server.request(format!("OSSEC PASS: {credential} OSSEC A:'legacy-2'\n").as_bytes());
+    assert!(reply.starts_with(b"ERROR: Enrollment token revoked"), "{}", String::from_utf8_lossy(&reply));
+    // Purge drops it.
+    assert!(tokens(&home, &["purge"]).starts_with("1 token"));
+    server.stop();
+
+    // Expiry: a token minted now is expired for a server whose bearer clock is 31 days ahead.
+    let home = temp_home("https-expired");
+    let server = Server::start(&home, &[]);
+    let token = tokens(&home, &["create", "--address", "127.0.0.1", "--allow-loopback", "--ttl", "30d"]);
+    server.stop();
+    let later = (now() + 31 * 86_400).to_string();
+    let server = Server::start_env(&home, &[], &[("AGENTKEYS_BEARER_CLOCK", later.as_str())]);
+    let mut buf = vec![0u8; agentkeys::wazuh5::MAX_TOKEN_LEN];
+    let c = agentkeys::wazuh5::EnrollmentToken::decode(token.as_bytes(), &mut buf).unwrap().credential.unwrap();
+    let b = bearer_at(&derive_key(KeyLabel::Token, &c.secret), Some(&c.id.to_text()), now() + 31 * 86_400);
+    let r = post_enroll(server.https_port(), Some(&b), r#"{"name":"late","version":"v5.0.0"}"#);
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (401, json!("token_expired")));
+    let reply = server.request(format!("OSSEC PASS: {} OSSEC A:'late-2'\n", c.to_text()).as_bytes());
+    assert!(reply.starts_with(b"ERROR: Enrollment token expired"), "{}", String::from_utf8_lossy(&reply));
+    server.stop();
+}
+
+#[test]
+fn reenrollment_rotates_key_and_secret_in_place_and_the_old_secret_stops_working() {
+    let home = temp_home("https-reenroll");
+    let server = Server::start(&home, &[]);
+    let port = server.https_port();
+    std::fs::create_dir_all(home.join("etc/shared/web")).unwrap();
+    let r = post_enroll(port, None, r#"{"name":"rot-1","version":"v5.0.0","groups":"web"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let first = r.json();
+    let id = first["id"].as_str().unwrap().to_owned();
+    let secret = hex(first["reenroll_secret"].as_str().unwrap());
+    let b = bearer(&derive_key(KeyLabel::Reenroll, &secret), Some(&id));
+    let r = post_enroll(port, Some(&b), r#"{"name":"rot-1","version":"v5.0.0"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let second = r.json();
+    assert_eq!(second["id"], first["id"]);
+    assert_ne!(second["key"], first["key"]);
+    assert_ne!(second["reenroll_secret"], first["reenroll_secret"]);
+    let keys = server.keys();
+    assert!(keys.contains(second["key"].as_str().unwrap()) && !keys.contains(first["key"].as_str().unwrap()));
+    assert_eq!(keys.lines().count(), 1, "{keys}");
+    // Groups kept (state file).
+    let state = std::fs::read_to_string(home.join("etc/agentkeys.state")).unwrap();
+    assert!(state.contains(&format!("groups {id} web")), "{state}");
+    // The old secret no longer signs anything the manager accepts.
+    let old = bearer(&derive_key(KeyLabel::Reenroll, &secret), Some(&id));
+    let r = post_enroll(port, Some(&old), r#"{"name":"rot-1","version":"v5.0.0"}"#);
+    assert_eq!((r.status, r.json()["error"]["code"].clone()), (401, json!("invalid_signature")));
+    // An unknown agent.
+    let r = post_enroll(port, Some(&bearer(&[7; 32], Some("999"))), r#"{"name":"rot-9","version":"v5.0.0"}"#);
+    assert_eq!(r.json()["error"]["code"], "unknown_agent");
+    // Another agent's name is still refused.
+    let r = post_enroll(port, None, r#"{"name":"other","version":"v5.0.0"}"#);
+    assert_eq!(r.status, 200);
+    let current = hex(second["reenroll_secret"].as_str().unwrap());
+    let b = bearer(&derive_key(KeyLabel::Reenroll, &current), Some(&id));
+    let r = post_enroll(port, Some(&b), r#"{"name":"other","version":"v5.0.0"}"#);
+    assert_eq!((r.status, r.json()), (409, error_body(json!(9008), "Duplicate name")));
+    // The secret is never in client.keys or the log; it survives a restart.
+    assert!(!server.keys().contains(second["reenroll_secret"].as_str().unwrap()));
+    assert!(!server.log_text().contains(second["reenroll_secret"].as_str().unwrap()));
+    server.stop();
+    let server = Server::start(&home, &[]);
+    let b = bearer(&derive_key(KeyLabel::Reenroll, &current), Some(&id));
+    let r = post_enroll(server.https_port(), Some(&b), r#"{"name":"rot-1","version":"v5.0.0"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    server.stop();
+}
+
+#[test]
+fn agents_without_a_secret_get_one_with_their_client_keys_key() {
+    let home = temp_home("https-secret");
+    let server = Server::start(&home, &[]);
+    let reply = server.request(b"OSSEC A:'legacy-s'\n");
+    let record = record_of(&reply);
+    let fields: Vec<&str> = record.split(' ').collect();
+    let (id, key) = (fields[0], fields[3]);
+    let b = bearer(&derive_key(KeyLabel::Reenroll, key.as_bytes()), Some(id));
+    let path = "/wazuh-manager/enroll/secret";
+    let auth = format!("Bearer {b}");
+    let headers = [("protocol-version", "1"), ("authorization", auth.as_str())];
+    let r = https(server.https_port(), "POST", path, &headers, b"{}");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let answer = r.json();
+    assert_eq!(answer["id"], id);
+    let secret = hex(answer["reenroll_secret"].as_str().unwrap());
+    // A second request: it has one now.
+    let b = bearer(&derive_key(KeyLabel::Reenroll, key.as_bytes()), Some(id));
+    let auth = format!("Bearer {b}");
+    let r =
+        https(server.https_port(), "POST", path, &[("protocol-version", "1"), ("authorization", auth.as_str())], b"{}");
+    assert_eq!(r.status, 409, "{}", r.text());
+    // And it re-enrolls with it.
+    let b = bearer(&derive_key(KeyLabel::Reenroll, &secret), Some(id));
+    let r = post_enroll(server.https_port(), Some(&b), r#"{"name":"legacy-s","version":"v5.0.0"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    server.stop();
+}
+
+#[test]
+fn the_rust_client_bootstraps_from_a_token_and_reenrolls() {
+    let home = temp_home("https-client");
+    let server = Server::start(&home, &[]);
+    let https_port = server.https_port().to_string();
+    let token = tokens(&home, &["create", "--address", "127.0.0.1", "--allow-loopback", "--max-uses", "1"]);
+    let agent = temp_home("https-client-agent");
+    std::fs::write(agent.join("enrollment_token"), &token).unwrap();
+    let keys = agent.join("client.keys");
+    let run = |args: &[&str]| {
+        std::process::Command::new(BIN).arg("enroll").args(args).arg("--keys").arg(&keys).output().unwrap()
+    };
+    let out = run(&["--token", agent.join("enrollment_token").to_str().unwrap(), "-A", "five-1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!agent.join("enrollment_token").exists(), "the token is deleted once enrolled");
+    let ca = std::fs::read(home.join("etc/sslenroll-ca.cert")).unwrap();
+    assert_eq!(std::fs::read(agent.join("certs/root-ca.pem")).unwrap(), ca);
+    let first = std::fs::read_to_string(&keys).unwrap();
+    let secret = std::fs::read_to_string(agent.join("reenroll.secret")).unwrap();
+    assert!(first.starts_with("001 five-1 any "), "{first}");
+    assert!(secret.starts_with("001 ") && secret.trim().len() == 68, "{secret}");
+    assert!(server.keys().contains(first.trim()));
+    let out = run(&["--reenroll", "-m", "127.0.0.1", "--https-port", &https_port]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let second = std::fs::read_to_string(&keys).unwrap();
+    assert_ne!(first, second);
+    assert!(server.keys().contains(second.trim()) && !server.keys().contains(first.trim()));
+    assert_ne!(std::fs::read_to_string(agent.join("reenroll.secret")).unwrap(), secret);
+    // The key is never printed.
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(second.split(' ').nth(3).unwrap()));
+    server.stop();
+}
+
+#[test]
+fn hostile_clients_do_not_stop_either_listener() {
+    use std::io::{Read, Write};
+    let home = temp_home("https-hostile");
+    write_config(&home, "[server]\nhandshake_timeout = 1\nconnection_timeout = 2\n");
+    let server = Server::start(&home, &[]);
+    let port = server.https_port();
+    // Malformed HTTP over TLS.
+    let reply = common::tls_exchange(port, b"NOT HTTP AT ALL\r\n\r\n");
+    assert!(reply.starts_with(b"HTTP/1.1 400"), "{}", String::from_utf8_lossy(&reply));
+    // A thousand idle TCP connections (no TLS), some slow ones that send half a request.
+    let idle: Vec<_> = (0..1000).filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok()).collect();
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _ = slow.write_all(b"\x16\x03\x01");
+    // Port 1515 is unaffected meanwhile.
+    let reply = server.request(b"OSSEC A:'beside-1'\n");
+    assert!(reply.starts_with(b"OSSEC K:'"), "{}", String::from_utf8_lossy(&reply));
+    // The slow client is cut off by the handshake deadline.
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut sink = [0u8; 64];
+    assert!(matches!(slow.read(&mut sink), Ok(0) | Err(_)));
+    drop(idle);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let r = post_enroll(port, None, r#"{"name":"after-storm","version":"v5.0.0"}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(server.stop());
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
