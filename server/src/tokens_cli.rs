@@ -70,7 +70,8 @@ pub enum TokenAction {
     },
     /// Revoke a token (revoking twice is not an error).
     Revoke {
-        /// Token ID (22 characters).
+        /// Token ID (22 characters; it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Drop expired, revoked and used-up tokens.

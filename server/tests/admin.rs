@@ -306,3 +306,86 @@ fn admin_changes_interleaved_with_registrations() {
     let check = Command::new(BIN).args(["keys", "check"]).arg(s.home.join("etc/client.keys")).output().unwrap();
     assert!(check.status.success(), "{}", stdout(&check));
 }
+
+/// The Wazuh 5.0 verbs, as the 5.0 API and remoted call them: token_create/list/revoke/purge, and
+/// `add` with `token_id` (a use reserved) and `reenroll` (`kid` + bearer), over `auth.sock` too.
+#[test]
+fn wazuh5_token_verbs_and_add_with_token_id_or_reenroll() {
+    use agentkeys::wazuh5::{KeyLabel, derive_key};
+    let s = server();
+    let h = &s.home;
+    assert!(h.join("queue/sockets/auth.sock").exists(), "the 5.0 name of the socket");
+    let e = |code: u32, msg: &str| format!(r#"{{"error":{code},"message":"{msg}"}}"#);
+    let v = |text: String| -> serde_json::Value { serde_json::from_str(&text).unwrap() };
+    // Minting checks the address against the listener certificate.
+    let refused = ask(h, br#"{"function":"token_create","arguments":{"address":"elsewhere.example"}}"#);
+    assert_eq!(refused, e(9025, "Cannot create the enrollment token"));
+    assert!(s.logged("does not name \"elsewhere.example\""));
+    assert_eq!(
+        ask(h, br#"{"function":"token_create","arguments":{"address":"127.0.0.1"}}"#),
+        e(9025, "Cannot create the enrollment token"),
+        "loopback is refused unless allowed"
+    );
+    let created = v(ask(
+        h,
+        br#"{"function":"token_create","arguments":{"address":"127.0.0.1","allow_loopback":true,"ttl":"12h","max_uses":1,"description":"rack 4","groups":"web"}}"#,
+    ));
+    assert_eq!(created["error"], 0, "{created}");
+    let data = &created["data"];
+    let id = data["id"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 22);
+    assert_eq!(data["pin_hex"].as_str().unwrap().len(), 64);
+    assert!(data["adr"].as_str().unwrap().starts_with("127.0.0.1:"));
+    let now = common::now();
+    assert!((data["expires"].as_i64().unwrap() - (now + 12 * 3600)).abs() < 60);
+    // The token text is never logged.
+    assert!(!s.log_text().contains(data["token"].as_str().unwrap()));
+    let list = v(ask(h, br#"{"function":"token_list"}"#));
+    assert_eq!(list["data"][0]["id"], id.as_str());
+    assert_eq!(list["data"][0]["description"], "rack 4");
+    assert!(list["data"][0].get("secret").is_none());
+
+    // add with token_id: a use is reserved, the token's groups are applied, a secret is issued.
+    let add = format!(r#"{{"function":"add","arguments":{{"name":"five-a","ip":"any","token_id":"{id}"}}}}"#);
+    let added = v(ask(h, add.as_bytes()));
+    assert_eq!(added["error"], 0, "{added}");
+    assert_eq!(added["data"]["reenroll_secret"].as_str().unwrap().len(), 64);
+    let state = std::fs::read_to_string(h.join("etc/agentkeys.state")).unwrap();
+    assert!(state.contains(&format!("groups {} web", added["data"]["id"].as_str().unwrap())), "{state}");
+    let add2 = format!(r#"{{"function":"add","arguments":{{"name":"five-b","ip":"any","token_id":"{id}"}}}}"#);
+    assert_eq!(ask(h, add2.as_bytes()), e(9024, "Enrollment token has no uses left"));
+    let unknown = r#"{"function":"add","arguments":{"name":"five-c","ip":"any","token_id":"AAAAAAAAAAAAAAAAAAAAAA"}}"#;
+    assert_eq!(ask(h, unknown.as_bytes()), e(9022, "Invalid or revoked enrollment token"));
+
+    // add with reenroll: rotate five-a with a bearer from its secret.
+    let agent_id = added["data"]["id"].as_str().unwrap().to_owned();
+    let hex = added["data"]["reenroll_secret"].as_str().unwrap();
+    let secret: Vec<u8> = (0..64).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let b = common::bearer(&derive_key(KeyLabel::Reenroll, &secret), Some(&agent_id));
+    let re = format!(
+        r#"{{"function":"add","arguments":{{"name":"five-a","ip":"any","reenroll":{{"kid":"{agent_id}","bearer":"{b}"}}}}}}"#
+    );
+    let rotated = v(ask(h, re.as_bytes()));
+    assert_eq!(rotated["data"]["id"], agent_id.as_str(), "{rotated}");
+    assert_ne!(rotated["data"]["key"], added["data"]["key"]);
+    assert_eq!(ask(h, re.as_bytes()), e(9027, "Invalid re-enrollment signature"), "the old secret is gone");
+    let stranger = re.replace(&format!(r#""kid":"{agent_id}""#), r#""kid":"999""#);
+    assert_eq!(ask(h, stranger.as_bytes()), e(9026, "Unknown agent"));
+
+    // Revoke (idempotent) and purge.
+    let revoke = format!(r#"{{"function":"token_revoke","arguments":{{"id":"{id}"}}}}"#);
+    assert_eq!(v(ask(h, revoke.as_bytes()))["data"]["changed"], true);
+    assert_eq!(v(ask(h, revoke.as_bytes()))["data"]["changed"], false);
+    let gone = r#"{"function":"token_revoke","arguments":{"id":"AAAAAAAAAAAAAAAAAAAAAA"}}"#;
+    assert_eq!(ask(h, gone.as_bytes()), e(9022, "Invalid or revoked enrollment token"));
+    assert_eq!(v(ask(h, br#"{"function":"token_purge","arguments":{"status":"dead"}}"#))["data"]["purged"], 1);
+    assert_eq!(v(ask(h, br#"{"function":"token_list"}"#))["data"], serde_json::json!([]));
+    // auth.sock answers the same.
+    let mut alias = UnixStream::connect(h.join("queue/sockets/auth.sock")).unwrap();
+    let payload = br#"{"function":"token_list"}"#;
+    alias.write_all(&u32::try_from(payload.len()).unwrap().to_le_bytes()).unwrap();
+    alias.write_all(payload).unwrap();
+    let mut len = [0u8; 4];
+    alias.read_exact(&mut len).unwrap();
+    assert!(u32::from_le_bytes(len) > 0);
+}

@@ -435,3 +435,54 @@ fn hostile_clients_do_not_stop_either_listener() {
 fn hex(text: &str) -> Vec<u8> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
+
+/// `agentkeys tokens` without a running server (in-process under the home's lock), and `tokens
+/// show` on upstream's own token.
+#[test]
+fn tokens_work_offline_and_show_decodes_upstreams_token() {
+    let home = common::temp_home("tokens-offline");
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(common::BIN)
+            .arg("tokens")
+            .arg("--home")
+            .arg(&home)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    // Before any server ran, minting needs the listener identity: refused with the reason.
+    let out = run(&["create", "--address", "127.0.0.1", "--allow-loopback"], "");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("9025"), "{}", String::from_utf8_lossy(&out.stderr));
+    // Once the server has made its HTTPS identity (here: one start), minting works offline.
+    common::Server::start(&home, &[]).stop();
+    let out = run(&["create", "--address", "localhost", "--allow-loopback", "--max-uses", "3", "--description", "lab"], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(token.lines().count(), 1, "only the token on stdout");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("id: ") && err.contains("expires: ") && err.contains("pin: "), "{err}");
+    let shown = run(&["show"], &token);
+    let text = String::from_utf8(shown.stdout).unwrap();
+    assert!(text.starts_with("ver: 1\nadr: localhost\npin: "), "{text}");
+    assert!(text.ends_with("credential: present\n"), "{text}");
+    let listed = String::from_utf8(run(&["list"], "").stdout).unwrap();
+    assert!(listed.contains("active") && listed.contains("uses 0/3") && listed.contains("lab"), "{listed}");
+    let id = err.lines().find_map(|l| l.strip_prefix("id: ")).unwrap().to_owned();
+    assert!(run(&["revoke", &id], "").status.success());
+    assert!(String::from_utf8(run(&["list"], "").stdout).unwrap().contains("revoked"));
+    // Upstream's frozen example token.
+    let upstream = "eyJ2ZXIiOjEsImFkciI6InNpZW0uZXhhbXBsZS5sb2NhbCIsInBpbiI6IllKSGNObVh0WG9NOGpaUmZrLXVfRkxOd0lNenVkek5PUkplc0x2TlpDcUkifQ";
+    let shown = run(&["show"], upstream);
+    assert_eq!(
+        String::from_utf8(shown.stdout).unwrap(),
+        "ver: 1\nadr: siem.example.local\npin: 6091dc3665ed5e833c8d945f93ebbf14b37020ccee77334e4497ac2ef3590aa2\ncredential: absent\n"
+    );
+    assert_eq!(run(&["show"], "not a token").status.code(), Some(2));
+}
