@@ -126,7 +126,8 @@ wheel: venv
 
 test-python: wheel
 	@mkdir -p $(LOGS)
-	cd /tmp && $(VPY)/pytest -ra -p no:cacheprovider --rootdir=$(CURDIR)/python $(CURDIR)/python/tests | tee $(CURDIR)/$(LOGS)/python.log
+	cargo build -q -p agentkeys-server
+	cd /tmp && AGENTKEYS_BIN=$(CURDIR)/target/debug/agentkeys $(VPY)/pytest -ra -p no:cacheprovider --rootdir=$(CURDIR)/python $(CURDIR)/python/tests | tee $(CURDIR)/$(LOGS)/python.log
 	$(VPY)/mypy --strict --cache-dir=target/mypy-cache python/agentkeys examples/python
 	$(VPY)/python -m mypy.stubtest --mypy-config-file python/pyproject.toml agentkeys._native
 
