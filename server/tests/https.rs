@@ -462,7 +462,8 @@ fn tokens_work_offline_and_show_decodes_upstreams_token() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("9025"), "{}", String::from_utf8_lossy(&out.stderr));
     // Once the server has made its HTTPS identity (here: one start), minting works offline.
     common::Server::start(&home, &[]).stop();
-    let out = run(&["create", "--address", "localhost", "--allow-loopback", "--max-uses", "3", "--description", "lab"], "");
+    let out =
+        run(&["create", "--address", "localhost", "--allow-loopback", "--max-uses", "3", "--description", "lab"], "");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap();
     assert_eq!(token.lines().count(), 1, "only the token on stdout");
