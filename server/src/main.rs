@@ -187,6 +187,20 @@ enum CertCommand {
         #[arg(long, default_value_t = 825, allow_negative_numbers = true)]
         days: i64,
     },
+    /// Create the Wazuh 5.0 HTTPS enrollment identity in one step: a CA and a listener certificate
+    /// signed by it (the files `[enrollment]` names under the home); prints the CA's pin.
+    Enrollment {
+        /// Installation directory.
+        #[arg(long, env = "AGENTKEYS_HOME", default_value = "agentkeys-data")]
+        home: PathBuf,
+        /// Names (DNS or IP) for the listener certificate; default: the host name, localhost,
+        /// 127.0.0.1 and ::1.
+        #[arg(long = "name")]
+        names: Vec<String>,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the `--pin` of a certificate: sha256:<base64 of its SubjectPublicKeyInfo>.
     Pin {
         /// PEM certificate (the first one is used).
@@ -217,6 +231,9 @@ fn main() -> ExitCode {
                 .map(|()| cert.display().to_string())
                 .map_err(String::from),
         ),
+        Command::Cert(CertCommand::Enrollment { home, names, force }) => {
+            cert_enrollment(&Home::new(home), names, force)
+        }
         Command::Cert(CertCommand::Pin { file }) => {
             report("cert pin", certs::first_cert(&file).and_then(|c| certs::spki_pin(&c)).map_err(String::from))
         }
@@ -300,6 +317,43 @@ fn report(what: &str, result: Result<String, String>) -> i32 {
         }
         Err(e) => {
             eprintln!("agentkeys {what}: {e}");
+            1
+        }
+    }
+}
+
+fn cert_enrollment(home: &Home, names: Vec<String>, force: bool) -> i32 {
+    let config = match Config::load(home.root(), None, None) {
+        Ok((c, _)) => c,
+        Err(e) => {
+            eprintln!("agentkeys cert enrollment: configuration error: {e}");
+            return 1;
+        }
+    };
+    let e = &config.enrollment;
+    let files = [home.join(&e.ssl_ca), home.join(&e.ssl_ca_key), home.join(&e.ssl_cert), home.join(&e.ssl_key)];
+    if !force && let Some(existing) = files.iter().find(|f| f.exists()) {
+        eprintln!("agentkeys cert enrollment: {} exists; use --force to replace", existing.display());
+        return 1;
+    }
+    let names = if names.is_empty() {
+        vec![home::hostname(&config), "localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()]
+    } else {
+        names
+    };
+    let [ca, ca_key, cert, key] = &files;
+    let made = certs::enrollment_identity(ca, ca_key, cert, key, &names).and_then(|()| {
+        let der = certs::first_cert(ca)?;
+        Ok(agentkeys::wazuh5::pin_hex(&agentkeys::wazuh5::spki_pin(&certs::spki_der(&der)?)).to_string())
+    });
+    match made {
+        Ok(pin) => {
+            println!("{}", cert.display());
+            eprintln!("CA: {} (pin {pin}); restart the server to use them", ca.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("agentkeys cert enrollment: {e}");
             1
         }
     }

@@ -487,3 +487,120 @@ fn tokens_work_offline_and_show_decodes_upstreams_token() {
     );
     assert_eq!(run(&["show"], "not a token").status.code(), Some(2));
 }
+
+#[test]
+fn token_sources_and_groups_apply_on_both_protocols() {
+    let home = temp_home("https-sources");
+    std::fs::create_dir_all(home.join("etc/shared/lab")).unwrap();
+    let server = Server::start(&home, &[]);
+    let elsewhere = tokens(&home, &["create", "--address", "127.0.0.1", "--allow-loopback", "--source", "10.0.0.0/8"]);
+    let r = enroll_with_token(server.https_port(), &elsewhere, "far-1");
+    assert_eq!((r.status, r.json()), (403, error_body(json!(9029), "Enrollment token not valid from this address")));
+    let reply = server.request(format!("OSSEC PASS: {} OSSEC A:'far-2'\n", credential_of(&elsewhere)).as_bytes());
+    assert!(
+        reply.starts_with(b"ERROR: Enrollment token not valid from: 127.0.0.1"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    // A refused use is given back.
+    let list: Value = serde_json::from_str(&tokens(&home, &["list", "--json"])).unwrap();
+    assert_eq!(list["data"][0]["uses"], 0);
+
+    let local = tokens(
+        &home,
+        &["create", "--address", "127.0.0.1", "--allow-loopback", "--source", "127.0.0.0/8", "--groups", "lab"],
+    );
+    let r = enroll_with_token(server.https_port(), &local, "near-1");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let reply =
+        server.request(format!("OSSEC PASS: {} OSSEC A:'near-2' G:'default'\n", credential_of(&local)).as_bytes());
+    assert!(reply.starts_with(b"OSSEC K:'"), "{}", String::from_utf8_lossy(&reply));
+    let state = std::fs::read_to_string(home.join("etc/agentkeys.state")).unwrap();
+    assert_eq!(state.matches(" lab\n").count(), 2, "the token's groups replace the requested ones: {state}");
+    server.stop();
+}
+
+#[test]
+fn parallel_reenrollments_of_one_agent_rotate_it_once() {
+    let home = temp_home("https-in-progress");
+    let server = Server::start(&home, &[]);
+    let port = server.https_port();
+    let first = post_enroll(port, None, r#"{"name":"race-1","version":"v5.0.0"}"#).json();
+    let id = first["id"].as_str().unwrap().to_owned();
+    let secret = hex(first["reenroll_secret"].as_str().unwrap());
+    let b = bearer(&derive_key(KeyLabel::Reenroll, &secret), Some(&id));
+    let handles: Vec<_> = (0..20)
+        .map(|_| {
+            let b = b.clone();
+            std::thread::spawn(move || post_enroll(port, Some(&b), r#"{"name":"race-1","version":"v5.0.0"}"#))
+        })
+        .collect();
+    let replies: Vec<HttpReply> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let ok = replies.iter().filter(|r| r.status == 200).count();
+    let refused = replies
+        .iter()
+        .filter(|r| {
+            (r.status == 409 && r.json() == error_body(json!(9030), "Re-enrollment in progress"))
+                || (r.status == 401 && r.json()["error"]["code"] == "invalid_signature")
+        })
+        .count();
+    assert_eq!((ok, refused), (1, 19), "{:?}", replies.iter().map(|r| (r.status, r.text())).collect::<Vec<_>>());
+    assert_eq!(server.keys().lines().count(), 1);
+    server.stop();
+}
+
+#[test]
+fn a_busy_https_port_is_a_clear_error_naming_the_option() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let home = temp_home("https-busy");
+    let out = serve_once(&home, &["--https-port", &port]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("port {port}")) && err.contains("--https-port") && err.contains("enabled = false"),
+        "{err}"
+    );
+    // Turned off, the port is left alone.
+    write_config(&home, "[enrollment]\nenabled = false\n");
+    let server = Server::start(&home, &["--https-port", &port]);
+    assert!(server.logged("HTTPS enrollment is off"));
+    server.stop();
+}
+
+#[test]
+fn cert_enrollment_makes_the_ca_and_listener_certificate_in_one_step() {
+    let home = temp_home("cert-enrollment");
+    let run = |args: &[&str]| {
+        std::process::Command::new(BIN).args(["cert", "enrollment", "--home"]).arg(&home).args(args).output().unwrap()
+    };
+    let out = run(&["--name", "manager.example.com", "--name", "192.0.2.10"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pin "));
+    assert!(!run(&[]).status.success(), "existing files are kept without --force");
+    let server = Server::start(&home, &[]);
+    // The server uses them: a token for a name of the certificate pins the CA served at /cacerts.
+    let token = tokens(&home, &["create", "--address", "manager.example.com"]);
+    let shown = {
+        use std::io::Write;
+        let mut child = std::process::Command::new(BIN)
+            .args(["tokens", "show"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(token.as_bytes()).unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    assert!(shown.contains("adr: manager.example.com:"), "{shown}");
+    let r = https(server.https_port(), "GET", "/wazuh-manager/cacerts", &[], b"");
+    assert_eq!(r.body, std::fs::read(home.join("etc/sslenroll-ca.cert")).unwrap());
+    let refused = std::process::Command::new(BIN)
+        .args(["tokens", "--home"])
+        .arg(&home)
+        .args(["create", "--address", "not-in-the-cert.example"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    server.stop();
+}
