@@ -283,7 +283,7 @@ impl Admin {
         let empty = Map::new();
         let args = match obj.get("arguments") {
             // Listing and purging need no arguments (remoted's token verbs may send none).
-            None if matches!(function, "token_list" | "token_purge") => &empty,
+            None if matches!(function, "token_list" | "token_purge" | "stats") => &empty,
             None => return Err(Code::NoArgument),
             Some(Value::Object(m)) => m,
             Some(_) => return Err(Code::Parse),
@@ -298,6 +298,7 @@ impl Admin {
             "token_list" => self.token_list().await,
             "token_revoke" => self.token_revoke(args).await,
             "token_purge" => self.token_purge(args).await,
+            "stats" => Ok(serde_json::json!({"error": 0, "data": crate::metrics::COUNTERS.to_json()}).to_string()),
             _ => Err(Code::Internal),
         }
     }
@@ -358,7 +359,10 @@ impl Admin {
         if matches!(args.get("reenroll_secret"), Some(Value::Bool(true))) {
             new.issue_secret = true;
         }
-        match self.registry.register(new).await {
+        let registered = self.registry.register(new).await;
+        crate::metrics::COUNTERS
+            .registration(crate::metrics::Protocol::Admin, registered.as_ref().map(|_| ()).map_err(|r| r.kind));
+        match registered {
             Ok(agent) => {
                 let mut data = agent_json(&agent, &agent.addr().to_string());
                 if let Some(secret) = &agent.reenroll {

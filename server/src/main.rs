@@ -17,6 +17,7 @@ mod https;
 mod keypoll;
 mod lockout;
 mod memory;
+mod metrics;
 mod registry;
 mod serve;
 mod server;

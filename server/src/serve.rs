@@ -243,6 +243,7 @@ impl Listener {
         let req = match parsed {
             Ok(r) => r,
             Err(e) => {
+                crate::metrics::COUNTERS.registration(crate::metrics::Protocol::Legacy, Err(e.kind()));
                 log_refusal(&e, source);
                 return (error_reply(&e), None);
             }
@@ -266,11 +267,13 @@ impl Listener {
         };
         match self.registry.register(new).await {
             Ok(agent) => {
+                crate::metrics::COUNTERS.registration(crate::metrics::Protocol::Legacy, Ok(()));
                 let reply = key_reply_string(&agent.as_record()).into_bytes();
                 outcome(name, source, &format!("registered as agent '{}' with address {}", agent.id(), agent.addr()));
                 (reply, Some((agent.id(), agent.name().to_owned())))
             }
             Err(refusal) => {
+                crate::metrics::COUNTERS.registration(crate::metrics::Protocol::Legacy, Err(refusal.kind));
                 let e = RequestError::new(refusal.kind, refusal.subject.as_bytes());
                 outcome(name, source, &e.to_string());
                 (error_reply(&e), None)

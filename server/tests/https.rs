@@ -223,6 +223,10 @@ fn a_token_with_max_uses_enrolls_exactly_that_many_agents_under_concurrency() {
         .count();
     assert_eq!((ok, exhausted), (50, 150), "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
     assert_eq!(server.keys().lines().count(), 50);
+    // The counters saw the same (admin `stats`).
+    let stats: Value = serde_json::from_str(&admin_ask(&home, br#"{"function":"stats"}"#)).unwrap();
+    assert_eq!(stats["data"]["tokens"], json!({"used": 50, "TokenExhausted": 150}), "{stats}");
+    assert_eq!(stats["data"]["registrations"]["https"], json!({"accepted": 50, "TokenExhausted": 150}));
     // The count survives a restart.
     server.stop();
     let server = Server::start(&home, &[]);
@@ -259,7 +263,8 @@ fn revoked_and_expired_tokens_are_refused_on_both_protocols_and_revocation_survi
     let id = list["data"][0]["id"].as_str().unwrap().to_owned();
     assert_eq!(list["data"][0]["uses"], 1);
     // A wrong credential is a wrong password.
-    let wrong = format!("{}A{}", &credential[..22], &credential[23..]);
+    let flipped = if &credential[30..31] == "A" { "B" } else { "A" };
+    let wrong = format!("{}{flipped}{}", &credential[..30], &credential[31..]);
     let reply = server.request(format!("OSSEC PASS: {wrong} OSSEC A:'legacy-x'\n").as_bytes());
     assert!(reply.starts_with(b"ERROR: Invalid password"), "{}", String::from_utf8_lossy(&reply));
 
@@ -545,6 +550,8 @@ fn parallel_reenrollments_of_one_agent_rotate_it_once() {
         })
         .count();
     assert_eq!((ok, refused), (1, 19), "{:?}", replies.iter().map(|r| (r.status, r.text())).collect::<Vec<_>>());
+    let stats: Value = serde_json::from_str(&admin_ask(&home, br#"{"function":"stats"}"#)).unwrap();
+    assert_eq!(stats["data"]["reenrollments"]["rotated"], 1, "{stats}");
     assert_eq!(server.keys().lines().count(), 1);
     server.stop();
 }

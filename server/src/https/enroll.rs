@@ -183,7 +183,11 @@ impl Enrollment {
         }
         let credential = match self.check_bearer(authorization.as_ref()).await {
             Ok(c) => c,
-            Err(reply) => return reply,
+            Err(kind) => {
+                crate::metrics::COUNTERS.registration(crate::metrics::Protocol::Https, Err(kind));
+                info!(source = %source, method = "https", "registration refused: bearer {}", kind.bearer_class().unwrap_or("invalid_request"));
+                return unauthorized(kind);
+            }
         };
 
         let body = match encoding.as_ref().map(HeaderValue::as_bytes) {
@@ -217,32 +221,28 @@ impl Enrollment {
     }
 
     /// Classifies the bearer by its `kid` and verifies it.
-    async fn check_bearer(&self, authorization: Option<&HeaderValue>) -> Result<Credential, Reply> {
+    async fn check_bearer(&self, authorization: Option<&HeaderValue>) -> Result<Credential, ErrorKind> {
         let Some(value) = authorization else {
-            return if self.password.is_some() {
-                Err(unauthorized(ErrorKind::InvalidBearer))
-            } else {
-                Ok(Credential::Plain)
-            };
+            return if self.password.is_some() { Err(ErrorKind::InvalidBearer) } else { Ok(Credential::Plain) };
         };
         let bearer = value
             .as_bytes()
             .strip_prefix(b"Bearer ")
             .filter(|b| !b.is_empty() && b.len() <= MAX_BEARER_LEN)
-            .ok_or_else(|| unauthorized(ErrorKind::InvalidBearer))?;
-        let kind = peek_bearer(bearer).map_err(|e| unauthorized(e.kind()))?;
+            .ok_or(ErrorKind::InvalidBearer)?;
+        let kind = peek_bearer(bearer).map_err(|e| e.kind())?;
         let now = crate::clock::bearer_now();
         match kind {
             BearerKind::Password => {
                 let Some(password) = &self.password else {
-                    return Err(unauthorized(ErrorKind::EnrollmentKeyUnavailable));
+                    return Err(ErrorKind::EnrollmentKeyUnavailable);
                 };
                 let key = derive_key(KeyLabel::Password, password);
-                verify_bearer(bearer, |_| Ok(key), &VerifyPolicy::at(now)).map_err(|e| unauthorized(e.kind()))?;
+                verify_bearer(bearer, |_| Ok(key), &VerifyPolicy::at(now)).map_err(|e| e.kind())?;
                 Ok(Credential::Plain)
             }
             BearerKind::Token(_) | BearerKind::Reenroll(_) => {
-                self.registry.check_bearer(bearer.to_vec()).await.map_err(unauthorized)?;
+                self.registry.check_bearer(bearer.to_vec()).await?;
                 Ok(match kind {
                     BearerKind::Reenroll(id) => Credential::Reenroll(id, bearer.to_vec()),
                     _ => Credential::Token(bearer.to_vec()),
@@ -286,10 +286,12 @@ impl Enrollment {
         };
         match self.registry.register(new).await {
             Ok(agent) => {
+                crate::metrics::COUNTERS.registration(crate::metrics::Protocol::Https, Ok(()));
                 info!(agent = name, source = %source, method, "registration: agent '{}' with address {}", agent.id(), agent.addr());
                 json(StatusCode::OK, reply_body(&agent))
             }
             Err(refusal) => {
+                crate::metrics::COUNTERS.registration(crate::metrics::Protocol::Https, Err(refusal.kind));
                 let code = refusal_code(&refusal);
                 warn!(agent = name, source = %source, method, "registration refused: {} ({})", code.message(), refusal.kind);
                 authd_error(code)

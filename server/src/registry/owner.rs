@@ -328,6 +328,7 @@ impl Batch<'_> {
                 let grant = self.tokens.reserve(presented, new.source, self.bearer_now).map_err(|kind| {
                     let subject = new.source.map(|ip| ip.to_string()).unwrap_or_default();
                     info!(agent = new.name.as_str(), "audit: enrollment token refused: {kind}");
+                    crate::metrics::COUNTERS.token(Err(kind));
                     Refusal::new(kind, subject)
                 })?;
                 self.tokens_changed = true;
@@ -353,6 +354,9 @@ impl Batch<'_> {
                 if let Some(g) = grant {
                     self.tokens.release(g.reserved);
                 }
+                if new.reenroll.is_some() {
+                    crate::metrics::COUNTERS.reenrollment(Err(refusal.kind));
+                }
                 return Err(refusal);
             }
         };
@@ -365,15 +369,19 @@ impl Batch<'_> {
             match (&new.reenroll, &grant) {
                 (Some(_), _) => {
                     info!("audit: agent '{}' ({}) re-enrolled: new key and re-enrollment secret", a.id(), a.name());
+                    crate::metrics::COUNTERS.reenrollment(Ok(()));
                     self.rotating.push(a.id());
                 }
-                (None, Some(g)) => info!(
-                    "audit: agent '{}' ({}) added with address {} using enrollment token {}",
-                    a.id(),
-                    a.name(),
-                    a.addr(),
-                    TokenId(g.reserved.0).to_text()
-                ),
+                (None, Some(g)) => {
+                    info!(
+                        "audit: agent '{}' ({}) added with address {} using enrollment token {}",
+                        a.id(),
+                        a.name(),
+                        a.addr(),
+                        TokenId(g.reserved.0).to_text()
+                    );
+                    crate::metrics::COUNTERS.token(Ok(()));
+                }
                 (None, None) => info!("audit: agent '{}' ({}) added with address {}", a.id(), a.name(), a.addr()),
             }
         }

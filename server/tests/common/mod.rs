@@ -406,3 +406,15 @@ pub fn tokens(home: &Path, args: &[&str]) -> String {
     assert!(out.status.success(), "tokens {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+/// One framed admin-socket request to the server of `home`; the reply as text.
+pub fn admin_ask(home: &Path, payload: &[u8]) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(home.join("queue/sockets/auth")).expect("admin socket");
+    s.write_all(&u32::try_from(payload.len()).unwrap().to_le_bytes()).unwrap();
+    s.write_all(payload).unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut reply = vec![0u8; u32::from_le_bytes(len) as usize];
+    s.read_exact(&mut reply).unwrap();
+    String::from_utf8(reply).unwrap()
+}
