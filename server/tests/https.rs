@@ -611,3 +611,48 @@ fn cert_enrollment_makes_the_ca_and_listener_certificate_in_one_step() {
     assert!(!refused.status.success());
     server.stop();
 }
+
+#[test]
+fn tls_1_3_only_and_optional_client_certificates() {
+    let home = temp_home("https-mtls");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(BIN).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let p = |name: &str| home.join(name).to_str().unwrap().to_owned();
+    std::fs::create_dir_all(home.join("etc")).unwrap();
+    run(&["cert", "ca", "--cert", &p("agents-ca.pem"), "--key", &p("agents-ca.key")]);
+    run(&[
+        "cert",
+        "issue",
+        "--ca",
+        &p("agents-ca.pem"),
+        "--ca-key",
+        &p("agents-ca.key"),
+        "--cn",
+        "agent-1",
+        "--cert",
+        &p("agent.pem"),
+        "--key",
+        &p("agent.key"),
+    ]);
+    write_config(&home, &format!("[enrollment]\nssl_agent_ca = {:?}\n", p("agents-ca.pem")));
+    let server = Server::start(&home, &[]);
+    let port = server.https_port();
+    let request = b"POST /wazuh-manager/enroll HTTP/1.1\r\nhost: x\r\nprotocol-version: 1\r\ncontent-length: 36\r\n\r\n{\"name\":\"mtls-1\",\"version\":\"v5.0.0\"}";
+    let tls13 = &[&rustls::version::TLS13];
+    let without = tls_exchange_with(port, client_config_for(tls13, None), request);
+    assert!(without.is_err() || without.as_ref().is_ok_and(Vec::is_empty), "{without:?}");
+    let identity = (home.join("agent.pem"), home.join("agent.key"));
+    let with = tls_exchange_with(port, client_config_for(tls13, Some((&identity.0, &identity.1))), request)
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log_text()));
+    assert!(with.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&with));
+    // TLS 1.2 is refused by the HTTPS listener (Wazuh 5.0 demands 1.3).
+    let tls12 = tls_exchange_with(
+        port,
+        client_config_for(&[&rustls::version::TLS12], Some((&identity.0, &identity.1))),
+        request,
+    );
+    assert!(tls12.is_err() || tls12.as_ref().is_ok_and(Vec::is_empty), "{tls12:?}");
+    server.stop();
+}

@@ -418,3 +418,42 @@ pub fn admin_ask(home: &Path, payload: &[u8]) -> String {
     s.read_exact(&mut reply).unwrap();
     String::from_utf8(reply).unwrap()
 }
+
+/// A TLS exchange with a client configuration of the test's own (client certificate, versions);
+/// `Err` if the handshake or the exchange fails.
+pub fn tls_exchange_with(port: u16, config: Arc<ClientConfig>, request: &[u8]) -> Result<Vec<u8>, String> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let conn = rustls::ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(request).map_err(|e| e.to_string())?;
+    let mut reply = Vec::new();
+    match tls.read_to_end(&mut reply) {
+        Ok(_) => Ok(reply),
+        Err(_) if !reply.is_empty() => Ok(reply),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A client configuration that trusts any server, for `versions`, with an optional client
+/// certificate (PEM files).
+pub fn client_config_for(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    identity: Option<(&Path, &Path)>,
+) -> Arc<ClientConfig> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(NoVerify));
+    Arc::new(match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let certs = CertificateDer::pem_file_iter(cert).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+            builder.with_client_auth_cert(certs, PrivateKeyDer::from_pem_file(key).unwrap()).unwrap()
+        }
+    })
+}
