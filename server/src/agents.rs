@@ -35,6 +35,7 @@ pub struct AgentsArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// List the active agents (manage_agents -l).
+    #[command(short_flag = 'l')]
     List,
     /// Add an agent (manage_agents -a/-n).
     Add {
@@ -55,6 +56,7 @@ pub enum Action {
         groups: Option<String>,
     },
     /// Remove an agent (manage_agents -r).
+    #[command(short_flag = 'r')]
     Remove {
         /// ID.
         id: String,
@@ -63,11 +65,16 @@ pub enum Action {
         purge: bool,
     },
     /// Print an agent's key for import on the agent (manage_agents -e).
+    #[command(short_flag = 'e')]
     Export {
         /// ID.
         id: String,
+        /// Print only the key (for scripts and pipes; `import` also accepts the decorated form).
+        #[arg(long)]
+        raw: bool,
     },
     /// On an agent: install a key exported by the manager (manage_agents -i).
+    #[command(short_flag = 'i')]
     Import {
         /// The exported key (Base64).
         key: String,
@@ -79,6 +86,7 @@ pub enum Action {
         yes: bool,
     },
     /// Add agents from a file of `IP,NAME` lines, in one write (manage_agents -f).
+    #[command(short_flag = 'f')]
     BulkAdd {
         /// The file.
         file: PathBuf,
@@ -93,9 +101,16 @@ pub enum Action {
 /// Runs `agentkeys agents`; returns the exit status.
 pub fn run(args: &AgentsArgs) -> i32 {
     let home = Home::new(&args.home);
+    if !matches!(args.action, Action::Import { .. }) && !home.join("etc").is_dir() {
+        eprintln!(
+            "no agentkeys home at {}: give --home (or AGENTKEYS_HOME) the installation directory, e.g. /var/ossec; `agentkeys serve --home DIR` creates one",
+            home.root().display()
+        );
+        return 1;
+    }
     let result = match &args.action {
         Action::List => list(&home, args.json),
-        Action::Export { id } => export(&home, id, args.json),
+        Action::Export { id, raw } => export(&home, id, args.json, *raw),
         Action::Import { key, keys, yes } => import(key, keys, *yes),
         Action::Add { name, ip, id, key, groups } => {
             add(&home, args.json, name, ip, id.as_deref(), key.as_deref(), groups.as_deref())
@@ -171,6 +186,24 @@ fn print_json(v: &Value) {
     println!("{v}");
 }
 
+/// An admin-socket refusal in words for the operator, naming the value it is about.
+fn refusal_text(reply: &Value, name: &str, ip: &str, groups: Option<&str>) -> String {
+    match code(reply) {
+        9005 => format!("invalid name '{name}': {}", agentkeys::ErrorKind::InvalidName.message()),
+        9006 => format!("invalid address '{ip}': {}", agentkeys::ErrorKind::InvalidAddr.message()),
+        9007 => format!("duplicate address: an agent already has {ip}"),
+        9008 => format!("duplicate name: an agent is already named '{name}'"),
+        9009 => "invalid key: 1 to 128 printable characters without space or quote".to_owned(),
+        9010 | 9011 => "no agent with this ID".to_owned(),
+        9012 => "duplicate ID: an agent already has this ID".to_owned(),
+        9014 => format!(
+            "invalid groups '{}': each group must exist as a directory etc/shared/<group> of the home",
+            groups.unwrap_or("")
+        ),
+        _ => reply["message"].as_str().unwrap_or("the server refused").to_owned(),
+    }
+}
+
 /// manage_agents' error for an admin code, as JSON and text.
 fn fail(json: bool, code: u64, text: &str) -> Result<(), Failure> {
     if json {
@@ -208,7 +241,7 @@ fn list(home: &Home, json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-fn export(home: &Home, id: &str, json: bool) -> Result<(), Failure> {
+fn export(home: &Home, id: &str, json: bool, raw: bool) -> Result<(), Failure> {
     let data = std::fs::read(home.client_keys()).unwrap_or_default();
     let record = parse_keys(&data).find_map(|l| match l.line {
         Line::Agent(r) if r.id.as_str() == id => Some(r),
@@ -221,14 +254,22 @@ fn export(home: &Home, id: &str, json: bool) -> Result<(), Failure> {
     let b64 = export_key(&record, &mut buf).map_err(|e| e.to_string())?;
     if json {
         print_json(&serde_json::json!({"error": 0, "data": b64}));
+    } else if raw {
+        println!("{b64}");
     } else {
         print!("\nAgent key information for '{id}' is: \n{b64}\n");
     }
     Ok(())
 }
 
+/// The key in what the operator pasted: the key alone, or `export`'s (and manage_agents -e's)
+/// decorated output, whose last non-empty line is the key.
+fn pasted_key(text: &str) -> &str {
+    text.lines().map(str::trim).rfind(|l| !l.is_empty()).unwrap_or("")
+}
+
 fn import(key: &str, keys: &Path, yes: bool) -> Result<(), Failure> {
-    let record = import_key(key.as_bytes())
+    let record = import_key(pasted_key(key).as_bytes())
         .map_err(|e| format!("\n** Invalid authentication key ({e}). Starting over again.\n"))?;
     let rec = record.as_record();
     print!(
@@ -282,10 +323,11 @@ fn add(
         9006 => fail(json, 77, "Invalid IP for agent"),
         9007 => fail(json, 79, "Duplicate IP for agent"),
         9008 => fail(json, 75, "Name already present"),
-        _ => {
+        _ if json => {
             print_json(&reply);
             Err(Failure::Reported)
         }
+        _ => Err(Failure::Message(format!("** {}", refusal_text(&reply, name, ip, groups)))),
     }
 }
 
@@ -302,10 +344,11 @@ fn remove(home: &Home, json: bool, id: &str, purge: bool) -> Result<(), Failure>
             Ok(())
         }
         9011 => fail(json, 78, &format!("Invalid ID '{id}' given. ID is not present")),
-        _ => {
+        _ if json => {
             print_json(&reply);
             Err(Failure::Reported)
         }
+        _ => Err(Failure::Message(format!("** {}", refusal_text(&reply, "", "", None)))),
     }
 }
 
@@ -321,10 +364,11 @@ fn rekey(home: &Home, json: bool, id: &str) -> Result<(), Failure> {
             Ok(())
         }
         9011 => fail(json, 78, &format!("Invalid ID '{id}' given. ID is not present")),
-        _ => {
+        _ if json => {
             print_json(&reply);
             Err(Failure::Reported)
         }
+        _ => Err(Failure::Message(format!("** {}", refusal_text(&reply, "", "", None)))),
     }
 }
 
@@ -341,7 +385,7 @@ fn bulk_add(home: &Home, json: bool, file: &Path) -> Result<(), Failure> {
             return Err(Failure::Message(format!("{}:{}: expected IP,NAME", file.display(), n + 1)));
         };
         agents.push(serde_json::json!({"name": name.trim(), "ip": ip.trim()}));
-        lines.push(n + 1);
+        lines.push((n + 1, name.trim().to_owned(), ip.trim().to_owned()));
     }
     let force = serde_json::json!({"enabled": false, "key_mismatch": true, "disconnected_time": {"enabled": false, "value": 0}, "after_registration_time": 0});
     let reply = send(
@@ -350,7 +394,7 @@ fn bulk_add(home: &Home, json: bool, file: &Path) -> Result<(), Failure> {
     )?;
     let results = reply["data"].as_array().cloned().unwrap_or_default();
     let mut failed = 0;
-    for (line, result) in lines.iter().zip(&results) {
+    for ((line, name, ip), result) in lines.iter().zip(&results) {
         if code(result) == 0 {
             if !json {
                 println!(
@@ -362,7 +406,7 @@ fn bulk_add(home: &Home, json: bool, file: &Path) -> Result<(), Failure> {
             }
         } else {
             failed += 1;
-            eprintln!("{}:{line}: {}", file.display(), result["message"].as_str().unwrap_or("error"));
+            eprintln!("{}:{line}: {}", file.display(), refusal_text(result, name, ip, None));
         }
     }
     if json {

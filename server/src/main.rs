@@ -42,9 +42,9 @@ use crate::home::Home;
 #[derive(Debug, Parser)]
 #[command(name = "agentkeys", version, about, long_about = None)]
 struct Cli {
-    /// Log level: error, warn, info, debug, trace.
-    #[arg(long, global = true, env = "AGENTKEYS_LOG", default_value = "info")]
-    log_level: tracing::Level,
+    /// Log level: error, warn, info, debug, trace (default: info for `serve`, warn otherwise).
+    #[arg(long, global = true, env = "AGENTKEYS_LOG")]
+    log_level: Option<tracing::Level>,
     #[command(subcommand)]
     command: Command,
 }
@@ -214,7 +214,11 @@ fn main() -> ExitCode {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_max_level(cli.log_level)
+        .with_max_level(cli.log_level.unwrap_or(match cli.command {
+            // The server logs what it does; the tools print their results, and log only trouble.
+            Command::Serve(_) => tracing::Level::INFO,
+            _ => tracing::Level::WARN,
+        }))
         .with_target(false)
         .with_ansi(ansi)
         .init();

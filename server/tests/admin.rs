@@ -389,3 +389,44 @@ fn wazuh5_token_verbs_and_add_with_token_id_or_reenroll() {
     alias.read_exact(&mut len).unwrap();
     assert!(u32::from_le_bytes(len) > 0);
 }
+
+/// What an operator sees first: manage_agents' short flags, export piped into import, refusals in
+/// words (never raw JSON without --json), a missing home named, no log lines from offline tools.
+#[test]
+fn agents_cli_speaks_to_operators() {
+    let home = temp_home("agents-cli-words");
+    std::fs::create_dir_all(home.join("etc")).unwrap();
+    let added = agents(&home, &["add", "--name", "web-1", "--ip", "10.0.0.1"]);
+    assert!(added.status.success());
+    assert!(added.stderr.is_empty(), "an offline add logs nothing: {}", String::from_utf8_lossy(&added.stderr));
+    // Short flags, as manage_agents.
+    assert!(stdout(&agents(&home, &["-l"])).contains("ID: 001, Name: web-1, IP: 10.0.0.1"));
+    let exported = stdout(&agents(&home, &["-e", "001"]));
+    let raw = stdout(&agents(&home, &["export", "--raw", "001"]));
+    assert_eq!(raw.trim(), exported.trim().lines().last().unwrap());
+    let agent_keys = home.join("agent-client.keys");
+    // The decorated export, pasted whole, imports.
+    let imported = agents(&home, &["-i", &exported, "--keys", agent_keys.to_str().unwrap(), "--yes"]);
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stdout));
+    assert!(std::fs::read_to_string(&agent_keys).unwrap().starts_with("001 web-1 10.0.0.1 "));
+    // Refusals in words, on stderr; stdout stays empty.
+    let refused = agents(&home, &["add", "--name", "web-2", "--groups", "nosuch"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(refused.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("invalid groups 'nosuch'"));
+    let bulk = home.join("bulk.txt");
+    std::fs::write(&bulk, "10.0.0.5,ok-5\n10.0.0.6,bad name\n999.1.1.1,bad-ip\n").unwrap();
+    let out = agents(&home, &["-f", bulk.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bulk.txt:2: invalid name 'bad name'") && err.contains("bulk.txt:3: invalid address '999.1.1.1'"),
+        "{err}"
+    );
+    assert!(stdout(&agents(&home, &["-r", "001"])).contains("removed"));
+    // A home that is not one.
+    let nowhere = home.join("not-a-home");
+    let out = agents(&nowhere, &["remove", "001"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("no agentkeys home at {}", nowhere.display())));
+    assert!(!nowhere.exists(), "nothing is created for a wrong --home");
+}
