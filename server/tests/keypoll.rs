@@ -90,6 +90,9 @@ fn csv_example_script_adds_agents_with_the_scripts_id() {
         poll(&s, "id", "404"),
         (false, "agentkeys poll: failed: an earlier lookup failed recently (negative cache)".to_owned())
     );
+    // Polling an agent that is already there says so.
+    let (ok, text) = poll(&s, "id", "001");
+    assert!(!ok && text.contains("agent '001' is already registered"), "{text}");
     // A registration collides with a polled agent as with any other.
     assert_eq!(
         String::from_utf8_lossy(&s.request(b"OSSEC A:'web-01'\n")),

@@ -352,6 +352,10 @@ impl Service {
         };
         match self.registry.register(new).await {
             Ok(agent) => Ok(format!("agent '{}' ({}) added with address {}", agent.id(), agent.name(), agent.addr())),
+            Err(refusal) if refusal.kind == agentkeys::ErrorKind::DuplicateId => Err(Failure(format!(
+                "agent '{}' is already registered (its ID is in client.keys); nothing to add",
+                rec.id
+            ))),
             Err(refusal) => {
                 let e = agentkeys::RequestError::new(refusal.kind, refusal.subject.as_bytes());
                 Err(Failure(format!("agent '{}' not added: {e}", rec.id)))
