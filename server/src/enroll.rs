@@ -39,10 +39,12 @@ pub struct EnrollArgs {
     /// Let the manager use the connection's source address (`IP:'src'`).
     #[arg(short = 'i', long = "use-source-ip")]
     pub use_source_ip: bool,
-    /// The agent's client.keys: read for `K:`, replaced with the new key.
-    #[arg(long = "keys", default_value = "client.keys")]
+    /// The agent's client.keys: read for `K:`, replaced with the new key (default:
+    /// /var/ossec/etc/client.keys when that installation exists, else ./client.keys).
+    #[arg(long = "keys", default_value_os_t = default_keys())]
     pub keys: PathBuf,
-    /// Version sent in `V:` (the manager refuses versions newer than its own).
+    /// Version sent in `V:` (the manager refuses versions newer than its own); `none` leaves `V:`
+    /// out, for OSSEC and 3.x managers that stop reading at it.
     #[arg(long, default_value = agentkeys::Version::DEFAULT_MANAGER)]
     pub agent_version: String,
     /// Seconds to wait for the connection and for the reply.
@@ -93,6 +95,9 @@ pub struct EnrollArgs {
     pub anchor: Option<PathBuf>,
 }
 
+/// What an empty answer means, in words.
+const CLOSED_WITHOUT_ANSWER: &str = "the manager closed the connection without answering; OSSEC managers do this for a wrong password or a malformed request";
+
 /// Runs the enrollment; returns the exit status.
 pub fn run(args: &EnrollArgs) -> i32 {
     if args.token.is_none() && args.manager.is_empty() {
@@ -114,6 +119,13 @@ pub fn run(args: &EnrollArgs) -> i32 {
             1
         }
     }
+}
+
+/// An agent installation's client.keys if there is one here, else `client.keys` in the current
+/// directory.
+fn default_keys() -> PathBuf {
+    let installed = PathBuf::from("/var/ossec/etc");
+    if installed.is_dir() { installed.join("client.keys") } else { PathBuf::from("client.keys") }
 }
 
 pub(crate) fn default_name() -> String {
@@ -154,10 +166,11 @@ fn enroll(args: &EnrollArgs) -> Result<String, String> {
     };
     let password = password(args)?;
     let hash = current_key_hash(&args.keys);
+    let version = (!args.agent_version.eq_ignore_ascii_case("none")).then_some(args.agent_version.as_bytes());
     let request = Request {
         password: password.as_deref().map(str::as_bytes),
         name,
-        version: Some(args.agent_version.as_bytes()),
+        version,
         groups,
         ip,
         key_hash: hash.as_deref().map(str::as_bytes),
@@ -170,6 +183,7 @@ fn enroll(args: &EnrollArgs) -> Result<String, String> {
     match parse_reply(&reply).map_err(|e| format!("invalid reply from the manager: {e}"))? {
         Reply::Refused(message) => Err(format!("{} (from manager)", String::from_utf8_lossy(message))),
         Reply::Key { record, text } => {
+            warn_if_changed(&request, &record);
             let mut contents = text.as_bytes().to_vec();
             contents.push(b'\n');
             replace_file(&args.keys, &contents, SECRET_MODE)?;
@@ -180,6 +194,32 @@ fn enroll(args: &EnrollArgs) -> Result<String, String> {
                 args.keys.display()
             ))
         }
+    }
+}
+
+/// Says when the manager registered something else than what was asked: OSSEC renames a
+/// duplicate `name` to `name2`; managers older than 4.x stop reading at `V:`, dropping the
+/// address after it. (The reply does not say which groups were kept.)
+fn warn_if_changed(asked: &Request<'_>, got: &agentkeys::Record<'_>) {
+    let say = |what: String| eprintln!("agentkeys enroll: warning: {what}");
+    if got.name.as_str() != asked.name.as_str() {
+        say(format!(
+            "the manager registered this agent as '{}', not '{}' (OSSEC managers rename a name already in use)",
+            got.name.as_str(),
+            asked.name.as_str()
+        ));
+    }
+    let dropped = match asked.ip {
+        IpField::Addr(addr) => (got.addr != addr).then(|| format!("the address {addr}")),
+        _ => None,
+    };
+    if let Some(what) = dropped {
+        let hint = if asked.version.is_some() {
+            "; managers older than Wazuh 4 ignore fields after V: (try --agent-version none)"
+        } else {
+            ""
+        };
+        say(format!("the manager registered {} instead of {what}{hint}", got.addr));
     }
 }
 
@@ -253,7 +293,23 @@ fn exchange(
         // Managers that close without close_notify (OSSEC, Wazuh 3.x) end the stream this way.
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !reply.is_empty() => {}
         Err(e) if !reply.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            return Err(format!("no answer from the manager within {} s", timeout.as_secs()));
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+            ) =>
+        {
+            return Err(CLOSED_WITHOUT_ANSWER.to_owned());
+        }
         Err(e) => return Err(format!("no reply from the manager: {e}")),
+    }
+    if reply.is_empty() {
+        return Err(CLOSED_WITHOUT_ANSWER.to_owned());
     }
     Ok(reply)
 }

@@ -323,3 +323,91 @@ fn a_silent_wazuh_db_delays_only_the_registration_that_needs_it() {
     );
     assert!(s.logged("Failed to get agent-info for agent '001'"));
 }
+
+/// A one-connection TLS "manager" on a free loopback port that reads the request and then does
+/// what `behave` says with the stream (answer, close, stay silent); the request it got comes back.
+fn fake_manager(
+    behave: fn(&mut rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>),
+) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+    use std::io::Read;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap().self_signed(&key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))
+        .unwrap();
+    let config = std::sync::Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let conn = rustls::ServerConnection::new(config).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut request = vec![0u8; 4096];
+        let n = tls.read(&mut request).unwrap_or(0);
+        request.truncate(n);
+        behave(&mut tls);
+        request
+    });
+    (port, handle)
+}
+
+fn enroll_to(port: u16, args: &[&str]) -> Output {
+    let keys = temp_home("fake-manager-agent").join("client.keys");
+    std::process::Command::new(common::BIN)
+        .args(["enroll", "-m", "127.0.0.1", "-p", &port.to_string(), "--keys"])
+        .arg(&keys)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// What old managers do, in words: a close without an answer, silence, a renamed agent, a dropped
+/// address; and `--agent-version none` leaves `V:` out.
+#[test]
+fn enroll_explains_what_old_managers_do() {
+    use std::io::Write;
+    let (port, got) = fake_manager(|tls| {
+        tls.sock.shutdown(std::net::Shutdown::Both).ok();
+    });
+    let out = enroll_to(port, &["-A", "web-1", "-P", "wrong"]);
+    assert!(!ok(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "the manager closed the connection without answering; OSSEC managers do this for a wrong password"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("https://"), "no library URL: {err}");
+    got.join().unwrap();
+
+    let (port, got) = fake_manager(|_| std::thread::sleep(std::time::Duration::from_secs(4)));
+    let out = enroll_to(port, &["-A", "web-1", "--timeout", "2"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no answer from the manager within 2 s"), "{out:?}");
+    got.join().unwrap();
+
+    let (port, got) = fake_manager(|tls| {
+        let _ = tls.write_all(b"OSSEC K:'001 web-12 any 0123456789abcdef'\n");
+        let _ = tls.flush();
+    });
+    let out = enroll_to(port, &["-A", "web-1", "-I", "10.0.0.9"]);
+    assert!(ok(&out), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("registered this agent as 'web-12', not 'web-1'"), "{err}");
+    assert!(
+        err.contains("registered any instead of the address 10.0.0.9") && err.contains("--agent-version none"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("0123456789abcdef"), "the key is never printed");
+    assert!(String::from_utf8_lossy(&got.join().unwrap()).contains("V:'"));
+
+    let (port, got) = fake_manager(|tls| {
+        let _ = tls.write_all(b"OSSEC K:'001 web-1 any 0123456789abcdef'\n");
+    });
+    assert!(ok(&enroll_to(port, &["-A", "web-1", "--agent-version", "none"])));
+    assert_eq!(String::from_utf8_lossy(&got.join().unwrap()), "OSSEC A:'web-1'\n");
+}
