@@ -649,13 +649,25 @@ impl Admin {
                 ssl_agent_ca: a.ssl_agent_ca.as_deref().map(Path::to_string_lossy),
                 ssl_manager_cert: a.ssl_manager_cert.to_string_lossy(),
                 ssl_manager_key: a.ssl_manager_key.to_string_lossy(),
-                key_request: KeyRequestView {
-                    enabled: YesNo(kr.enabled),
-                    exec_path: kr.exec_path.as_deref(),
-                    socket: kr.socket.as_deref().map(Path::to_string_lossy),
-                    timeout: kr.timeout.as_secs(),
-                    threads: kr.threads as u64,
-                    queue_size: kr.queue_size as u64,
+                // Upstream prints only `enabled` when key polling is off.
+                key_request: if kr.enabled {
+                    KeyRequestView {
+                        enabled: YesNo(true),
+                        exec_path: kr.exec_path.as_deref(),
+                        socket: kr.socket.as_deref().map(Path::to_string_lossy),
+                        timeout: kr.timeout.as_secs(),
+                        threads: kr.threads as u64,
+                        queue_size: kr.queue_size as u64,
+                    }
+                } else {
+                    KeyRequestView {
+                        enabled: YesNo(false),
+                        exec_path: None,
+                        socket: None,
+                        timeout: 0,
+                        threads: 0,
+                        queue_size: 0,
+                    }
                 },
                 force: ForceView {
                     enabled: YesNo(f.enabled),

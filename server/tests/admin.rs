@@ -126,7 +126,7 @@ fn text_commands() {
         concat!(
             r#"ok {"auth":{"port":"#,
             "0",
-            r#","disabled":"no","remote_enrollment":"yes","ipv6":"no","use_source_ip":"no","purge":"no","use_password":"no","ssl_verify_host":"no","ssl_auto_negotiate":"no","ciphers":"HIGH:!ADH:!EXP:!MD5:!RC4:!3DES:!CAMELLIA:@STRENGTH","ssl_manager_cert":"etc/sslmanager.cert","ssl_manager_key":"etc/sslmanager.key","key_request":{"enabled":"no","timeout":60,"threads":1,"queue_size":1024},"force":{"enabled":"yes","key_mismatch":"yes","disconnected_time":{"enabled":"yes","value":3600},"after_registration_time":3600},"agents":{"allow_higher_versions":"no"}}}"#
+            r#","disabled":"no","remote_enrollment":"yes","ipv6":"no","use_source_ip":"no","purge":"no","use_password":"no","ssl_verify_host":"no","ssl_auto_negotiate":"no","ciphers":"HIGH:!ADH:!EXP:!MD5:!RC4:!3DES:!CAMELLIA:@STRENGTH","ssl_manager_cert":"etc/sslmanager.cert","ssl_manager_key":"etc/sslmanager.key","key_request":{"enabled":"no"},"force":{"enabled":"yes","key_mismatch":"yes","disconnected_time":{"enabled":"yes","value":3600},"after_registration_time":3600},"agents":{"allow_higher_versions":"no"}}}"#
         )
     );
     assert!(config.starts_with(r#"ok {"auth":{"port":"#), "{config}");

@@ -392,3 +392,16 @@ fn key_request_configuration_from_ossec_conf() {
         "{out:?}"
     );
 }
+
+/// `getconfig auth` shows key polling's settings when it is on (only `enabled` when off).
+#[test]
+fn getconfig_shows_key_polling_when_on() {
+    let s = server("/bin/true", "");
+    let config = common::admin_ask(&s.home, b"getconfig auth");
+    assert!(
+        config.contains(
+            r#""key_request":{"enabled":"yes","exec_path":"/bin/true","timeout":5,"threads":1,"queue_size":1024}"#
+        ),
+        "{config}"
+    );
+}
