@@ -20,9 +20,10 @@ Try it by hand: ``keypoll_mysql.py id 001`` or ``keypoll_mysql.py ip 10.1.2.3``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import pymysql
 
@@ -51,13 +52,32 @@ def table_name() -> str:
     return table
 
 
+def address_forms(value: str) -> List[str]:
+    """Every way a table may hold this address: as sent, and for IPv6 compressed
+    (``2001:db8::5``) and expanded (``2001:0db8:…:0005``), in lower and upper case, so rows match
+    whichever form the tool that filled the table wrote."""
+    forms = [value]
+    try:
+        addr = ipaddress.ip_address(value)
+    except ValueError:
+        return forms
+    if isinstance(addr, ipaddress.IPv6Address):
+        for text in (addr.compressed, addr.exploded):
+            forms += [text, text.upper()]
+    else:
+        forms.append(str(addr))
+    return list(dict.fromkeys(forms))
+
+
 def lookup(kind: str, value: str) -> Optional[Dict[str, object]]:
     """The agent with this ID or address, or None. ``kind`` was validated by keypoll.main and the
     value is passed as a query parameter, never spliced into SQL."""
     column = "id" if kind == "id" else "ip"
-    query = f"SELECT id, name, ip, `key` FROM `{table_name()}` WHERE {column} = %s LIMIT 1"
+    candidates = address_forms(value) if kind == "ip" else [value]
+    marks = ", ".join(["%s"] * len(candidates))
+    query = f"SELECT id, name, ip, `key` FROM `{table_name()}` WHERE {column} IN ({marks}) LIMIT 1"
     with connect() as conn, conn.cursor() as cur:
-        cur.execute(query, (value,))
+        cur.execute(query, tuple(candidates))
         row = cur.fetchone()
     if row is None:
         return None

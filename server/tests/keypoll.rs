@@ -108,7 +108,7 @@ fn mysql_example_script_against_mariadb() {
         "import pymysql\nc = pymysql.connect(host='127.0.0.1', user='root', password='', database='test', connect_timeout=3)\n\
          cur = c.cursor()\ncur.execute('DROP TABLE IF EXISTS {table}')\n\
          cur.execute(\"CREATE TABLE {table} (id VARCHAR(8) PRIMARY KEY, name VARCHAR(128), ip VARCHAR(64), `key` VARCHAR(128))\")\n\
-         cur.execute(\"INSERT INTO {table} VALUES ('042', 'db-agent', '10.7.7.7', '{KEY}'), ('043', 'db-agent2', 'any', '{KEY}')\")\nc.commit()\n"
+         cur.execute(\"INSERT INTO {table} VALUES ('042', 'db-agent', '10.7.7.7', '{KEY}'), ('043', 'db-agent2', 'any', '{KEY}'), ('044', 'v6-short', '2001:db8::44', '{KEY}'), ('045', 'v6-long', '2001:0DB8:0000:0000:0000:0000:0000:0045', '{KEY}')\")\nc.commit()\n"
     );
     let created = Command::new(&python).args(["-c", &setup]).output().unwrap();
     if !created.status.success() {
@@ -134,6 +134,11 @@ fn mysql_example_script_against_mariadb() {
     assert!(s.keys().contains(&format!("042 db-agent 10.7.7.7 {KEY}")));
     let (ok, text) = poll(&s, "ip", "10.9.9.9");
     assert!(!ok && text.contains("No agent key found for ip 10.9.9.9"), "{text}");
+    // IPv6 rows match whichever form the table holds and the request uses.
+    let (ok, text) = poll(&s, "ip", "2001:0db8:0000:0000:0000:0000:0000:0044");
+    assert!(ok && text.contains("agent '044' (v6-short)"), "{text}");
+    let (ok, text) = poll(&s, "ip", "2001:db8::45");
+    assert!(ok && text.contains("agent '045' (v6-long)"), "{text}");
     // Exactly as remoted sends it: an unbound datagram, no reply expected.
     UnixDatagram::unbound().unwrap().send_to(b"id:043", s.home.join("queue/sockets/krequest")).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -60,7 +60,7 @@ impl Kind {
 pub struct KeyRequest {
     /// Kind of lookup.
     pub kind: Kind,
-    /// The ID as sent, or the address in upstream's source form (dotted IPv4, expanded IPv6).
+    /// The ID or the address, exactly as sent (validated).
     pub value: String,
 }
 
@@ -77,9 +77,12 @@ impl KeyRequest {
 /// Not `id:` + 1–8 digits or `ip:` + an IPv4/IPv6 address.
 pub fn parse_request(datagram: &[u8]) -> Result<KeyRequest, String> {
     match agentkeys::KeyRequest::parse(datagram) {
+        // The value goes to the script as remoted sent it (validated above), so scripts written for
+        // upstream keep matching the rows they stored.
         Ok(request) => {
             let kind = if matches!(request, agentkeys::KeyRequest::Id(_)) { Kind::Id } else { Kind::Ip };
-            Ok(KeyRequest { kind, value: request.argument().to_string() })
+            let value = String::from_utf8_lossy(&datagram[3..]).into_owned();
+            Ok(KeyRequest { kind, value })
         }
         Err(e) if e.kind() == ErrorKind::TooLong && e.field() == Some(Field::Id) => {
             Err("Agent ID is too long.".to_owned())
@@ -388,8 +391,8 @@ mod tests {
     #[test]
     fn requests_are_validated_before_anything_runs() {
         assert_eq!(parse_request(b"id:001").unwrap(), KeyRequest { kind: Kind::Id, value: "001".into() });
-        assert_eq!(parse_request(b"ip:::1").unwrap().value, "0000:0000:0000:0000:0000:0000:0000:0001");
-        assert_eq!(parse_request(b"ip:::ffff:10.0.0.1").unwrap().value, "10.0.0.1");
+        assert_eq!(parse_request(b"ip:::1").unwrap().value, "::1");
+        assert_eq!(parse_request(b"ip:2001:DB8::5").unwrap().value, "2001:DB8::5");
         assert_eq!(parse_request(b"id:123456789").unwrap_err(), "Agent ID is too long.");
         for bad in
             [&b"id:1 2"[..], b"id:../x", b"ip:1.2.3.4;rm", b"id:", b"ip:", b"name:x", b"ip:10.0.0.0/8", b"id:000"]
