@@ -38,9 +38,15 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::home::Home;
 
+/// The exit codes of every subcommand (also in the README).
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 failure (a refusal, a bad file, an unreachable server, `keys check` \
+found problems, `poll` added nothing, `bench` had a failed registration); 2 a usage error (unknown flag, \
+missing argument, `tokens create --ttl` out of range, `tokens show` given something that is not a token). \
+`serve` exits 0 when stopped by SIGTERM/SIGINT, after `--check` succeeds, or when <auth> is disabled.";
+
 /// Agent registration for Wazuh and OSSEC.
 #[derive(Debug, Parser)]
-#[command(name = "agentkeys", version, about, long_about = None)]
+#[command(name = "agentkeys", version, about, long_about = None, after_help = EXIT_CODES)]
 struct Cli {
     /// Log level: error, warn, info, debug, trace (default: info for `serve`, warn otherwise).
     #[arg(long, global = true, env = "AGENTKEYS_LOG")]
@@ -65,7 +71,7 @@ enum Command {
     /// client.keys files.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Load generators for the performance budgets (DESIGN §10).
+    /// Load generators: registrations per second, latency and server CPU per registration.
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Print a new random agent key.
