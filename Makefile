@@ -91,12 +91,15 @@ valgrind:
 	  echo "valgrind clean: test_$$t"; \
 	done
 
+# The C library built with the `dist` profile (LTO, no debug information); the static library's
+# bundled standard-library objects are stripped of theirs too.
 install:
-	$(CARGO) build --release -p agentkeys-ffi
+	$(CARGO) build --profile dist -p agentkeys-ffi
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
 	install -m 644 include/agentkeys.h $(DESTDIR)$(INCLUDEDIR)/agentkeys.h
-	install -m 644 target/release/libagentkeys.a $(DESTDIR)$(LIBDIR)/libagentkeys.a
-	install -m 755 target/release/libagentkeys.so $(DESTDIR)$(LIBDIR)/libagentkeys.so.$(VERSION)
+	strip --strip-debug -o $(DESTDIR)$(LIBDIR)/libagentkeys.a target/dist/libagentkeys.a
+	chmod 644 $(DESTDIR)$(LIBDIR)/libagentkeys.a
+	install -m 755 target/dist/libagentkeys.so $(DESTDIR)$(LIBDIR)/libagentkeys.so.$(VERSION)
 	ln -sf libagentkeys.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libagentkeys.so.0
 	ln -sf libagentkeys.so.0 $(DESTDIR)$(LIBDIR)/libagentkeys.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \

@@ -631,11 +631,11 @@ extern "C" {
 // # Safety
 // Each input valid for its length (or NULL with 0); `buf` valid for `cap` bytes; `written`
 // writable.
-ak_result ak_key_hash(const uint8_t *id,
+ak_result ak_key_hash(const char *id,
                       size_t id_len,
-                      const uint8_t *name,
+                      const char *name,
                       size_t name_len,
-                      const uint8_t *key,
+                      const char *key,
                       size_t key_len,
                       char *buf,
                       size_t cap,
@@ -646,11 +646,11 @@ ak_result ak_key_hash(const uint8_t *id,
 //
 // # Safety
 // As `ak_key_hash`.
-ak_result ak_encryption_key(const uint8_t *id,
+ak_result ak_encryption_key(const char *id,
                             size_t id_len,
-                            const uint8_t *name,
+                            const char *name,
                             size_t name_len,
-                            const uint8_t *key,
+                            const char *key,
                             size_t key_len,
                             char *buf,
                             size_t cap,
@@ -675,7 +675,7 @@ ak_result ak_export_key(const struct ak_record *record,
 //
 // # Safety
 // `text` valid for `len` bytes; `out` writable; `err` NULL or writable.
-ak_result ak_import_key(const uint8_t *text,
+ak_result ak_import_key(const char *text,
                         size_t len,
                         struct ak_record_buf *out,
                         struct ak_error *err);
@@ -703,7 +703,7 @@ bool ak_ct_equal(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
 // # Safety
 // `input` valid for `len` bytes and alive while `out->message_json` is used; `out` writable; `err`
 // NULL or writable.
-ak_result ak_keypoll_parse(const uint8_t *data,
+ak_result ak_keypoll_parse(const char *data,
                            size_t len,
                            struct ak_keypoll_answer *out,
                            struct ak_error *err);
@@ -739,7 +739,7 @@ ak_result ak_keypoll_format_success(const struct ak_record *record,
 // # Safety
 // `message` valid for `len` bytes; `buf` valid for `cap` bytes; `written` writable.
 ak_result ak_keypoll_format_error(int32_t code,
-                                  const uint8_t *message,
+                                  const char *message,
                                   size_t len,
                                   char *buf,
                                   size_t cap,
@@ -751,14 +751,14 @@ ak_result ak_keypoll_format_error(int32_t code,
 // # Safety
 // `line` valid for `len` bytes (or NULL with 0) and kept alive while `*out` is used; `out`
 // writable.
-ak_result ak_keys_parse_line(const uint8_t *line, size_t len, struct ak_line *out);
+ak_result ak_keys_parse_line(const char *line, size_t len, struct ak_line *out);
 
 // Starts iterating over `buf`, which must stay alive and unchanged while the iterator and the
 // lines it returns are used. Returns `AK_OK` or `AK_NULL_PARAMETER`.
 //
 // # Safety
 // `buf` valid for `len` bytes (or NULL with 0); `iter` writable.
-ak_result ak_keys_iter_init(struct ak_keys_iter *iter, const uint8_t *buf, size_t len);
+ak_result ak_keys_iter_init(struct ak_keys_iter *iter, const char *buf, size_t len);
 
 // Reads the next line into `*out` (with its 1-based number). Returns `AK_OK`, `AK_END` when the
 // buffer is exhausted (a final line without `\n` counts; the empty tail after the last `\n` does
@@ -814,10 +814,7 @@ ak_result ak_reply_format_key(const struct ak_record *record,
 // # Safety
 // `input` valid for `len` bytes and alive while `*out` is used; `out` writable; `err` NULL or
 // writable.
-ak_result ak_reply_parse(const uint8_t *data,
-                         size_t len,
-                         struct ak_reply *out,
-                         struct ak_error *err);
+ak_result ak_reply_parse(const char *data, size_t len, struct ak_reply *out, struct ak_error *err);
 
 // Parses a registration request exactly as a Wazuh 4.x manager does. On refusal the code names
 // the reason (`AK_INVALID_PASSWORD`, `AK_INVALID_NAME`, `AK_UNTERMINATED_IP`, …) and `*err` holds
@@ -828,7 +825,7 @@ ak_result ak_reply_parse(const uint8_t *data,
 // # Safety
 // `input` valid for `len` bytes and alive while `*out` is used; `opts` readable with valid
 // strings; `out` writable; `err` NULL or writable.
-ak_result ak_request_parse(const uint8_t *data,
+ak_result ak_request_parse(const char *data,
                            size_t len,
                            const struct ak_request_options *opts,
                            struct ak_request *out,
@@ -871,21 +868,21 @@ ak_result ak_result_name(uint32_t code, char *buf, size_t cap, size_t *written);
 //
 // # Safety
 // `id` must be valid for `len` bytes (or NULL with `len` 0); `err` must be NULL or writable.
-ak_result ak_validate_id(const uint8_t *id, size_t len, struct ak_error *err);
+ak_result ak_validate_id(const char *id, size_t len, struct ak_error *err);
 
 // Checks an agent name: 2–128 bytes of `A-Z a-z 0-9 . _ -`, not starting with `.`.
 // Returns `AK_OK` or `AK_INVALID_NAME` (offset of the first bad byte in `err`).
 //
 // # Safety
 // As `ak_validate_id`.
-ak_result ak_validate_name(const uint8_t *name, size_t len, struct ak_error *err);
+ak_result ak_validate_name(const char *name, size_t len, struct ak_error *err);
 
 // Checks an agent key: 1–128 printable ASCII bytes without space or `'`.
 // Returns `AK_OK` or `AK_INVALID_KEY`.
 //
 // # Safety
 // As `ak_validate_id`.
-ak_result ak_validate_key(const uint8_t *key, size_t len, struct ak_error *err);
+ak_result ak_validate_key(const char *key, size_t len, struct ak_error *err);
 
 // Checks and normalises an agent address (`any`, IPv4/IPv6 with optional `/prefix` or
 // `/netmask`). On `AK_OK`, `*out` holds the canonical and client.keys forms.
@@ -893,12 +890,9 @@ ak_result ak_validate_key(const uint8_t *key, size_t len, struct ak_error *err);
 //
 // # Safety
 // `ip` valid for `len` bytes; `out` writable; `err` NULL or writable.
-ak_result ak_validate_addr(const uint8_t *ip,
-                           size_t len,
-                           struct ak_addr *out,
-                           struct ak_error *err);
+ak_result ak_validate_addr(const char *ip, size_t len, struct ak_addr *out, struct ak_error *err);
 
-// Checks a groups string as a manager checks `G:'…'` (syntax, SPEC 3.5) and writes the distinct
+// Checks a groups string as a manager checks `G:'…'` (syntax) and writes the distinct
 // groups, comma-separated, into `dedup` (a buffer as long as the input plus one always suffices).
 // On refusal, `err->subject` is what upstream quotes: pass `err` to `ak_error_reply` for the exact
 // reply. Returns `AK_OK`, a group code (`AK_EMPTY_GROUP`, `AK_GROUP_PROHIBITED_CHARS`, …,
@@ -907,21 +901,26 @@ ak_result ak_validate_addr(const uint8_t *ip,
 // # Safety
 // `groups` valid for `len` bytes; `dedup` valid for `cap` bytes (or NULL with 0); `written`
 // writable; `err` NULL or writable.
-ak_result ak_validate_groups(const uint8_t *groups,
+ak_result ak_validate_groups(const char *groups,
                              size_t len,
                              char *dedup,
                              size_t cap,
                              size_t *written,
                              struct ak_error *err);
 
-// Applies the manager's stricter group rules (SPEC 3.6: at most 128 distinct groups, each
+// Applies the manager's stricter group rules (at most 128 distinct groups, each
 // `[A-Za-z0-9_.-]+` and not `.`/`..`) to a groups string that passed `ak_validate_groups`.
 // Checking that `etc/shared/<group>` exists is left to the caller. Returns `AK_OK`,
 // `AK_TOO_MANY_GROUPS`, `AK_INVALID_GROUP_NAME` (subject = the group) or a syntax code.
 //
 // # Safety
 // As `ak_validate_id`.
-ak_result ak_groups_check_manager_rules(const uint8_t *groups, size_t len, struct ak_error *err);
+ak_result ak_groups_check_manager_rules(const char *groups, size_t len, struct ak_error *err);
+
+// The version of the loaded library, `"MAJOR.MINOR.PATCH"`, NUL-terminated and static (never
+// freed). Compare it with `AGENTKEYS_VERSION`, the version of the header the caller was built
+// with.
+const char *ak_version(void);
 
 // Derives the 32-byte HMAC key of an enroll JWT from `secret` (the password's bytes, a token's
 // 16-byte secret, or a 32-byte re-enrollment secret) with HKDF-SHA256, as Wazuh 5.0 does.
@@ -943,7 +942,7 @@ ak_result ak_derive_key(enum ak_key_label label,
 // `key` valid for 32 bytes; `kid` NULL or valid for `kid_len`; `jti` valid for 16 bytes; `buf`
 // valid for `cap` bytes; `written` writable.
 ak_result ak_bearer_sign(const uint8_t *key,
-                         const uint8_t *kid,
+                         const char *kid,
                          size_t kid_len,
                          int64_t iat,
                          const uint8_t *jti,
@@ -957,7 +956,7 @@ ak_result ak_bearer_sign(const uint8_t *key,
 //
 // # Safety
 // `bearer` valid for `len` bytes; `out` writable; `err` NULL or writable.
-ak_result ak_bearer_peek(const uint8_t *bearer,
+ak_result ak_bearer_peek(const char *bearer,
                          size_t len,
                          struct ak_bearer_info *out,
                          struct ak_error *err);
@@ -969,7 +968,7 @@ ak_result ak_bearer_peek(const uint8_t *bearer,
 //
 // # Safety
 // `bearer` valid for `len` bytes; `key` valid for 32 bytes; `out` writable; `err` NULL or writable.
-ak_result ak_bearer_verify(const uint8_t *bearer,
+ak_result ak_bearer_verify(const char *bearer,
                            size_t len,
                            const uint8_t *key,
                            int64_t now,
@@ -994,7 +993,7 @@ const char *ak_bearer_class(uint32_t code);
 // # Safety
 // `token` valid for `len` bytes; `scratch` valid for `scratch_cap` bytes of writes and kept alive
 // while `*out` is used; `out` writable; `err` NULL or writable.
-ak_result ak_token_decode(const uint8_t *token,
+ak_result ak_token_decode(const char *token,
                           size_t len,
                           uint8_t *scratch,
                           size_t scratch_cap,
@@ -1013,10 +1012,10 @@ ak_result ak_token_decode(const uint8_t *token,
 // `address` valid for `address_len`; `pin` NULL or 32 bytes; `ca` NULL or valid for `ca_len`;
 // `token_id`/`secret` NULL or 16 bytes; `buf` valid for `cap`; `written` writable; `err` NULL or
 // writable.
-ak_result ak_token_encode(const uint8_t *address,
+ak_result ak_token_encode(const char *address,
                           size_t address_len,
                           const uint8_t *pin,
-                          const uint8_t *ca,
+                          const char *ca,
                           size_t ca_len,
                           const uint8_t *token_id,
                           const uint8_t *secret,
@@ -1067,7 +1066,7 @@ ak_result ak_pin_text(const uint8_t *pin, char *buf, size_t cap, size_t *written
 // # Safety
 // `body` valid for `len` bytes and kept alive while `out->groups` is used; `out` writable; `err`
 // NULL or writable.
-ak_result ak_enroll_request_parse(const uint8_t *body,
+ak_result ak_enroll_request_parse(const char *body,
                                   size_t len,
                                   struct ak_enroll_request *out,
                                   struct ak_error *err);
@@ -1085,15 +1084,15 @@ const char *ak_enroll_error_message(uint32_t code, ak_field field);
 // # Safety
 // Each input NULL or valid for its length; `buf` valid for `cap`; `written` writable; `err` NULL
 // or writable.
-ak_result ak_enroll_request_format(const uint8_t *name,
+ak_result ak_enroll_request_format(const char *name,
                                    size_t name_len,
-                                   const uint8_t *version,
+                                   const char *version,
                                    size_t version_len,
-                                   const uint8_t *groups,
+                                   const char *groups,
                                    size_t groups_len,
-                                   const uint8_t *ip,
+                                   const char *ip,
                                    size_t ip_len,
-                                   const uint8_t *key_hash,
+                                   const char *key_hash,
                                    size_t key_hash_len,
                                    char *buf,
                                    size_t cap,
@@ -1106,7 +1105,7 @@ ak_result ak_enroll_request_format(const uint8_t *name,
 // # Safety
 // `body` valid for `len` bytes and kept alive while `out->record` is used; `out` writable; `err`
 // NULL or writable.
-ak_result ak_enroll_reply_parse(const uint8_t *body,
+ak_result ak_enroll_reply_parse(const char *body,
                                 size_t len,
                                 struct ak_enroll_reply *out,
                                 struct ak_error *err);
@@ -1132,10 +1131,10 @@ ak_result ak_enroll_reply_format(const struct ak_record *record,
 // # Safety
 // `class` NULL or valid for `class_len`; `message` valid for `message_len`; `buf` valid for `cap`;
 // `written` writable.
-ak_result ak_enroll_error_format(const uint8_t *class_,
+ak_result ak_enroll_error_format(const char *class_,
                                  size_t class_len,
                                  int64_t code,
-                                 const uint8_t *message,
+                                 const char *message,
                                  size_t message_len,
                                  char *buf,
                                  size_t cap,

@@ -87,7 +87,7 @@ static int load_keys(const char *path) {
     ak_keys_iter it;
     ak_line line;
     int bad = 0;
-    ak_keys_iter_init(&it, (const uint8_t *)buf, len);
+    ak_keys_iter_init(&it, buf, len);
     while (ak_keys_iter_next(&it, &line) == AK_OK) {
         if (line.kind == AK_LINE_AGENT) {
             remember(line.record.id, line.record.name);
@@ -123,7 +123,7 @@ static void answer(const char *request, size_t len, const char *password) {
     ak_error err;
     char reply[1024];
     size_t n;
-    if (ak_request_parse((const uint8_t *)request, len, &opts, &req, &err) != AK_OK) {
+    if (ak_request_parse(request, len, &opts, &req, &err) != AK_OK) {
         if (ak_error_reply(&err, reply, sizeof reply, &n) == AK_OK) {
             printf("%s\n", reply);
         }

@@ -30,11 +30,11 @@ fn derive_text<T: AsRef<str>>(
 /// writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_key_hash(
-    id: *const u8,
+    id: *const c_char,
     id_len: usize,
-    name: *const u8,
+    name: *const c_char,
     name_len: usize,
-    key: *const u8,
+    key: *const c_char,
     key_len: usize,
     buf: *mut c_char,
     cap: usize,
@@ -53,11 +53,11 @@ pub unsafe extern "C" fn ak_key_hash(
 /// As `ak_key_hash`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_encryption_key(
-    id: *const u8,
+    id: *const c_char,
     id_len: usize,
-    name: *const u8,
+    name: *const c_char,
     name_len: usize,
-    key: *const u8,
+    key: *const c_char,
     key_len: usize,
     buf: *mut c_char,
     cap: usize,
@@ -97,7 +97,7 @@ pub unsafe extern "C" fn ak_export_key(
 /// `text` valid for `len` bytes; `out` writable; `err` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_import_key(
-    text: *const u8,
+    text: *const c_char,
     len: usize,
     out: *mut ak_record_buf,
     err: *mut ak_error,

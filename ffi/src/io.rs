@@ -10,24 +10,30 @@ use crate::result::ak_result;
 ///
 /// # Safety
 /// When non-NULL, `ptr` must be valid for reads of `len` bytes for `'a`.
-pub(crate) unsafe fn in_bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], ak_result> {
+pub(crate) unsafe fn in_bytes<'a, T: Byte>(ptr: *const T, len: usize) -> Result<&'a [u8], ak_result> {
     if ptr.is_null() {
         return if len == 0 { Ok(&[]) } else { Err(ak_result::AK_NULL_PARAMETER) };
     }
-    // SAFETY: non-NULL, and the caller guarantees `len` readable bytes for 'a.
-    Ok(unsafe { core::slice::from_raw_parts(ptr, len) })
+    // SAFETY: non-NULL, and the caller guarantees `len` readable bytes for 'a (`T` is one byte).
+    Ok(unsafe { core::slice::from_raw_parts(ptr.cast::<u8>(), len) })
 }
+
+/// The element types of C inputs: `uint8_t` for bytes, `char` (signed or not) for text. Both
+/// are one byte, read as `u8`.
+pub(crate) trait Byte {}
+impl Byte for u8 {}
+impl Byte for i8 {}
 
 /// An optional `(ptr, len)` input: NULL means absent.
 ///
 /// # Safety
 /// As [`in_bytes`].
-pub(crate) unsafe fn optional_input<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
+pub(crate) unsafe fn optional_input<'a, T: Byte>(ptr: *const T, len: usize) -> Option<&'a [u8]> {
     if ptr.is_null() {
         None
     } else {
-        // SAFETY: non-NULL, and the caller guarantees `len` readable bytes for 'a.
-        Some(unsafe { core::slice::from_raw_parts(ptr, len) })
+        // SAFETY: non-NULL, and the caller guarantees `len` readable bytes for 'a (`T` is one byte).
+        Some(unsafe { core::slice::from_raw_parts(ptr.cast::<u8>(), len) })
     }
 }
 

@@ -48,7 +48,7 @@ pub struct ak_keypoll_answer {
 /// NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_keypoll_parse(
-    data: *const u8,
+    data: *const c_char,
     len: usize,
     out: *mut ak_keypoll_answer,
     err: *mut ak_error,
@@ -134,7 +134,7 @@ pub unsafe extern "C" fn ak_keypoll_format_success(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_keypoll_format_error(
     code: i32,
-    message: *const u8,
+    message: *const c_char,
     len: usize,
     buf: *mut c_char,
     cap: usize,

@@ -96,7 +96,7 @@ fn borrowed_record(text: &[u8], r: &Record<'_>) -> ak_record {
 /// `line` valid for `len` bytes (or NULL with 0) and kept alive while `*out` is used; `out`
 /// writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ak_keys_parse_line(line: *const u8, len: usize, out: *mut ak_line) -> ak_result {
+pub unsafe extern "C" fn ak_keys_parse_line(line: *const c_char, len: usize, out: *mut ak_line) -> ak_result {
     ffi_panic_boundary! {
         let text = try_slice!(line, len);
         let slot = try_mut!(out);
@@ -125,7 +125,7 @@ pub struct ak_keys_iter {
 /// # Safety
 /// `buf` valid for `len` bytes (or NULL with 0); `iter` writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ak_keys_iter_init(iter: *mut ak_keys_iter, buf: *const u8, len: usize) -> ak_result {
+pub unsafe extern "C" fn ak_keys_iter_init(iter: *mut ak_keys_iter, buf: *const c_char, len: usize) -> ak_result {
     ffi_panic_boundary! {
         let bytes = try_slice!(buf, len);
         let slot = try_mut!(iter);

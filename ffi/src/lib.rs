@@ -2,7 +2,8 @@
 //!
 //! Conventions (see `ffi/README.md`), after rustls-ffi:
 //! - every function returns `ak_result` (`AK_OK` = 0) or is an infallible predicate;
-//! - inputs are `(const uint8_t *ptr, size_t len)`; `(NULL, 0)` is empty;
+//! - inputs are `(ptr, size_t len)`: `const char *` for text (names, keys, lines, JSON, tokens),
+//!   `const uint8_t *` for raw bytes (secrets, pins, derived keys); `(NULL, 0)` is empty;
 //! - text outputs are `(char *buf, size_t cap, size_t *written)`: NUL-terminated on success; on
 //!   `AK_BUFFER_TOO_SMALL`, `*written` is the capacity needed and `buf` is untouched;
 //! - other outputs are written only on success; failure details go to an optional `ak_error *`;
@@ -25,6 +26,7 @@ mod request;
 mod result;
 mod types;
 mod validate;
+mod version;
 mod wazuh5;
 
 pub use crypto::*;
@@ -35,4 +37,5 @@ pub use request::*;
 pub use result::*;
 pub use types::*;
 pub use validate::*;
+pub use version::*;
 pub use wazuh5::*;

@@ -91,7 +91,7 @@ pub struct ak_reply {
 /// writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_reply_parse(
-    data: *const u8,
+    data: *const c_char,
     len: usize,
     out: *mut ak_reply,
     err: *mut ak_error,

@@ -74,7 +74,7 @@ pub struct ak_request {
 /// strings; `out` writable; `err` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_request_parse(
-    data: *const u8,
+    data: *const c_char,
     len: usize,
     opts: *const ak_request_options,
     out: *mut ak_request,

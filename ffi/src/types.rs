@@ -36,7 +36,7 @@ impl ak_str {
     /// A non-NULL `ptr` must be valid for `len` bytes for `'a`.
     pub(crate) unsafe fn as_opt<'a>(&self) -> Option<&'a [u8]> {
         // SAFETY: forwarded contract.
-        unsafe { crate::io::optional_input(self.ptr.cast(), self.len) }
+        unsafe { crate::io::optional_input(self.ptr.cast::<u8>(), self.len) }
     }
 }
 

@@ -23,7 +23,7 @@ fn validate(bytes: &[u8], err: &mut Option<&mut ak_error>, check: fn(&[u8]) -> R
 /// # Safety
 /// `id` must be valid for `len` bytes (or NULL with `len` 0); `err` must be NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ak_validate_id(id: *const u8, len: usize, err: *mut ak_error) -> ak_result {
+pub unsafe extern "C" fn ak_validate_id(id: *const c_char, len: usize, err: *mut ak_error) -> ak_result {
     ffi_panic_boundary! {
         let mut err = err_out!(err);
         let bytes = try_slice!(id, len, err);
@@ -37,7 +37,7 @@ pub unsafe extern "C" fn ak_validate_id(id: *const u8, len: usize, err: *mut ak_
 /// # Safety
 /// As `ak_validate_id`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ak_validate_name(name: *const u8, len: usize, err: *mut ak_error) -> ak_result {
+pub unsafe extern "C" fn ak_validate_name(name: *const c_char, len: usize, err: *mut ak_error) -> ak_result {
     ffi_panic_boundary! {
         let mut err = err_out!(err);
         let bytes = try_slice!(name, len, err);
@@ -51,7 +51,7 @@ pub unsafe extern "C" fn ak_validate_name(name: *const u8, len: usize, err: *mut
 /// # Safety
 /// As `ak_validate_id`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ak_validate_key(key: *const u8, len: usize, err: *mut ak_error) -> ak_result {
+pub unsafe extern "C" fn ak_validate_key(key: *const c_char, len: usize, err: *mut ak_error) -> ak_result {
     ffi_panic_boundary! {
         let mut err = err_out!(err);
         let bytes = try_slice!(key, len, err);
@@ -67,7 +67,7 @@ pub unsafe extern "C" fn ak_validate_key(key: *const u8, len: usize, err: *mut a
 /// `ip` valid for `len` bytes; `out` writable; `err` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_validate_addr(
-    ip: *const u8,
+    ip: *const c_char,
     len: usize,
     out: *mut ak_addr,
     err: *mut ak_error,
@@ -103,7 +103,7 @@ pub(crate) fn addr_info(addr: &AgentAddr) -> ak_addr {
     info
 }
 
-/// Checks a groups string as a manager checks `G:'…'` (syntax, SPEC 3.5) and writes the distinct
+/// Checks a groups string as a manager checks `G:'…'` (syntax) and writes the distinct
 /// groups, comma-separated, into `dedup` (a buffer as long as the input plus one always suffices).
 /// On refusal, `err->subject` is what upstream quotes: pass `err` to `ak_error_reply` for the exact
 /// reply. Returns `AK_OK`, a group code (`AK_EMPTY_GROUP`, `AK_GROUP_PROHIBITED_CHARS`, …,
@@ -114,7 +114,7 @@ pub(crate) fn addr_info(addr: &AgentAddr) -> ak_addr {
 /// writable; `err` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_validate_groups(
-    groups: *const u8,
+    groups: *const c_char,
     len: usize,
     dedup: *mut c_char,
     cap: usize,
@@ -134,7 +134,7 @@ pub unsafe extern "C" fn ak_validate_groups(
     }
 }
 
-/// Applies the manager's stricter group rules (SPEC 3.6: at most 128 distinct groups, each
+/// Applies the manager's stricter group rules (at most 128 distinct groups, each
 /// `[A-Za-z0-9_.-]+` and not `.`/`..`) to a groups string that passed `ak_validate_groups`.
 /// Checking that `etc/shared/<group>` exists is left to the caller. Returns `AK_OK`,
 /// `AK_TOO_MANY_GROUPS`, `AK_INVALID_GROUP_NAME` (subject = the group) or a syntax code.
@@ -142,7 +142,11 @@ pub unsafe extern "C" fn ak_validate_groups(
 /// # Safety
 /// As `ak_validate_id`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn ak_groups_check_manager_rules(groups: *const u8, len: usize, err: *mut ak_error) -> ak_result {
+pub unsafe extern "C" fn ak_groups_check_manager_rules(
+    groups: *const c_char,
+    len: usize,
+    err: *mut ak_error,
+) -> ak_result {
     ffi_panic_boundary! {
         let mut err = err_out!(err);
         let bytes = try_slice!(groups, len, err);

@@ -139,7 +139,7 @@ pub unsafe extern "C" fn ak_derive_key(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_bearer_sign(
     key: *const u8,
-    kid: *const u8,
+    kid: *const c_char,
     kid_len: usize,
     iat: i64,
     jti: *const u8,
@@ -164,7 +164,7 @@ pub unsafe extern "C" fn ak_bearer_sign(
 /// `bearer` valid for `len` bytes; `out` writable; `err` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_bearer_peek(
-    bearer: *const u8,
+    bearer: *const c_char,
     len: usize,
     out: *mut ak_bearer_info,
     err: *mut ak_error,
@@ -192,7 +192,7 @@ pub unsafe extern "C" fn ak_bearer_peek(
 /// `bearer` valid for `len` bytes; `key` valid for 32 bytes; `out` writable; `err` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_bearer_verify(
-    bearer: *const u8,
+    bearer: *const c_char,
     len: usize,
     key: *const u8,
     now: i64,
@@ -350,7 +350,7 @@ fn token_to_c(token: &EnrollmentToken<'_>) -> ak_token {
 /// while `*out` is used; `out` writable; `err` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_token_decode(
-    token: *const u8,
+    token: *const c_char,
     len: usize,
     scratch: *mut u8,
     scratch_cap: usize,
@@ -391,10 +391,10 @@ pub unsafe extern "C" fn ak_token_decode(
 /// writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_token_encode(
-    address: *const u8,
+    address: *const c_char,
     address_len: usize,
     pin: *const u8,
-    ca: *const u8,
+    ca: *const c_char,
     ca_len: usize,
     token_id: *const u8,
     secret: *const u8,
@@ -561,7 +561,7 @@ pub struct ak_enroll_request {
 /// NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_enroll_request_parse(
-    body: *const u8,
+    body: *const c_char,
     len: usize,
     out: *mut ak_enroll_request,
     err: *mut ak_error,
@@ -640,15 +640,15 @@ pub extern "C" fn ak_enroll_error_message(code: u32, field: ak_field) -> *const 
 /// or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_enroll_request_format(
-    name: *const u8,
+    name: *const c_char,
     name_len: usize,
-    version: *const u8,
+    version: *const c_char,
     version_len: usize,
-    groups: *const u8,
+    groups: *const c_char,
     groups_len: usize,
-    ip: *const u8,
+    ip: *const c_char,
     ip_len: usize,
-    key_hash: *const u8,
+    key_hash: *const c_char,
     key_hash_len: usize,
     buf: *mut c_char,
     cap: usize,
@@ -709,7 +709,7 @@ pub struct ak_enroll_reply {
 /// NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_enroll_reply_parse(
-    body: *const u8,
+    body: *const c_char,
     len: usize,
     out: *mut ak_enroll_reply,
     err: *mut ak_error,
@@ -789,10 +789,10 @@ pub unsafe extern "C" fn ak_enroll_reply_format(
 /// `written` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ak_enroll_error_format(
-    class: *const u8,
+    class: *const c_char,
     class_len: usize,
     code: i64,
-    message: *const u8,
+    message: *const c_char,
     message_len: usize,
     buf: *mut c_char,
     cap: usize,

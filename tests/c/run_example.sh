@@ -29,7 +29,7 @@ cat >> "$out/readme_example.c" <<'MAIN'
 int main(void) {
     const char *msg = "OSSEC PASS: topsecret OSSEC A:'web-01'\n";
     char reply[512];
-    handle((const uint8_t *)msg, strlen(msg), "10.0.0.1", reply, sizeof reply);
+    handle(msg, strlen(msg), "10.0.0.1", reply, sizeof reply);
     return strncmp(reply, "OSSEC K:'042 web-01 any ", 24) != 0;
 }
 MAIN
@@ -44,4 +44,14 @@ for kind in dynamic static; do
     diff -u examples/c/expected.txt "$out/authd_demo_$kind.txt"
     passed=$((passed + 1))
 done
+# The installed libraries stay small: LTO and no debug information (the static library bundles
+# the standard library's objects, which is most of its size).
+size_of() { stat -c %s "$1"; }
+so_size=$(size_of "$prefix/lib/libagentkeys.so.0")
+a_size=$(size_of "$prefix/lib/libagentkeys.a")
+if [ "$so_size" -gt $((2 * 1024 * 1024)) ] || [ "$a_size" -gt $((20 * 1024 * 1024)) ]; then
+    echo "installed libraries too large: libagentkeys.so $so_size bytes, libagentkeys.a $a_size bytes" >&2
+    exit 1
+fi
+passed=$((passed + 1))
 echo "example: $passed passed, 0 failed"

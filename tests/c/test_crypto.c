@@ -7,18 +7,18 @@ static void hashes(void) {
     size_t n;
     for (size_t i = 0; i < KEY_HASH_CASES_LEN; i++) {
         const struct key_hash_case *c = &KEY_HASH_CASES[i];
-        CHECK_CODE(ak_key_hash(u8(c->id), c->id_len, u8(c->name), c->name_len, u8(c->key), c->key_len, out, sizeof out, &n), AK_OK);
+        CHECK_CODE(ak_key_hash(c->id, c->id_len, c->name, c->name_len, c->key, c->key_len, out, sizeof out, &n), AK_OK);
         CHECK(cstr_eq(out, c->hash, c->hash_len));
     }
     for (size_t i = 0; i < ENCRYPTION_KEY_CASES_LEN; i++) {
         const struct encryption_key_case *c = &ENCRYPTION_KEY_CASES[i];
-        CHECK_CODE(ak_encryption_key(u8(c->id), c->id_len, u8(c->name), c->name_len, u8(c->key), c->key_len, out, sizeof out, &n), AK_OK);
+        CHECK_CODE(ak_encryption_key(c->id, c->id_len, c->name, c->name_len, c->key, c->key_len, out, sizeof out, &n), AK_OK);
         CHECK(cstr_eq(out, c->encryption_key, c->encryption_key_len));
         CHECK(memcmp(out, c->aes_key, 32) == 0 && c->aes_key_len == 32);
     }
-    CHECK_CODE(ak_key_hash(u8("1"), 1, u8("a"), 1, u8("k"), 1, out, 40, &n), AK_BUFFER_TOO_SMALL);
+    CHECK_CODE(ak_key_hash("1", 1, "a", 1, "k", 1, out, 40, &n), AK_BUFFER_TOO_SMALL);
     CHECK(n == 41);
-    CHECK_CODE(ak_key_hash(NULL, 1, u8("a"), 1, u8("k"), 1, out, sizeof out, &n), AK_NULL_PARAMETER);
+    CHECK_CODE(ak_key_hash(NULL, 1, "a", 1, "k", 1, out, sizeof out, &n), AK_NULL_PARAMETER);
 }
 
 static void export_import(void) {
@@ -26,7 +26,7 @@ static void export_import(void) {
         const struct export_case *c = &EXPORT_CASES[i];
         ak_record_buf rec;
         ak_error err;
-        ak_result r = ak_import_key(u8(c->base64), c->base64_len, &rec, &err);
+        ak_result r = ak_import_key(c->base64, c->base64_len, &rec, &err);
         if (!c->ok) {
             CHECK(r != AK_OK);
             continue;
@@ -43,7 +43,7 @@ static void export_import(void) {
     }
     ak_record_buf rec;
     ak_error err;
-    CHECK_CODE(ak_import_key(u8("MDAx!IHNl"), 9, &rec, &err), AK_INVALID_BASE64);
+    CHECK_CODE(ak_import_key("MDAx!IHNl", 9, &rec, &err), AK_INVALID_BASE64);
     CHECK(err.offset == 4);
 }
 
@@ -54,7 +54,7 @@ static void secrets(void) {
     CHECK(n == 64 && strlen(a) == 64);
     CHECK_CODE(ak_generate_key(b, sizeof b, &n), AK_OK);
     CHECK(strcmp(a, b) != 0);
-    CHECK_CODE(ak_validate_key(u8(a), 64, NULL), AK_OK);
+    CHECK_CODE(ak_validate_key(a, 64, NULL), AK_OK);
     CHECK_CODE(ak_generate_key(a, 64, &n), AK_BUFFER_TOO_SMALL);
     CHECK(n == 65);
     CHECK(ak_ct_equal(u8("pass"), 4, u8("pass"), 4));

@@ -6,7 +6,7 @@ static void vector_lines(void) {
     for (size_t i = 0; i < KEYS_LINE_CASES_LEN; i++) {
         const struct keys_line_case *c = &KEYS_LINE_CASES[i];
         ak_line line;
-        CHECK_CODE(ak_keys_parse_line(u8(c->line), c->line_len, &line), AK_OK);
+        CHECK_CODE(ak_keys_parse_line(c->line, c->line_len, &line), AK_OK);
         CHECK(line.kind == c->kind);
         if (line.kind == AK_LINE_AGENT) {
             CHECK(str_eq(line.record.id, c->id, c->id_len));
@@ -40,7 +40,7 @@ static void whole_buffer(void) {
     ak_keys_iter it;
     ak_line line;
     unsigned count = 0;
-    CHECK_CODE(ak_keys_iter_init(&it, u8(file), strlen(file)), AK_OK);
+    CHECK_CODE(ak_keys_iter_init(&it, file, strlen(file)), AK_OK);
     while (ak_keys_iter_next(&it, &line) == AK_OK) {
         CHECK(count < 6);
         if (count >= 6) {
@@ -54,21 +54,21 @@ static void whole_buffer(void) {
     CHECK_CODE(ak_keys_iter_next(&it, &line), AK_END);
 
     /* The invalid lines report their line number and why. */
-    CHECK_CODE(ak_keys_iter_init(&it, u8(file), strlen(file)), AK_OK);
+    CHECK_CODE(ak_keys_iter_init(&it, file, strlen(file)), AK_OK);
     for (int i = 0; i < 5; i++) {
         ak_keys_iter_next(&it, &line);
     }
     CHECK(line.kind == AK_LINE_INVALID && line.error.code == AK_INVALID_ADDR);
     CHECK(line.error.line == 5 && line.error.field == AK_FIELD_IP && line.error.offset == 8);
     /* \r before \n is not part of the key. */
-    CHECK_CODE(ak_keys_iter_init(&it, u8(file), strlen(file)), AK_OK);
+    CHECK_CODE(ak_keys_iter_init(&it, file, strlen(file)), AK_OK);
     ak_keys_iter_next(&it, &line);
     CHECK(str_eq(line.record.key, "k1", 2));
 
     /* An empty buffer has no lines; a trailing newline adds none. */
     CHECK_CODE(ak_keys_iter_init(&it, NULL, 0), AK_OK);
     CHECK_CODE(ak_keys_iter_next(&it, &line), AK_END);
-    CHECK_CODE(ak_keys_iter_init(&it, u8("001 a1 any k\n"), 13), AK_OK);
+    CHECK_CODE(ak_keys_iter_init(&it, "001 a1 any k\n", 13), AK_OK);
     CHECK_CODE(ak_keys_iter_next(&it, &line), AK_OK);
     CHECK_CODE(ak_keys_iter_next(&it, &line), AK_END);
 }
@@ -98,18 +98,18 @@ static void formatting(void) {
 static void hostile(void) {
     ak_line line;
     CHECK_CODE(ak_keys_parse_line(NULL, 3, &line), AK_NULL_PARAMETER);
-    CHECK_CODE(ak_keys_parse_line(u8("001 a any k"), 11, NULL), AK_NULL_PARAMETER);
-    CHECK_CODE(ak_keys_parse_line(u8("001 \xff\xfe any k"), 11, &line), AK_OK);
+    CHECK_CODE(ak_keys_parse_line("001 a any k", 11, NULL), AK_NULL_PARAMETER);
+    CHECK_CODE(ak_keys_parse_line("001 \xff\xfe any k", 11, &line), AK_OK);
     CHECK(line.kind == AK_LINE_INVALID && line.error.code == AK_INVALID_NAME);
     char *big = filled(70 * 1024, 'a');
     big[3] = ' ';
     big[10] = ' ';
     big[14] = ' ';
     memcpy(big + 11, "any", 3);
-    CHECK_CODE(ak_keys_parse_line(u8(big), 70 * 1024, &line), AK_OK);
+    CHECK_CODE(ak_keys_parse_line(big, 70 * 1024, &line), AK_OK);
     CHECK(line.kind == AK_LINE_INVALID);
     ak_keys_iter it;
-    CHECK_CODE(ak_keys_iter_init(&it, u8(big), 70 * 1024), AK_OK);
+    CHECK_CODE(ak_keys_iter_init(&it, big, 70 * 1024), AK_OK);
     CHECK_CODE(ak_keys_iter_next(&it, &line), AK_OK);
     CHECK_CODE(ak_keys_iter_next(&it, &line), AK_END);
     free(big);

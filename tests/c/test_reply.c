@@ -7,7 +7,7 @@ static void vectors(void) {
         const struct reply_case *c = &REPLY_CASES[i];
         ak_reply reply;
         ak_error err;
-        ak_result r = ak_reply_parse(u8(c->reply), c->reply_len, &reply, &err);
+        ak_result r = ak_reply_parse(c->reply, c->reply_len, &reply, &err);
         if (c->ok) {
             CHECK_CODE(r, AK_OK);
             CHECK(reply.kind == AK_REPLY_KEY);
@@ -52,14 +52,14 @@ static void formatting(void) {
 static void hostile(void) {
     ak_reply reply;
     ak_error err;
-    CHECK_CODE(ak_reply_parse(u8(""), 0, &reply, &err), AK_EMPTY_REPLY);
+    CHECK_CODE(ak_reply_parse("", 0, &reply, &err), AK_EMPTY_REPLY);
     CHECK_CODE(ak_reply_parse(NULL, 9, &reply, &err), AK_NULL_PARAMETER);
-    CHECK_CODE(ak_reply_parse(u8("OSSEC K:'001 ab any k\xff'"), 23, &reply, &err), AK_INVALID_KEY);
+    CHECK_CODE(ak_reply_parse("OSSEC K:'001 ab any k\xff'", 23, &reply, &err), AK_INVALID_KEY);
     char *big = filled(70 * 1024, 'a');
     memcpy(big, "OSSEC K:'", 9);
-    CHECK_CODE(ak_reply_parse(u8(big), 70 * 1024, &reply, &err), AK_INVALID_REPLY);
+    CHECK_CODE(ak_reply_parse(big, 70 * 1024, &reply, &err), AK_INVALID_REPLY);
     memcpy(big, "ERROR: ", 7);
-    CHECK_CODE(ak_reply_parse(u8(big), 70 * 1024, &reply, &err), AK_OK);
+    CHECK_CODE(ak_reply_parse(big, 70 * 1024, &reply, &err), AK_OK);
     CHECK(reply.kind == AK_REPLY_REFUSED && reply.server_error.len == 70 * 1024 - 7);
     free(big);
 }

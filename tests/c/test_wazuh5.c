@@ -40,10 +40,10 @@ static void jwt(void) {
         unhex(c->jti_hex, c->jti_hex_len, jti);
         char bearer[512];
         size_t n;
-        CHECK_CODE(ak_bearer_sign(key, u8(c->kid), c->kid_len, c->iat, jti, bearer, sizeof bearer, &n), AK_OK);
+        CHECK_CODE(ak_bearer_sign(key, c->kid, c->kid_len, c->iat, jti, bearer, sizeof bearer, &n), AK_OK);
         CHECK(cstr_eq(bearer, c->bearer, c->bearer_len));
         char tiny[8];
-        CHECK_CODE(ak_bearer_sign(key, u8(c->kid), c->kid_len, c->iat, jti, tiny, sizeof tiny, &n), AK_BUFFER_TOO_SMALL);
+        CHECK_CODE(ak_bearer_sign(key, c->kid, c->kid_len, c->iat, jti, tiny, sizeof tiny, &n), AK_BUFFER_TOO_SMALL);
         CHECK(n == c->bearer_len + 1);
     }
     for (size_t i = 0; i < JWT_VERIFY_CASES_LEN; i++) {
@@ -55,7 +55,7 @@ static void jwt(void) {
         /* A bearer too long for a C literal comes as (NULL, length): any bytes of that length. */
         char *long_bearer = c->bearer == NULL ? filled(c->bearer_len, 'A') : NULL;
         const char *text = c->bearer == NULL ? long_bearer : c->bearer;
-        ak_result r = ak_bearer_verify(u8(text), c->bearer_len, key, c->now, 60, 30, &info, &err);
+        ak_result r = ak_bearer_verify(text, c->bearer_len, key, c->now, 60, 30, &info, &err);
         free(long_bearer);
         if (c->ok) {
             CHECK_CODE(r, AK_OK);
@@ -78,7 +78,7 @@ static void tokens(void) {
         uint8_t scratch[4096];
         ak_token t;
         ak_error err;
-        ak_result r = ak_token_decode(u8(c->token), c->token_len, scratch, sizeof scratch, &t, &err);
+        ak_result r = ak_token_decode(c->token, c->token_len, scratch, sizeof scratch, &t, &err);
         if (!c->ok) {
             CHECK(r != AK_OK && err.code == r);
             continue;
@@ -100,7 +100,7 @@ static void tokens(void) {
         /* Encoding it again gives the same token. */
         char again[4096];
         size_t n;
-        CHECK_CODE(ak_token_encode(u8(t.address), strlen(t.address), t.pin, NULL, 0,
+        CHECK_CODE(ak_token_encode(t.address, strlen(t.address), t.pin, NULL, 0,
                                    t.has_credential ? t.token_id : NULL, t.has_credential ? t.secret : NULL,
                                    again, sizeof again, &n, &err),
                    AK_OK);
@@ -113,9 +113,9 @@ static void tokens(void) {
     char out[512];
     size_t n;
     ak_error err;
-    CHECK_CODE(ak_token_encode(u8("m.example"), 9, NULL, NULL, 0, NULL, NULL, out, sizeof out, &n, &err), AK_TOKEN_ANCHOR);
+    CHECK_CODE(ak_token_encode("m.example", 9, NULL, NULL, 0, NULL, NULL, out, sizeof out, &n, &err), AK_TOKEN_ANCHOR);
     uint8_t pin[32] = {0};
-    CHECK_CODE(ak_token_encode(u8("m example"), 9, pin, NULL, 0, NULL, NULL, out, sizeof out, &n, &err),
+    CHECK_CODE(ak_token_encode("m example", 9, pin, NULL, 0, NULL, NULL, out, sizeof out, &n, &err),
                AK_INVALID_TOKEN_ADDRESS);
     CHECK(err.field == AK_FIELD_ADDRESS);
 }
@@ -125,7 +125,7 @@ static void bodies(void) {
         const struct enroll_body_case *c = &ENROLL_BODY_CASES[i];
         ak_enroll_request req;
         ak_error err;
-        ak_result r = ak_enroll_request_parse(u8(c->body), c->body_len, &req, &err);
+        ak_result r = ak_enroll_request_parse(c->body, c->body_len, &req, &err);
         if (c->ok) {
             CHECK_CODE(r, AK_OK);
             CHECK(cstr_eq(req.name, c->name, c->name_len));
@@ -143,7 +143,7 @@ static void bodies(void) {
     char body[256];
     size_t n;
     ak_error err;
-    CHECK_CODE(ak_enroll_request_format(u8("web-01"), 6, u8("v5.0.0"), 6, u8("default"), 7, u8("src"), 3, NULL, 0,
+    CHECK_CODE(ak_enroll_request_format("web-01", 6, "v5.0.0", 6, "default", 7, "src", 3, NULL, 0,
                                         body, sizeof body, &n, &err),
                AK_OK);
     CHECK(strcmp(body, "{\"name\":\"web-01\",\"version\":\"v5.0.0\",\"groups\":\"default\",\"ip\":\"src\"}") == 0);
@@ -153,11 +153,11 @@ static void bodies(void) {
     char reply[512];
     CHECK_CODE(ak_enroll_reply_format(&rec, secret, reply, sizeof reply, &n, &err), AK_OK);
     ak_enroll_reply parsed;
-    CHECK_CODE(ak_enroll_reply_parse(u8(reply), n, &parsed, &err), AK_OK);
+    CHECK_CODE(ak_enroll_reply_parse(reply, n, &parsed, &err), AK_OK);
     CHECK(str_eq(parsed.record.name, "web-01", 6) && parsed.has_reenroll_secret);
     CHECK(memcmp(parsed.reenroll_secret, secret, 32) == 0);
     char envelope[256];
-    CHECK_CODE(ak_enroll_error_format(u8("stale_token"), 11, 0, u8("Invalid client authentication"), 29, envelope,
+    CHECK_CODE(ak_enroll_error_format("stale_token", 11, 0, "Invalid client authentication", 29, envelope,
                                       sizeof envelope, &n),
                AK_OK);
     CHECK(strcmp(envelope, "{\"error\":{\"code\":\"stale_token\",\"message\":\"Invalid client authentication\"}}") == 0);
@@ -171,20 +171,20 @@ static void readme_example(void) {
     memset(secret, 2, sizeof secret);
     char token[512], bearer[512];
     size_t n;
-    CHECK_CODE(ak_token_encode(u8("manager.example.com"), 19, pin, NULL, 0, id, secret, token, sizeof token, &n, NULL),
+    CHECK_CODE(ak_token_encode("manager.example.com", 19, pin, NULL, 0, id, secret, token, sizeof token, &n, NULL),
                AK_OK);
     ak_derive_key(AK_LABEL_TOKEN, secret, sizeof secret, key);
     char kid[23];
     uint8_t scratch[512];
     ak_token t;
-    CHECK_CODE(ak_token_decode(u8(token), n, scratch, sizeof scratch, &t, NULL), AK_OK);
+    CHECK_CODE(ak_token_decode(token, n, scratch, sizeof scratch, &t, NULL), AK_OK);
     memcpy(kid, t.kid, sizeof kid);
-    CHECK_CODE(ak_bearer_sign(key, u8(kid), strlen(kid), 1700000000, jti, bearer, sizeof bearer, &n), AK_OK);
+    CHECK_CODE(ak_bearer_sign(key, kid, strlen(kid), 1700000000, jti, bearer, sizeof bearer, &n), AK_OK);
     ak_bearer_info info;
-    CHECK_CODE(ak_bearer_peek(u8(bearer), n, &info, NULL), AK_OK);
+    CHECK_CODE(ak_bearer_peek(bearer, n, &info, NULL), AK_OK);
     CHECK(info.kind == AK_BEARER_TOKEN && memcmp(info.token_id, id, 16) == 0);
-    CHECK_CODE(ak_bearer_verify(u8(bearer), n, key, 1700000010, 60, 30, &info, NULL), AK_OK);
-    CHECK_CODE(ak_bearer_verify(u8(bearer), n, key, 1700000100, 60, 30, &info, NULL), AK_STALE_BEARER);
+    CHECK_CODE(ak_bearer_verify(bearer, n, key, 1700000010, 60, 30, &info, NULL), AK_OK);
+    CHECK_CODE(ak_bearer_verify(bearer, n, key, 1700000100, 60, 30, &info, NULL), AK_STALE_BEARER);
     char credential[44];
     CHECK_CODE(ak_token_credential_text(id, secret, credential, sizeof credential, &n), AK_OK);
     CHECK(n == 43);
