@@ -3,7 +3,7 @@
 from typing import Callable, List, Literal, Optional, Tuple, Union, final
 
 __all__ = [
-    "__version__",
+    "__version__", "_bearer", "_record_from_line", "_request",
     "Error", "ParseError", "Record", "Request", "RequestRefused", "ScriptRefused", "ServerRefused",
     "ValidationError", "encryption_key", "export_key", "file_ip", "generate_key", "import_key",
     "key_hash", "keypoll_error", "keypoll_success", "normalize_ip", "parse_keypoll_output",
@@ -57,13 +57,11 @@ class ScriptRefused(Error):
 
 @final
 class Record:
-    """One agent of a client.keys file; ``str(record)`` is its line.
+    """One agent of a client.keys file: ``str(record)`` is its line.
 
-    ``Record(id, name, ip, key)`` validates every field (raising :class:`ValidationError`).
-    ``ip`` is kept in canonical form (``"10.1.1.1/32"``, expanded upper-case IPv6); ``str()``
-    writes the client.keys form. Removed agents (``ID !NAME …``) have ``removed`` True and keep
-    their line verbatim. Records are immutable, hashable and compare by value.
-    """
+    ``Record(id, name, ip, key)`` validates every field; ``ip`` is kept in canonical form
+    (``"10.1.1.1/32"``, expanded IPv6) and written in client.keys form by ``str()``.
+    Removed agents (``ID !NAME …`` lines) have ``removed == True`` and keep their line verbatim."""
 
     id: str
     name: str
@@ -77,14 +75,19 @@ class Record:
     def __hash__(self) -> int: ...
     def __eq__(self, other: object, /) -> bool: ...
 
+    __match_args__ = ("id", "name", "ip", "key")
+    def __reduce__(self) -> Tuple[object, Tuple[object, ...]]:
+        """Pickles the value (it is rebuilt, validated, on unpickling)."""
+    def __copy__(self) -> "Record":
+        """The value itself: it is immutable."""
+    def __deepcopy__(self, memo: object, /) -> "Record":
+        """The value itself: it is immutable."""
 @final
 class Request:
-    """A port-1515 registration request.
+    """A registration request, as an agent sends it on port 1515.
 
-    Build one to send: ``Request("web-01", version="v4.14.7", groups="default").encode()``;
-    parse one as a manager does: ``Request.parse(data, password="…", manager_version="v4.14.7")``.
-    ``ip`` is None, ``"src"`` or the canonical address the agent sent.
-    """
+    Build one to send (``Request(name, version="v4.14.7", groups="default").encode()``) or parse
+    one as a manager does (``Request.parse(data, password=…, manager_version=…)``)."""
 
     name: str
     password: Optional[str]
@@ -102,7 +105,7 @@ class Request:
         ip: Optional[str] = None,
         key_hash: Optional[str] = None,
     ) -> "Request":
-        """Validates the fields (raising :class:`ValidationError`)."""
+        """Create and return a new object.  See help(type) for accurate signature."""
     def encode(self) -> bytes:
         """The request line an agent sends, ``\\n`` included."""
     @staticmethod
@@ -112,75 +115,84 @@ class Request:
         password: Union[str, bytes, None] = None,
         manager_version: Optional[str] = None,
     ) -> "Request":
-        """Parses a request as a Wazuh 4.x manager does; raises :class:`RequestRefused` with the
-        manager's exact reply. ``manager_version`` None accepts any agent version."""
+        """Parses a request exactly as a Wazuh 4.x manager does. ``password`` is the manager's
+        password (None: no password); ``manager_version`` enables the ``V:`` check (None accepts any
+        version). Raises ``RequestRefused`` whose ``.reply`` is the manager's exact reply."""
     def address(self, source_ip: str, *, use_source_ip: bool = False) -> str:
-        """The address the manager records: the ``IP:`` value, ``source_ip`` for ``IP:'src'`` or
-        with ``use_source_ip``, else ``"any"``."""
+        """The address a manager records for this request, given the connection's source address:
+        the ``IP:`` value, the source for ``IP:'src'`` or with ``use_source_ip``, else ``"any"``."""
     def __eq__(self, other: object, /) -> bool: ...
 
+    __match_args__ = ("name",)
+    def __reduce__(self) -> Tuple[object, Tuple[object, ...]]:
+        """Pickles the value (it is rebuilt, validated, on unpickling)."""
+    def __copy__(self) -> "Request":
+        """The value itself: it is immutable."""
+    def __deepcopy__(self, memo: object, /) -> "Request":
+        """The value itself: it is immutable."""
 def parse_keys(data: Union[bytes, bytearray, str]) -> List[Record]:
-    """Parses a whole client.keys in file order: comments skipped, removed agents with
-    ``removed=True``. Raises :class:`ParseError`/:class:`ValidationError` (``.line`` set) at the
-    first invalid line. Releases the GIL while parsing large inputs."""
+    """Parses a whole client.keys (``bytes`` or ``str``) into records, in file order. Comments are
+    skipped; removed agents come back with ``removed=True``. Raises ``ParseError`` (with ``.line``,
+    1-based, and ``.kind`` naming the rule) at the first invalid line. The GIL is released while large inputs are parsed."""
 
 def scan_keys(data: Union[bytes, bytearray, str]) -> Tuple[List[Record], List[Error]]:
-    """Like :func:`parse_keys` but collects every bad line instead of raising: ``(records,
-    problems)``, each problem with ``.line`` set."""
+    """Parses a whole client.keys without stopping: returns ``(records, problems)`` where every
+    problem is a ``ParseError`` instance with ``.line`` set."""
 
 def validate_id(id: str) -> str:
-    """Returns ``id`` if it is 1–8 digits and not all zeros; else raises :class:`ValidationError`."""
+    """Returns ``id`` if it is a valid agent ID (1–8 digits, not all zeros), else raises
+    ``ValidationError``."""
 
 def validate_script_id(id: str) -> str:
-    """Returns ``id`` if it is valid in a key-poll answer (3–8 digits, not all zeros); else raises
-    :class:`ValidationError` (``kind`` ``"ScriptIdTooShort"`` for 1–2 digits)."""
+    """Returns ``id`` if it is a valid ID for a key-poll answer (3–8 digits), else raises
+    ``ValidationError``."""
 
 def validate_name(name: str) -> str:
-    """Returns ``name`` if it is 2–128 of ``A-Z a-z 0-9 . _ -`` not starting with ``.``."""
+    """Returns ``name`` if it is a valid agent name, else raises ``ValidationError``."""
 
 def validate_ip(ip: str) -> str:
-    """Returns the canonical form of a valid address (``any``, IPv4/IPv6, ``/prefix`` or
-    ``/netmask``)."""
+    """Returns the canonical form of a valid agent address, else raises ``ValidationError``."""
 
 def validate_key(key: str) -> str:
-    """Returns ``key`` if it is 1–128 printable ASCII characters without space or ``'``."""
+    """Returns ``key`` if it is a valid agent key, else raises ``ValidationError``."""
 
 def validate_groups(groups: str) -> str:
-    """Checks a groups string as a manager checks ``G:'…'`` and returns it de-duplicated; the
-    error's ``str()`` is upstream's exact reply text."""
+    """Checks a groups string as a manager checks ``G:'…'`` and returns it de-duplicated. Raises
+    ``ValidationError`` whose ``str()`` is upstream's exact reply text."""
 
 def normalize_ip(ip: str) -> str:
-    """The canonical form used in replies: ``"::1"`` → ``"0000:…:0001"``, ``"::ffff:1.2.3.4"`` →
-    ``"1.2.3.4"``, IPv4 as typed."""
+    """The canonical form of an address: what replies carry (``::1`` → expanded upper-case IPv6,
+    ``::ffff:1.2.3.4`` → ``1.2.3.4``, IPv4 as typed)."""
 
 def file_ip(ip: str) -> str:
-    """The form written to client.keys: ``"10.1.1.1/32"`` → ``"10.1.1.1"``,
-    ``"10.0.0.0/255.0.0.0"`` → ``"10.0.0.0/8"``."""
+    """The form of an address written to client.keys (``10.1.1.1/32`` → ``10.1.1.1``,
+    ``10.0.0.0/255.0.0.0`` → ``10.0.0.0/8``)."""
 
 def generate_key() -> str:
     """A new agent key: 64 lowercase hex characters from the operating system's entropy."""
 
 def key_hash(id: str, name: str, key: str) -> str:
-    """The ``K:`` field of a request: lowercase hex SHA-1 of ``id + name + key``."""
+    """The ``K:`` key hash: lowercase hex SHA-1 of ``id + name + key``."""
 
 def encryption_key(id: str, name: str, key: str) -> str:
-    """The 47-character message-encryption key (AES-256 uses the first 32 characters)."""
+    """The 47-character message-encryption key of a record (AES-256 uses its first 32 characters)."""
 
 def export_key(record: Record) -> str:
-    """``manage_agents -e``: standard Base64 of ``"ID NAME IP KEY"``."""
+    """The ``manage_agents -e`` export of a record: standard Base64 of ``ID NAME IP KEY``."""
 
 def import_key(text: Union[str, bytes, bytearray]) -> Record:
-    """Decodes a ``manage_agents -e`` export (white space skipped) and validates its record."""
+    """Decodes a ``manage_agents -e`` export and validates its record."""
 
 def parse_reply(data: Union[bytes, bytearray, str]) -> Record:
-    """Parses a manager's reply in the Wazuh 4.x, 3.x or OSSEC style and returns the record,
-    validated as a Wazuh 4.x agent does; raises :class:`ServerRefused` when the manager refused."""
+    """Parses a manager's reply (Wazuh 4.x, 3.x or OSSEC style) and returns the record, validated as a
+    Wazuh 4.x agent does. Raises ``ServerRefused`` (``.server_message``) when the manager refused,
+    ``ParseError`` when the reply is malformed or its record invalid."""
 
 def keypoll_success(*, id: str, name: str, ip: str, key: str) -> str:
-    """``{"error":0,"data":{…}}`` for a validated record."""
+    """A key-poll success answer: ``{"error":0,"data":{…}}``."""
 
 def keypoll_error(code: int, message: str) -> str:
-    """``{"error":code,"message":"…"}``; ``code`` must not be 0."""
+    """A key-poll error answer: ``{"error":N,"message":"…"}`` (N must not be 0)."""
 
 def check_key_request(kind: str, value: str) -> str:
     """Checks a key request as remoted sends it (``kind`` ``"id"`` or ``"ip"``): an ID of 1–8 digits
@@ -189,7 +201,8 @@ def check_key_request(kind: str, value: str) -> str:
     ``"TooLong"``)."""
 
 def parse_keypoll_output(text: Union[str, bytes, bytearray]) -> Record:
-    """Parses a key-poll answer; raises :class:`ScriptRefused` for an error answer."""
+    """Parses a key-poll script's output into a record. Raises ``ScriptRefused`` (``.code``,
+    ``.script_message``) for an error answer, ``ParseError`` for anything the manager would reject."""
 
 # Wazuh 5.0 enrollment (public as ``agentkeys.wazuh5``).
 
@@ -202,8 +215,8 @@ class BearerRefused(Error):
 
 @final
 class Bearer:
-    """What a bearer says about its signer: ``kind`` is ``"password"``, ``"token"`` or
-    ``"reenroll"`` and ``kid`` the token ID text or agent ID (None for the password). After
+    """What a bearer says about its signer: ``kind`` is ``"password"``, ``"token"`` or ``"reenroll"``
+    and ``kid`` the token ID text or agent ID (None for the password). After
     :func:`verify_bearer`, ``iat``, ``exp``, ``nbf`` and ``jti`` hold the claims (else None)."""
 
     @property
@@ -220,6 +233,13 @@ class Bearer:
     def jti(self) -> Optional[bytes]: ...
     def __eq__(self, other: object, /) -> bool: ...
 
+    __match_args__ = ("kind", "kid")
+    def __reduce__(self) -> Tuple[object, Tuple[object, ...]]:
+        """Pickles the value (it is rebuilt, validated, on unpickling)."""
+    def __copy__(self) -> "Bearer":
+        """The value itself: it is immutable."""
+    def __deepcopy__(self, memo: object, /) -> "Bearer":
+        """The value itself: it is immutable."""
 @final
 class Token:
     """A decoded enrollment token. ``host`` is the DNS name or address (IPv6 without brackets),
@@ -256,6 +276,13 @@ class Token:
         """The token's text."""
     def __eq__(self, other: object, /) -> bool: ...
 
+    __match_args__ = ("host", "port", "prefix")
+    def __reduce__(self) -> Tuple[object, Tuple[object, ...]]:
+        """Pickles the value (it is rebuilt, validated, on unpickling)."""
+    def __copy__(self) -> "Token":
+        """The value itself: it is immutable."""
+    def __deepcopy__(self, memo: object, /) -> "Token":
+        """The value itself: it is immutable."""
 @final
 class EnrollRequest:
     """A parsed ``/enroll`` request body. ``ip`` is None, ``"src"`` or the canonical address."""
@@ -268,7 +295,7 @@ class EnrollRequest:
         ip: Optional[str] = None,
         key_hash: Optional[str] = None,
     ) -> "EnrollRequest":
-        """A request body; every field is validated as the manager validates it."""
+        """Create and return a new object.  See help(type) for accurate signature."""
     @property
     def name(self) -> str: ...
     @property
@@ -283,6 +310,13 @@ class EnrollRequest:
         """The compact JSON body."""
     def __eq__(self, other: object, /) -> bool: ...
 
+    __match_args__ = ("name", "version", "groups", "ip", "key_hash")
+    def __reduce__(self) -> Tuple[object, Tuple[object, ...]]:
+        """Pickles the value (it is rebuilt, validated, on unpickling)."""
+    def __copy__(self) -> "EnrollRequest":
+        """The value itself: it is immutable."""
+    def __deepcopy__(self, memo: object, /) -> "EnrollRequest":
+        """The value itself: it is immutable."""
 _Bytes = Union[bytes, bytearray, str]
 
 def derive_key(label: Literal["password", "token", "reenroll"], secret: _Bytes) -> bytes:
@@ -352,5 +386,28 @@ def pin_text(pin: _Bytes) -> str:
     """A pin as a token writes it: 43 characters of unpadded base64url."""
 
 def token_id_text(raw: _Bytes) -> str:
-    """A 16-byte token ID as tokens and bearers (``kid``) write it: 22 characters of unpadded
-    base64url."""
+    """A 16-byte enrollment token ID as tokens and bearers (`kid`) write it: 22 characters of
+    unpadded base64url."""
+
+def _record_from_line(line: str) -> Record:
+    """Rebuilds a pickled record from its client.keys line."""
+
+def _request(
+    name: str,
+    password: Optional[str],
+    version: Optional[str],
+    groups: Optional[str],
+    ip: Optional[str],
+    key_hash: Optional[str],
+) -> Request:
+    """Rebuilds a pickled request from its fields."""
+
+def _bearer(
+    kind: str,
+    kid: Optional[str],
+    iat: Optional[int],
+    exp: Optional[int],
+    nbf: Optional[int],
+    jti: Optional[bytes],
+) -> Bearer:
+    """Rebuilds a pickled bearer description from its fields."""

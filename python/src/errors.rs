@@ -6,28 +6,43 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-create_exception!(_native, Error, PyValueError, "Base class of every agentkeys error; `.kind` names the rule.");
-create_exception!(_native, ValidationError, Error, "A value breaks an agent rule (ID, name, address, key, groups).");
-create_exception!(_native, ParseError, Error, "Malformed input: a client.keys line, JSON, a reply or Base64.");
+create_exception!(
+    _native,
+    Error,
+    PyValueError,
+    "Base class of every agentkeys error.\n\n``kind`` is the rule that failed, named as in Rust (``ErrorKind``) and C (``AK_…``):\n``\"InvalidName\"``, ``\"InvalidAddr\"``, ``\"UnterminatedIp\"``, … ``field`` is the field concerned\n(``\"name\"``, ``\"ip\"``, …) or None, ``line`` the 1-based client.keys line or None, ``offset`` the\nbyte offset in the input (in the line, for client.keys)."
+);
+create_exception!(_native, ValidationError, Error, "A value breaks an agent rule: ID, name, address, key or groups.");
+create_exception!(
+    _native,
+    ParseError,
+    Error,
+    "Malformed input: a client.keys line, key-poll JSON, a manager reply, Base64."
+);
 create_exception!(
     _native,
     RequestRefused,
     Error,
-    "A registration request a manager refuses; `.reply` is its exact reply."
+    "A registration request a manager refuses. ``str(e)`` is upstream's error text\n(``\"ERROR: Invalid agent name: x y\"``) and ``reply`` the exact bytes-on-the-wire reply\n(``\"… . Unable to add agent\"``); ``subject`` is the value the reply quotes."
 );
-create_exception!(_native, ServerRefused, Error, "The manager refused a registration; `.server_message` is its text.");
+create_exception!(
+    _native,
+    ServerRefused,
+    Error,
+    "The manager refused a registration; ``server_message`` is its text without ``ERROR: ``."
+);
 create_exception!(
     _native,
     ScriptRefused,
     Error,
-    "A key-poll script answered with an error; see `.code` and `.script_message`."
+    "A key-poll script answered ``{\"error\": code, \"message\": script_message}``."
 );
 
 create_exception!(
     _native,
     BearerRefused,
     Error,
-    "An enroll bearer a Wazuh 5.0 manager refuses; `.bearer_class` is the class it answers with."
+    "An enroll bearer a Wazuh 5.0 manager refuses. ``bearer_class`` is the class it answers\nwith: ``\"invalid_request\"``, ``\"invalid_signature\"``, ``\"stale_token\"``, ``\"unknown_agent\"``,\n``\"token_expired\"``, ``\"token_revoked\"`` or ``\"enrollment_key_unavailable\"``."
 );
 
 /// Which exception class a kind belongs to.

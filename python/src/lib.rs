@@ -22,6 +22,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ScriptRefused", py.get_type::<errors::ScriptRefused>())?;
     m.add_class::<record::Record>()?;
     m.add_class::<request::Request>()?;
+    m.add_function(wrap_pyfunction!(record::_record_from_line, m)?)?;
+    m.add_function(wrap_pyfunction!(request::_request, m)?)?;
     m.add_function(wrap_pyfunction!(functions::parse_keys, m)?)?;
     m.add_function(wrap_pyfunction!(functions::scan_keys, m)?)?;
     m.add_function(wrap_pyfunction!(functions::validate_id, m)?)?;

@@ -101,6 +101,30 @@ impl Record {
         }
     }
 
+    /// Positional patterns: ``case Record(id, name, ip, key):``.
+    #[classattr]
+    fn __match_args__() -> (&'static str, &'static str, &'static str, &'static str) {
+        ("id", "name", "ip", "key")
+    }
+
+    /// Pickles the value (it is rebuilt, validated, on unpickling).
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let rebuild = py.import("agentkeys._native")?.getattr("_record_from_line")?;
+        Ok((rebuild, (self.__str__()?,)))
+    }
+
+    /// The value itself: it is immutable.
+    fn __copy__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The value itself: it is immutable.
+    #[pyo3(signature = (memo, /))]
+    fn __deepcopy__<'py>(slf: PyRef<'py, Self>, memo: &Bound<'py, PyAny>) -> PyRef<'py, Self> {
+        let _ = memo;
+        slf
+    }
+
     fn __repr__(&self) -> String {
         let removed = if self.removed { ", removed=True" } else { "" };
         format!(
@@ -110,5 +134,16 @@ impl Record {
             self.ip,
             self.key.len()
         )
+    }
+}
+
+/// Rebuilds a pickled record from its client.keys line.
+#[pyfunction]
+pub(crate) fn _record_from_line(line: &str) -> PyResult<Record> {
+    match agentkeys::parse_line(line.as_bytes()) {
+        agentkeys::Line::Agent(r) => Ok(Record::from_core(&r)),
+        agentkeys::Line::Removed(r) => Ok(Record::from_removed(&r)),
+        agentkeys::Line::Invalid(e) => Err(to_py(e)),
+        agentkeys::Line::Comment => Err(pyo3::exceptions::PyValueError::new_err("not a record line")),
     }
 }

@@ -142,6 +142,47 @@ impl Request {
         Ok(decided.to_string())
     }
 
+    /// Positional patterns: ``case Request(name):``.
+    #[classattr]
+    fn __match_args__() -> (&'static str,) {
+        ("name",)
+    }
+
+    /// Pickles the value (it is rebuilt, validated, on unpickling).
+    #[allow(clippy::type_complexity, reason = "the pickle protocol's (callable, args) pair")]
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(
+        Bound<'py, PyAny>,
+        (String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>),
+    )> {
+        let rebuild = py.import("agentkeys._native")?.getattr("_request")?;
+        Ok((
+            rebuild,
+            (
+                self.name.clone(),
+                self.password.clone(),
+                self.version.clone(),
+                self.groups.clone(),
+                self.ip.clone(),
+                self.key_hash.clone(),
+            ),
+        ))
+    }
+
+    /// The value itself: it is immutable.
+    fn __copy__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The value itself: it is immutable.
+    #[pyo3(signature = (memo, /))]
+    fn __deepcopy__<'py>(slf: PyRef<'py, Self>, memo: &Bound<'py, PyAny>) -> PyRef<'py, Self> {
+        let _ = memo;
+        slf
+    }
+
     fn __repr__(&self) -> String {
         let pw = if self.password.is_some() { ", password=<redacted>" } else { "" };
         format!(
@@ -149,4 +190,18 @@ impl Request {
             self.name, self.version, self.groups, self.ip, self.key_hash
         )
     }
+}
+
+/// Rebuilds a pickled request from its fields.
+#[pyfunction]
+#[pyo3(signature = (name, password, version, groups, ip, key_hash))]
+pub(crate) fn _request(
+    name: &str,
+    password: Option<String>,
+    version: Option<String>,
+    groups: Option<String>,
+    ip: Option<String>,
+    key_hash: Option<String>,
+) -> PyResult<Request> {
+    Request::new(name, password, version, groups, ip, key_hash)
 }

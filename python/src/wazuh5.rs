@@ -65,6 +65,37 @@ pub(crate) struct Bearer {
 
 #[pymethods]
 impl Bearer {
+    /// Positional patterns: ``case Bearer("token", kid):``.
+    #[classattr]
+    fn __match_args__() -> (&'static str, &'static str) {
+        ("kind", "kid")
+    }
+
+    /// Pickles the value (it is rebuilt, validated, on unpickling).
+    #[allow(clippy::type_complexity, reason = "the pickle protocol's (callable, args) pair")]
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(
+        Bound<'py, PyAny>,
+        (&'static str, Option<String>, Option<i64>, Option<i64>, Option<i64>, Option<Vec<u8>>),
+    )> {
+        let rebuild = py.import("agentkeys._native")?.getattr("_bearer")?;
+        Ok((rebuild, (self.kind, self.kid.clone(), self.iat, self.exp, self.nbf, self.jti.clone())))
+    }
+
+    /// The value itself: it is immutable.
+    fn __copy__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The value itself: it is immutable.
+    #[pyo3(signature = (memo, /))]
+    fn __deepcopy__<'py>(slf: PyRef<'py, Self>, memo: &Bound<'py, PyAny>) -> PyRef<'py, Self> {
+        let _ = memo;
+        slf
+    }
+
     fn __repr__(&self) -> String {
         format!("Bearer(kind={:?}, kid={:?}, iat={:?})", self.kind, self.kid, self.iat)
     }
@@ -169,6 +200,30 @@ pub(crate) struct Token {
 
 #[pymethods]
 impl Token {
+    /// Positional patterns: ``case Token(host, port, prefix):``.
+    #[classattr]
+    fn __match_args__() -> (&'static str, &'static str, &'static str) {
+        ("host", "port", "prefix")
+    }
+
+    /// Pickles the value (it is rebuilt, validated, on unpickling).
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let rebuild = py.import("agentkeys._native")?.getattr("decode_token")?;
+        Ok((rebuild, (self.encode()?,)))
+    }
+
+    /// The value itself: it is immutable.
+    fn __copy__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The value itself: it is immutable.
+    #[pyo3(signature = (memo, /))]
+    fn __deepcopy__<'py>(slf: PyRef<'py, Self>, memo: &Bound<'py, PyAny>) -> PyRef<'py, Self> {
+        let _ = memo;
+        slf
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Token(address={:?}, pin={}, credential={})",
@@ -335,6 +390,37 @@ impl EnrollRequest {
         Ok(PyBytes::new(py, text.as_bytes()))
     }
 
+    /// Positional patterns: ``case EnrollRequest(name, version):``.
+    #[classattr]
+    fn __match_args__() -> (&'static str, &'static str, &'static str, &'static str, &'static str) {
+        ("name", "version", "groups", "ip", "key_hash")
+    }
+
+    /// Pickles the value (it is rebuilt, validated, on unpickling).
+    #[allow(clippy::type_complexity, reason = "the pickle protocol's (callable, args) pair")]
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (String, String, Option<String>, Option<String>, Option<String>))> {
+        let class = py.get_type::<EnrollRequest>().into_any();
+        Ok((
+            class,
+            (self.name.clone(), self.version.clone(), self.groups.clone(), self.ip.clone(), self.key_hash.clone()),
+        ))
+    }
+
+    /// The value itself: it is immutable.
+    fn __copy__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The value itself: it is immutable.
+    #[pyo3(signature = (memo, /))]
+    fn __deepcopy__<'py>(slf: PyRef<'py, Self>, memo: &Bound<'py, PyAny>) -> PyRef<'py, Self> {
+        let _ = memo;
+        slf
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "EnrollRequest(name={:?}, version={:?}, groups={:?}, ip={:?})",
@@ -471,6 +557,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Bearer>()?;
     m.add_class::<Token>()?;
     m.add_class::<EnrollRequest>()?;
+    m.add_function(wrap_pyfunction!(_bearer, m)?)?;
     m.add_function(wrap_pyfunction!(derive_key, m)?)?;
     m.add_function(wrap_pyfunction!(sign_bearer, m)?)?;
     m.add_function(wrap_pyfunction!(peek_bearer, m)?)?;
@@ -485,4 +572,24 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pin_text, m)?)?;
     m.add_function(wrap_pyfunction!(token_id_text, m)?)?;
     Ok(())
+}
+
+/// Rebuilds a pickled bearer description from its fields.
+#[pyfunction]
+#[pyo3(signature = (kind, kid, iat, exp, nbf, jti))]
+pub(crate) fn _bearer(
+    kind: &str,
+    kid: Option<String>,
+    iat: Option<i64>,
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    jti: Option<Vec<u8>>,
+) -> PyResult<Bearer> {
+    let kind = match kind {
+        "password" => "password",
+        "token" => "token",
+        "reenroll" => "reenroll",
+        other => return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown bearer kind {other:?}"))),
+    };
+    Ok(Bearer { kind, kid, iat, exp, nbf, jti })
 }
