@@ -37,8 +37,23 @@ from ._native import (
     validate_name,
     validate_script_id,
 )
-from . import keypoll, wazuh5
+from typing import TYPE_CHECKING
+
+from . import wazuh5
 from .keys_file import KeysFile
+
+if TYPE_CHECKING:
+    from . import keypoll
+
+
+def __getattr__(name: str) -> object:
+    # ``agentkeys.keypoll`` is imported on first use, so that ``python -m agentkeys.keypoll`` runs
+    # it as a fresh main module.
+    if name == "keypoll":
+        import importlib
+
+        return importlib.import_module(".keypoll", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "Error",

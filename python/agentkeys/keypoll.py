@@ -138,3 +138,11 @@ def main(
         return 0
     _emit(out, answer)
     return 0
+
+
+if __name__ == "__main__":
+    # ``python -m agentkeys.keypoll COMMAND [ARG…] -- id|ip VALUE``: try a key-poll script (see
+    # ``python -m agentkeys``); this module is otherwise a library for writing scripts.
+    from .__main__ import main as _main
+
+    raise SystemExit(_main(["keypoll", *sys.argv[1:]]))

@@ -79,3 +79,41 @@ def test_runtime_docstrings_equal_the_stub() -> None:
                         check(f"{node.name}.{sub.name}", sub, getattr(obj, sub.name))
     assert checked > 50
     assert differ == [], f"docstrings differ between the module and _native.pyi: {differ}"
+
+
+def run_module(*args: str) -> "subprocess.CompletedProcess[str]":
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-W", "error", "-m", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_python_m_agentkeys_checks_a_keys_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    good = tmp_path / "good.keys"
+    good.write_text(f"001 web-01 any {KEY}\n")
+    done = run_module("agentkeys", "check", str(good))
+    assert (done.returncode, done.stdout) == (0, f"{good}: 1 agents, no problems\n")
+    bad = tmp_path / "bad.keys"
+    bad.write_text(f"001 web-01 any {KEY}\n002 web-02 999.1.1.1 {KEY}\n")
+    done = run_module("agentkeys", "check", str(bad))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"{bad}:2: invalid agent address"), done.stderr
+    assert run_module("agentkeys").returncode == 2
+
+
+def test_python_m_agentkeys_keypoll_judges_a_script_as_the_manager(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    script = REPO / "examples" / "python" / "keypoll_csv.py"
+    for module in ("agentkeys", "agentkeys.keypoll"):
+        prefix = ["keypoll"] if module == "agentkeys" else []
+        done = run_module(module, *prefix, sys.executable, str(script), "--", "id", "001")
+        assert done.returncode == 0 and "would add agent '001' (web-01)" in done.stdout, (module, done)
+        assert done.stderr == "", "no warning when run as a main module"
+    done = run_module("agentkeys", "keypoll", sys.executable, str(script), "--", "id", "404")
+    assert done.returncode == 1 and "the script answered error" in done.stderr
+    fake = tmp_path / "fake.sh"
+    fake.write_text('#!/bin/sh\necho \'{"error":0,"data":{"id":"7","name":"x1","ip":"any","key":"k"}}\'\n')
+    fake.chmod(0o755)
+    done = run_module("agentkeys", "keypoll", str(fake), "--", "id", "007")
+    assert done.returncode == 1 and "the manager would reject this answer" in done.stderr, done
