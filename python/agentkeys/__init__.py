@@ -40,23 +40,24 @@ from ._native import (
 from typing import TYPE_CHECKING
 
 from . import wazuh5
-from .keys_file import KeysFile
+from .keys_file import HomeBusy, KeysFile
 
 if TYPE_CHECKING:
-    from . import keypoll
+    from . import admin, keypoll
 
 
 def __getattr__(name: str) -> object:
     # ``agentkeys.keypoll`` is imported on first use, so that ``python -m agentkeys.keypoll`` runs
     # it as a fresh main module.
-    if name == "keypoll":
+    if name in ("keypoll", "admin"):
         import importlib
 
-        return importlib.import_module(".keypoll", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "Error",
+    "HomeBusy",
     "KeysFile",
     "ParseError",
     "Record",
@@ -66,6 +67,7 @@ __all__ = [
     "ServerRefused",
     "ValidationError",
     "__version__",
+    "admin",
     "encryption_key",
     "export_key",
     "file_ip",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, List, Optional, Union
+from typing import Iterable, Iterator, List, Optional, Union
 
 from ._native import Error, Record, scan_keys
 
@@ -71,8 +73,17 @@ class KeysFile:
         ``path``, fsync of the directory. Readers see the old file or the new one, never a mix.
 
         The mode of an existing file is kept (unless ``mode`` is given); a new file gets 0640.
+
+        In an agentkeys home (``etc/agentkeys.lock`` beside the file) the home's lock is held while
+        writing, so this never races the server or ``agentkeys agents``; while a server runs it
+        raises :class:`HomeBusy` — change agents through the server then
+        (:class:`agentkeys.admin.Admin`).
         """
         target = Path(path)
+        with _home_lock(target):
+            self._write(target, mode)
+
+    def _write(self, target: Path, mode: Optional[int]) -> None:
         if mode is None:
             try:
                 mode = stat.S_IMODE(target.stat().st_mode)
@@ -98,3 +109,29 @@ class KeysFile:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+class HomeBusy(OSError):
+    """The agentkeys home is locked by a running server (or ``agentkeys agents``): writing its
+    client.keys directly would race it. Use :class:`agentkeys.admin.Admin` instead."""
+
+
+@contextlib.contextmanager
+def _home_lock(target: Path) -> Iterator[None]:
+    """Holds the agentkeys home's lock (``agentkeys.lock`` beside ``target``) if there is one."""
+    lock_path = (target.parent if str(target.parent) else Path(".")) / "agentkeys.lock"
+    if not lock_path.exists():
+        yield
+        return
+    fd = os.open(lock_path, os.O_WRONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise HomeBusy(
+                f"{target}: an agentkeys server (or `agentkeys agents`) holds {lock_path}; change "
+                "agents through it (agentkeys.admin.Admin) instead of writing the file"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
