@@ -27,14 +27,14 @@ C_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-
 C_LIBS := -lpthread -ldl -lm -lrt -lutil
 C_OUT := target/c-tests
 
-.PHONY: kill-test fuzz-ci
+.PHONY: kill-test fuzz-ci wheel-manylinux test-wheel
 .PHONY: run test fmt-check lint test-rust nostd doc bench header c-vectors test-c valgrind install test-c-install \
 	venv wheel test-python bench-python fuzz
 
 run:
 	$(CARGO) run --release -p agentkeys-server -- serve
 
-test: fmt-check lint wheel test-rust nostd doc test-c valgrind test-c-install test-python fuzz-ci
+test: fmt-check lint wheel test-rust nostd doc test-c valgrind test-c-install test-python test-wheel fuzz-ci
 	@echo "make test: all checks passed"
 	@cat $(LOGS)/*.log | awk '/^test result:/ { p += $$4; f += $$6 } /^[a-z_]+: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } \
 	  /^=+ .* in [0-9.]+s/ { for (i = 2; i <= NF; i++) { if ($$i ~ /^passed,?$$/) p += $$(i-1); if ($$i ~ /^failed,?$$/) f += $$(i-1) } } END { printf "all suites: %d passed, %d failed\n", p, f }'
@@ -126,6 +126,16 @@ wheel: venv
 	rm -rf target/wheels
 	cd python && $(VPY)/maturin build -q --out ../target/wheels
 	$(VPY)/pip install -q --force-reinstall --no-deps target/wheels/agentkeys-*.whl
+
+# The wheel users install: manylinux2014 (glibc 2.17, what Wazuh managers' distributions have),
+# built with zig from PyPI, stripped; then installed into a fresh venv and smoke-tested.
+wheel-manylinux: venv
+	rm -rf target/wheels-manylinux
+	cd python && PATH=$(VPY):$$PATH $(VPY)/maturin build -q --release --zig --compatibility manylinux2014 --strip --out ../target/wheels-manylinux
+
+test-wheel: wheel-manylinux
+	@mkdir -p $(LOGS)
+	tests/python/wheel_smoke.sh target/wheels-manylinux target/wheel-smoke | tee $(LOGS)/wheel.log
 
 test-python: wheel
 	@mkdir -p $(LOGS)
