@@ -27,20 +27,26 @@ C_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-
 C_LIBS := -lpthread -ldl -lm -lrt -lutil
 C_OUT := target/c-tests
 
-.PHONY: kill-test fuzz-ci wheel-manylinux test-wheel
+.PHONY: kill-test fuzz-ci wheel-manylinux test-wheel deny
 .PHONY: run test fmt-check lint test-rust nostd doc bench header c-vectors test-c valgrind install test-c-install \
 	venv wheel test-python bench-python fuzz
 
 run:
 	$(CARGO) run --release -p agentkeys-server -- serve
 
-test: fmt-check lint wheel test-rust nostd doc test-c valgrind test-c-install test-python test-wheel fuzz-ci
+test: fmt-check lint deny wheel test-rust nostd doc test-c valgrind test-c-install test-python test-wheel fuzz-ci
 	@echo "make test: all checks passed"
 	@cat $(LOGS)/*.log | awk '/^test result:/ { p += $$4; f += $$6 } /^[a-z_]+: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } \
 	  /^=+ .* in [0-9.]+s/ { for (i = 2; i <= NF; i++) { if ($$i ~ /^passed,?$$/) p += $$(i-1); if ($$i ~ /^failed,?$$/) f += $$(i-1) } } END { printf "all suites: %d passed, %d failed\n", p, f }'
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
+
+# Licences, bans and sources of every dependency (deny.toml); cargo-deny is installed from
+# crates.io the first time.
+deny:
+	@command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny@0.20.2
+	$(CARGO) deny check licenses bans sources
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
