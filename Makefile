@@ -56,6 +56,10 @@ lint:
 test-rust:
 	@mkdir -p $(LOGS)
 	AGENTKEYS_PYTHON=$(VPY)/python $(CARGO) test --workspace 2>&1 | tee $(LOGS)/rust.log
+	# Local time (agents-timestamp) in zones with daylight saving and an odd offset.
+	for zone in Europe/Berlin America/New_York Asia/Kolkata; do \
+	  TZ=$$zone $(CARGO) test -q -p agentkeys-server --bin agentkeys localtime 2>&1 | tee -a $(LOGS)/rust.log || exit 1; \
+	done
 
 # Proof that core is no_std: build it for a bare-metal target, with and without `alloc`.
 nostd:

@@ -209,7 +209,7 @@ async fn one_https(
     if let Some(p) = password {
         let key = agentkeys::wazuh5::derive_key(agentkeys::wazuh5::KeyLabel::Password, p.as_bytes());
         let mut out = [0u8; 512];
-        let now = chrono::Utc::now().timestamp();
+        let now = crate::localtime::now();
         let jti: [u8; 16] = rand_jti(name);
         if let Ok(bearer) = agentkeys::wazuh5::sign_bearer(&key, None, now, &jti, &mut out) {
             request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {bearer}"));

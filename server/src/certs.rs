@@ -219,20 +219,13 @@ pub fn first_cert(path: &Path) -> Result<CertificateDer<'static>, CertError> {
 }
 
 fn validity(params: &mut rcgen::CertificateParams, days: i64) {
-    let now = chrono::Utc::now();
+    let now = time::OffsetDateTime::now_utc();
     let (from, until) = if days >= 0 {
-        (now - chrono::Duration::days(1), now + chrono::Duration::days(days))
+        (now - time::Duration::days(1), now + time::Duration::days(days))
     } else {
-        (now + chrono::Duration::days(days * 2), now + chrono::Duration::days(days))
+        (now + time::Duration::days(days * 2), now + time::Duration::days(days))
     };
-    let ymd = |t: chrono::DateTime<chrono::Utc>| {
-        let d = t.date_naive();
-        rcgen::date_time_ymd(
-            chrono::Datelike::year(&d),
-            chrono::Datelike::month(&d) as u8,
-            chrono::Datelike::day(&d) as u8,
-        )
-    };
+    let ymd = |t: time::OffsetDateTime| rcgen::date_time_ymd(t.year(), u8::from(t.month()), t.day());
     params.not_before = ymd(from);
     params.not_after = ymd(until);
 }

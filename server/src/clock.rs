@@ -10,5 +10,5 @@ use std::sync::OnceLock;
 pub fn bearer_now() -> i64 {
     static FIXED: OnceLock<Option<i64>> = OnceLock::new();
     let fixed = FIXED.get_or_init(|| std::env::var("AGENTKEYS_BEARER_CLOCK").ok().and_then(|v| v.parse().ok()));
-    fixed.unwrap_or_else(|| chrono::Utc::now().timestamp())
+    fixed.unwrap_or_else(crate::localtime::now)
 }

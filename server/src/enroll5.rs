@@ -212,7 +212,7 @@ fn sign(key: &[u8; 32], kid: Option<&str>) -> Result<String, String> {
     let mut jti = [0u8; 16];
     getrandom::fill(&mut jti).map_err(|e| format!("no random bytes: {e}"))?;
     let mut out = [0u8; 512];
-    let now = chrono::Utc::now().timestamp();
+    let now = crate::localtime::now();
     sign_bearer(key, kid, now, &jti, &mut out).map(str::to_owned).map_err(|e| format!("cannot sign the bearer: {e}"))
 }
 

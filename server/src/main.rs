@@ -15,6 +15,7 @@ mod framing;
 mod home;
 mod https;
 mod keypoll;
+mod localtime;
 mod lockout;
 mod memory;
 mod metrics;

@@ -120,7 +120,7 @@ pub fn run(args: &TokensArgs) -> i32 {
                 eprintln!("id: {}", data["id"].as_str().unwrap_or_default());
                 eprintln!("adr: {}", data["adr"].as_str().unwrap_or_default());
                 let expires = data["expires"].as_i64().unwrap_or_default();
-                let when = chrono::DateTime::from_timestamp(expires, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
+                let when = crate::localtime::rfc3339(expires);
                 eprintln!("expires: {when}");
                 eprintln!("pin: {}", data["pin_hex"].as_str().unwrap_or_default());
                 if let Some(credential) = credential_of(data["token"].as_str().unwrap_or_default()) {
@@ -141,7 +141,7 @@ pub fn run(args: &TokensArgs) -> i32 {
                 }
                 for t in tokens {
                     let expires = t["expires"].as_i64().unwrap_or_default();
-                    let when = chrono::DateTime::from_timestamp(expires, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
+                    let when = crate::localtime::rfc3339(expires);
                     let max = t["max_uses"].as_u64().unwrap_or(0);
                     let limit = if max == 0 { "unlimited".to_owned() } else { max.to_string() };
                     println!(

@@ -447,7 +447,7 @@ async fn run(
             registry: &mut registry,
             tokens: &mut tokens,
             rules: &rules,
-            now: chrono::Utc::now().timestamp(),
+            now: crate::localtime::now(),
             bearer_now: crate::clock::bearer_now(),
             undo: Vec::new(),
             appended: Vec::new(),

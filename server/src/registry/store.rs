@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use agentkeys::{AgentId, ErrorKind, Line, OwnedRecord, parse_keys};
-use chrono::{Local, NaiveDateTime, TimeZone};
 
 use tracing::error;
 
@@ -103,18 +102,8 @@ struct Files {
     pending_truncations: Mutex<Vec<(PathBuf, u64)>>,
 }
 
-/// `YYYY-MM-DD HH:MM:SS` in local time, as agents-timestamp holds it.
-pub fn format_local_time(epoch: i64) -> String {
-    match Local.timestamp_opt(epoch, 0).earliest() {
-        Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
-        None => "1970-01-01 00:00:00".to_owned(),
-    }
-}
-
-fn parse_local_time(text: &str) -> Option<i64> {
-    let naive = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S").ok()?;
-    Local.from_local_datetime(&naive).earliest().map(|t| t.timestamp())
-}
+pub use crate::localtime::format_local_time;
+use crate::localtime::parse_local_time;
 
 impl FileStore {
     /// The store of `home`.
