@@ -40,7 +40,8 @@ pub struct EnrollArgs {
     #[arg(short = 'i', long = "use-source-ip")]
     pub use_source_ip: bool,
     /// The agent's client.keys: read for `K:`, replaced with the new key (default:
-    /// /var/ossec/etc/client.keys when that installation exists, else ./client.keys).
+    /// /var/ossec/etc/client.keys when that installation exists, else ./client.keys;
+    /// `AGENTKEYS_AGENT_DIR` names another installation).
     #[arg(long = "keys", default_value_os_t = default_keys())]
     pub keys: PathBuf,
     /// Version sent in `V:` (the manager refuses versions newer than its own); `none` leaves `V:`
@@ -121,10 +122,11 @@ pub fn run(args: &EnrollArgs) -> i32 {
     }
 }
 
-/// An agent installation's client.keys if there is one here, else `client.keys` in the current
-/// directory.
+/// An agent installation's client.keys if there is one here (`/var/ossec`, or
+/// `AGENTKEYS_AGENT_DIR`), else `client.keys` in the current directory.
 fn default_keys() -> PathBuf {
-    let installed = PathBuf::from("/var/ossec/etc");
+    let root = std::env::var_os("AGENTKEYS_AGENT_DIR").map_or_else(|| PathBuf::from("/var/ossec"), PathBuf::from);
+    let installed = root.join("etc");
     if installed.is_dir() { installed.join("client.keys") } else { PathBuf::from("client.keys") }
 }
 

@@ -411,3 +411,34 @@ fn enroll_explains_what_old_managers_do() {
     assert!(ok(&enroll_to(port, &["-A", "web-1", "--agent-version", "none"])));
     assert_eq!(String::from_utf8_lossy(&got.join().unwrap()), "OSSEC A:'web-1'\n");
 }
+
+/// Without --keys, the key goes to the agent installation's etc/client.keys when there is one,
+/// else to ./client.keys; either way the message says where, and never shows the key.
+#[test]
+fn enroll_writes_the_installations_keys_by_default_and_says_where() {
+    let s = server("");
+    let install = temp_home("agent-install");
+    std::fs::create_dir_all(install.join("etc")).unwrap();
+    let run = |dir: &Path, env: Option<&Path>| {
+        let mut cmd = std::process::Command::new(common::BIN);
+        cmd.args(["enroll", "-m", "127.0.0.1", "-p", &s.port.to_string(), "-A"]).current_dir(dir);
+        match env {
+            Some(root) => cmd.arg("default-1").env("AGENTKEYS_AGENT_DIR", root),
+            None => cmd.arg("default-2").env("AGENTKEYS_AGENT_DIR", dir.join("no-such-install")),
+        };
+        cmd.output().unwrap()
+    };
+    let out = run(&install, Some(&install));
+    assert!(ok(&out), "{out:?}");
+    let written = install.join("etc/client.keys");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("key written to {}", written.display())));
+    let key = std::fs::read_to_string(&written).unwrap().split(' ').nth(3).unwrap().trim().to_owned();
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(&key) && !String::from_utf8_lossy(&out.stderr).contains(&key)
+    );
+    let elsewhere = temp_home("agent-cwd");
+    let out = run(&elsewhere, None);
+    assert!(ok(&out), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key written to client.keys"));
+    assert!(elsewhere.join("client.keys").exists());
+}
