@@ -16,6 +16,9 @@ NOSTD_TARGET := thumbv7em-none-eabihf
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
 VENV := .venv
@@ -27,7 +30,7 @@ C_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-
 C_LIBS := -lpthread -ldl -lm -lrt -lutil
 C_OUT := target/c-tests
 
-.PHONY: kill-test fuzz-ci wheel-manylinux test-wheel deny
+.PHONY: kill-test fuzz-ci wheel-manylinux test-wheel deny install-bin install-lib
 .PHONY: run test fmt-check lint test-rust nostd doc bench header c-vectors test-c valgrind install test-c-install \
 	venv wheel test-python bench-python fuzz
 
@@ -101,9 +104,23 @@ valgrind:
 	  echo "valgrind clean: test_$$t"; \
 	done
 
+# Everything: the `agentkeys` binary with its manual page and shell completions, and the C library.
+install: install-bin install-lib
+
+# The binary (release build, stripped), `man agentkeys`, and completions for bash, zsh and fish.
+install-bin:
+	$(CARGO) build --release -p agentkeys-server
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR)/bash-completion/completions \
+	    $(DESTDIR)$(DATADIR)/zsh/site-functions $(DESTDIR)$(DATADIR)/fish/vendor_completions.d
+	install -m 755 -s target/release/agentkeys $(DESTDIR)$(BINDIR)/agentkeys
+	target/release/agentkeys man > $(DESTDIR)$(MANDIR)/man1/agentkeys.1
+	target/release/agentkeys completions bash > $(DESTDIR)$(DATADIR)/bash-completion/completions/agentkeys
+	target/release/agentkeys completions zsh > $(DESTDIR)$(DATADIR)/zsh/site-functions/_agentkeys
+	target/release/agentkeys completions fish > $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/agentkeys.fish
+
 # The C library built with the `dist` profile (LTO, no debug information); the static library's
 # bundled standard-library objects are stripped of theirs too.
-install:
+install-lib:
 	$(CARGO) build --profile dist -p agentkeys-ffi
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
 	install -m 644 include/agentkeys.h $(DESTDIR)$(INCLUDEDIR)/agentkeys.h
@@ -119,7 +136,7 @@ install:
 test-c-install:
 	@mkdir -p $(C_OUT) $(LOGS)
 	rm -rf $(C_OUT)/prefix
-	$(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(C_OUT)/prefix
+	$(MAKE) --no-print-directory install-lib PREFIX=$(CURDIR)/$(C_OUT)/prefix
 	tests/c/run_example.sh $(CURDIR)/$(C_OUT)/prefix $(C_OUT) | tee $(LOGS)/example.log
 
 # A virtual environment with the pinned Python tools (re-created when the pins change).

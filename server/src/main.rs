@@ -77,6 +77,13 @@ enum Command {
     Bench(BenchCommand),
     /// Print a new random agent key.
     Keygen,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), as `make install` installs it.
+    Man,
     /// Ask a running server to poll a key (`id 001`, `ip 10.0.0.5`), as remoted does, and report
     /// what happened.
     Poll(PollArgs),
@@ -254,6 +261,21 @@ fn main() -> ExitCode {
         Command::Tokens(args) => tokens_cli::run(&args),
         Command::Keys(KeysCommand::Check { file }) => agents::check(&file),
         Command::Bench(BenchCommand::Register(args)) => bench::run(&args),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "agentkeys", &mut script);
+            print_all("completions", &script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page) {
+                Ok(()) => print_all("man", &page),
+                Err(e) => {
+                    eprintln!("agentkeys man: {e}");
+                    1
+                }
+            }
+        }
         Command::Keygen => match agentkeys::GeneratedKey::from_os() {
             Ok(key) => {
                 println!("{}", key.as_str());
@@ -327,6 +349,19 @@ fn report(what: &str, result: Result<String, String>) -> i32 {
             println!("{text}");
             0
         }
+        Err(e) => {
+            eprintln!("agentkeys {what}: {e}");
+            1
+        }
+    }
+}
+
+/// Writes generated text to stdout; a reader that went away (`| head`) is not an error.
+fn print_all(what: &str, bytes: &[u8]) -> i32 {
+    use std::io::Write as _;
+    match std::io::stdout().write_all(bytes).and_then(|()| std::io::stdout().flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
         Err(e) => {
             eprintln!("agentkeys {what}: {e}");
             1

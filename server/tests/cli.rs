@@ -31,3 +31,20 @@ fn version_matches_the_crate() {
     let out = agentkeys(&["--version"]);
     assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("agentkeys {}\n", env!("CARGO_PKG_VERSION")));
 }
+
+/// Completion scripts and the manual page, as `make install` installs them; a closed pipe is not
+/// an error.
+#[test]
+fn completions_and_manual_page() {
+    let bin = env!("CARGO_BIN_EXE_agentkeys");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(bin).args(["completions", shell]).output().unwrap();
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("tokens"), "{shell}");
+    }
+    let man = Command::new(bin).arg("man").output().unwrap();
+    assert!(man.status.success() && String::from_utf8_lossy(&man.stdout).contains(".TH agentkeys 1"));
+    let mut child =
+        Command::new(bin).args(["completions", "bash"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    assert!(child.wait().unwrap().success(), "a reader that went away is not an error");
+}
