@@ -24,6 +24,7 @@ mod serve;
 mod server;
 mod sources;
 mod status;
+mod systemd;
 mod tls;
 mod tokens;
 mod tokens_cli;
@@ -467,7 +468,9 @@ fn serve(args: &ServeArgs) -> i32 {
         }
     };
     let served = runtime.block_on(async {
-        server::Server::start(home, config).await?.run().await;
+        let server = server::Server::start(home, config).await?;
+        systemd::ready(&server.status_line());
+        server.run().await;
         Ok::<(), server::StartError>(())
     });
     match served {

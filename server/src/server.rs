@@ -164,8 +164,10 @@ impl Server {
         let stop_rx_for_run = stop_rx.clone();
         tokio::spawn(async move {
             signals.received().await;
+            crate::systemd::stopping();
             let _ = stop_tx.send(true);
         });
+        crate::systemd::spawn_watchdog(handle.clone(), stop_rx.clone());
         let stopped = move || {
             let mut rx = stop_rx.clone();
             async move {
@@ -272,6 +274,13 @@ impl Server {
     #[allow(dead_code, reason = "for embedding and tests")]
     pub fn port(&self) -> Option<u16> {
         self.port
+    }
+
+    /// One line for systemd's status: what is being served.
+    pub fn status_line(&self) -> String {
+        let legacy = self.port.map_or_else(|| "port 1515 off".to_owned(), |p| format!("port {p}"));
+        let https = self.https_port.map_or_else(|| "HTTPS off".to_owned(), |p| format!("HTTPS port {p}"));
+        format!("serving registrations: {legacy}, {https}")
     }
 
     /// The HTTPS enrollment listener's port, if it is on.

@@ -215,3 +215,34 @@ fn a_sigterm_right_after_start_stops_cleanly() {
         assert!(server.stop(), "cycle {cycle}: the server did not exit cleanly");
     }
 }
+
+/// systemd's notification protocol: READY=1 (with a status line) once the server serves, WATCHDOG=1
+/// keep-alives at half the watchdog period, STOPPING=1 on SIGTERM.
+#[test]
+fn systemd_notifications() {
+    use std::os::unix::net::UnixDatagram;
+    let home = temp_home("sd-notify");
+    let socket_path = home.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let path = socket_path.to_str().unwrap().to_owned();
+    let server =
+        common::Server::start_env(&home, &[], &[("NOTIFY_SOCKET", path.as_str()), ("WATCHDOG_USEC", "200000")]);
+    let mut buf = [0u8; 4096];
+    let mut seen = Vec::new();
+    while !seen.iter().any(|m: &String| m.contains("WATCHDOG=1")) {
+        let n = socket.recv(&mut buf).expect("a notification");
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(seen[0].starts_with("READY=1\nSTATUS=serving registrations: port "), "{seen:?}");
+    assert!(seen[0].contains("HTTPS port"), "{seen:?}");
+    assert!(server.stop());
+    let mut stopping = false;
+    while let Ok(n) = socket.recv(&mut buf) {
+        if String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1") {
+            stopping = true;
+            break;
+        }
+    }
+    assert!(stopping, "STOPPING=1 on SIGTERM");
+}
