@@ -20,6 +20,7 @@ mod lockout;
 mod memory;
 mod metrics;
 mod registry;
+mod reload;
 mod serve;
 mod server;
 mod sources;
@@ -121,7 +122,7 @@ struct PollArgs {
     timeout: u64,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 struct ServeArgs {
     /// Installation directory (Wazuh layout); created if missing.
     #[arg(long, env = "AGENTKEYS_HOME", default_value = "agentkeys-data")]
@@ -427,15 +428,10 @@ fn cert_generate(home: &Home, names: Vec<String>, force: bool) -> i32 {
     }
 }
 
-fn serve(args: &ServeArgs) -> i32 {
-    let home = Home::new(&args.home);
-    let (mut config, sources) = match Config::load(home.root(), args.config.as_deref(), args.ossec_conf.as_deref()) {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            eprintln!("agentkeys serve: configuration error: {e}");
-            return 1;
-        }
-    };
+/// The configuration `serve` runs with: files, then the command line over them (also what SIGHUP
+/// builds again).
+fn effective_config(args: &ServeArgs) -> Result<(Config, config::Origins), config::ConfigError> {
+    let (mut config, sources) = Config::load(&args.home, args.config.as_deref(), args.ossec_conf.as_deref())?;
     if let Some(port) = args.port {
         config.auth.port = port;
     }
@@ -448,6 +444,18 @@ fn serve(args: &ServeArgs) -> i32 {
     if let Some(bind) = args.https_bind {
         config.enrollment.bind = Some(bind);
     }
+    Ok((config, sources))
+}
+
+fn serve(args: &ServeArgs) -> i32 {
+    let home = Home::new(&args.home);
+    let (config, sources) = match effective_config(args) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("agentkeys serve: configuration error: {e}");
+            return 1;
+        }
+    };
     for warning in &sources.warnings {
         warn!("{warning}");
     }
@@ -468,7 +476,10 @@ fn serve(args: &ServeArgs) -> i32 {
         }
     };
     let served = runtime.block_on(async {
-        let server = server::Server::start(home, config).await?;
+        let reload_args = args.clone();
+        let server = server::Server::start(home, config)
+            .await?
+            .reload_with(Box::new(move || effective_config(&reload_args).map(|(c, _)| c)));
         systemd::ready(&server.status_line());
         server.run().await;
         Ok::<(), server::StartError>(())

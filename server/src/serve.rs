@@ -18,33 +18,40 @@ use crate::registry::owner::Handle;
 /// Largest request read (upstream's `MAX_SSL_MSG_SIZE`): past it, what arrived is parsed.
 pub const MAX_REQUEST: usize = 65536 + 4096;
 
-/// What every connection needs.
-pub struct Listener {
-    /// The registry owner.
-    pub registry: Handle,
-    /// The home (for `etc/shared/<group>`).
-    pub home: Home,
+/// What SIGHUP may change while the listener runs: each connection uses the settings in force
+/// when it was accepted.
+pub struct Settings {
     /// The enrollment password, if any.
     pub password: Option<Vec<u8>>,
     /// The manager version for `V:`, unless `allow_higher_versions`.
     pub manager_version: Option<agentkeys::Version>,
     /// `use_source_ip`.
     pub use_source_ip: bool,
+    /// TLS.
+    pub acceptor: TlsAcceptor,
+    /// `<ssl_agent_ca>` is set: agents must present a certificate (failures are logged at INFO).
+    pub client_auth: bool,
+    /// `<ssl_verify_host>`: the agent certificate must name the connection's source address.
+    pub verify_host: bool,
+}
+
+/// What every connection needs.
+pub struct Listener {
+    /// The registry owner.
+    pub registry: Handle,
+    /// The home (for `etc/shared/<group>`).
+    pub home: Home,
+    /// The reloadable settings.
+    pub settings: Arc<arc_swap::ArcSwap<Settings>>,
     /// Deadline for handshake + request.
     pub timeout: Duration,
     /// Deadline for the handshake alone (shorter, so idle connections give their place back soon).
     pub handshake_timeout: Duration,
     /// Open connections per source, bounded.
     pub per_source: Arc<crate::sources::PerSource>,
-    /// TLS.
-    pub acceptor: TlsAcceptor,
     /// Most connections at once.
     pub max_connections: usize,
-    /// `<ssl_agent_ca>` is set: agents must present a certificate (failures are logged at INFO).
-    pub client_auth: bool,
-    /// `<ssl_verify_host>`: the agent certificate must name the connection's source address.
-    pub verify_host: bool,
-    /// Failure lockout per source address (DESIGN §7.6).
+    /// Failure lockout per source address.
     pub lockout: crate::lockout::Lockout,
 }
 
@@ -98,14 +105,16 @@ impl Listener {
     }
 
     async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
+        let settings = self.settings.load_full();
+        let s = &*settings;
         let source = AgentAddr::from_ip(peer.ip()).ip().unwrap_or(peer.ip());
         let _ = stream.set_nodelay(true);
         let received = tokio::time::timeout(self.timeout, async {
-            let mut tls = match tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(stream)).await {
+            let mut tls = match tokio::time::timeout(self.handshake_timeout, s.acceptor.accept(stream)).await {
                 Ok(accepted) => accepted.map_err(Closed::Handshake)?,
                 Err(_) => return Err(Closed::HandshakeTimeout(self.handshake_timeout)),
             };
-            if self.verify_host {
+            if s.verify_host {
                 self.check_host(&tls, source).map_err(Closed::Host)?;
             }
             let request = read_request(&mut tls).await?;
@@ -118,7 +127,7 @@ impl Listener {
                 info!("Unable to verify client certificate. Connection from {source} closed: {why}");
                 return;
             }
-            Ok(Err(why @ (Closed::Handshake(_) | Closed::HandshakeTimeout(_)))) if self.client_auth => {
+            Ok(Err(why @ (Closed::Handshake(_) | Closed::HandshakeTimeout(_)))) if s.client_auth => {
                 info!("TLS handshake with {source} failed, connection closed: {why}");
                 return;
             }
@@ -131,7 +140,7 @@ impl Listener {
                 return;
             }
         };
-        let Some((reply, registered)) = self.answer(&request, source).await else {
+        let Some((reply, registered)) = self.answer(s, &request, source).await else {
             debug!("connection from {source} closed: locked out after failed password attempts");
             return;
         };
@@ -179,15 +188,20 @@ impl Listener {
 
     /// The reply to a request, and the agent registered, if any; `None` when the source is locked
     /// out (the connection is closed without a reply, as at accept).
-    async fn answer(&self, request: &[u8], source: IpAddr) -> Option<(Vec<u8>, Option<(agentkeys::AgentId, String)>)> {
+    async fn answer(
+        &self,
+        s: &Settings,
+        request: &[u8],
+        source: IpAddr,
+    ) -> Option<(Vec<u8>, Option<(agentkeys::AgentId, String)>)> {
         // The guess is reserved before the password is evaluated, so attempts fired together
         // cannot get more guesses evaluated than the lockout allows.
         let credential = token_credential(request);
-        let attempt = match (&self.password, credential) {
+        let attempt = match (&s.password, credential) {
             (None, None) => None,
             _ => Some(self.lockout.begin(source)?),
         };
-        let opts = RequestOptions { password: self.password.as_deref(), manager_version: self.manager_version };
+        let opts = RequestOptions { password: s.password.as_deref(), manager_version: s.manager_version };
         let mut parsed = Request::parse(request, &opts);
         // Ours: an enrollment token's credential sent for the password. It is tried when the
         // password does not match (or none is configured); the registry checks it.
@@ -198,7 +212,7 @@ impl Listener {
                 Ok(_) => false,
             }
         {
-            let opts = RequestOptions { password: Some(text), manager_version: self.manager_version };
+            let opts = RequestOptions { password: Some(text), manager_version: s.manager_version };
             parsed = Request::parse(request, &opts);
             token = Some(credential);
         }
@@ -216,9 +230,9 @@ impl Listener {
             } else {
                 attempt.succeeded();
             }
-            return Some(self.answer_parsed(parsed, source, None).await);
+            return Some(self.answer_parsed(s, parsed, source, None).await);
         }
-        let answered = self.answer_parsed(parsed, source, token).await;
+        let answered = self.answer_parsed(s, parsed, source, token).await;
         if let Some(attempt) = attempt {
             // A token's secret is judged by the registry: "Invalid password" means it was wrong.
             if answered.0.starts_with(b"ERROR: Invalid password") {
@@ -236,6 +250,7 @@ impl Listener {
 
     async fn answer_parsed(
         &self,
+        s: &Settings,
         parsed: Result<Request<'_>, RequestError<'_>>,
         source: IpAddr,
         token: Option<agentkeys::wazuh5::TokenCredential>,
@@ -257,7 +272,7 @@ impl Listener {
                 return (error_reply(&e), None);
             }
         };
-        let addr = req.decide_addr(source, self.use_source_ip);
+        let addr = req.decide_addr(source, s.use_source_ip);
         let new = NewAgent {
             groups,
             key_hash: req.key_hash.map(<[u8]>::to_vec),

@@ -88,6 +88,9 @@ pub struct Server {
     _lock: home::HomeLock,
     port: Option<u16>,
     https_port: Option<u16>,
+    /// SIGHUP, caught from the start, and what a reload swaps.
+    hangups: tokio::signal::unix::Signal,
+    reloader: crate::reload::Reloader,
 }
 
 impl Server {
@@ -100,38 +103,15 @@ impl Server {
         // Installed first: a SIGTERM from here on stops the server cleanly once it is up, never
         // kills it half-started (the default action).
         let signals = ShutdownSignals::install()?;
+        let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| StartError::Setup(format!("cannot catch SIGHUP: {e}")))?;
         home.prepare()?;
         // Held until the server ends: `agentkeys agents` edits offline only without a server.
         let _lock = home::lock(&home)?;
-        let cert = home.join(&config.auth.ssl_manager_cert);
-        let key = home.join(&config.auth.ssl_manager_key);
-        match (cert.exists(), key.exists()) {
-            (false, false) => {
-                let names = vec![home::hostname(&config), "localhost".to_owned()];
-                certs::self_signed(&cert, &key, &names)?;
-                info!("generated a self-signed ECDSA P-256 certificate: {}", cert.display());
-            }
-            (true, true) => {}
-            (true, false) => return Err(CertError::KeyFile { path: key, reason: "not found".into() }.into()),
-            (false, true) => return Err(CertError::File { path: cert, reason: "not found".into() }.into()),
-        }
-        let suites = ciphers::select(&config.auth.ciphers, "auth.ciphers")?;
-        let agent_ca = config.auth.ssl_agent_ca.as_ref().map(|p| home.join(p));
-        if config.auth.ssl_verify_host && agent_ca.is_none() {
-            warn!("ssl_verify_host has no effect without ssl_agent_ca");
-        }
-        let tls = tls::server_config(&cert, &key, agent_ca.as_deref(), suites)?;
-
-        let password = if config.auth.use_password {
-            let path = home.password_file();
-            let (password, created) = home::load_or_create_password(&path)?;
-            if created {
-                info!("Random password written to {} (mode 0640); agents need it to register", path.display());
-            }
-            Some(password)
-        } else {
-            None
-        };
+        ensure_manager_cert(&home, &config)?;
+        let settings = legacy_settings(&home, &config, true)?;
+        let password = settings.password.clone();
+        let settings = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(settings));
 
         let store = FileStore::new(&home, config.server.durability);
         let loading = std::time::Instant::now();
@@ -174,8 +154,14 @@ impl Server {
                 let _ = rx.wait_for(|stop| *stop).await;
             }
         };
-        let https = if config.enrollment.enabled {
-            Some(https_listener(&home, &config, handle.clone(), password.clone()).await?)
+        let https_settings = if config.enrollment.enabled {
+            let built = https_settings(&home, &config, handle.clone(), password.clone())?;
+            Some(std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(built)))
+        } else {
+            None
+        };
+        let https = if let Some(settings) = &https_settings {
+            Some(https_listener(&config, std::sync::Arc::clone(settings)).await?)
         } else {
             info!("HTTPS enrollment is off ([enrollment] enabled = false)");
             None
@@ -222,14 +208,10 @@ impl Server {
             };
             info!("Accepting connections on port {}. {mode}", local.port());
             info!("agentkeys: listening on {local}");
-            let manager_version = (!config.auth.agents.allow_higher_versions)
-                .then(|| agentkeys::Version::parse_lenient(config.server.manager_version.as_bytes()));
             let server = serve::Listener {
                 registry: handle.clone(),
-                home,
-                password,
-                manager_version,
-                use_source_ip: config.auth.use_source_ip,
+                home: home.clone(),
+                settings: std::sync::Arc::clone(&settings),
                 timeout: Duration::from_secs(config.server.connection_timeout.as_secs()),
                 handshake_timeout: Duration::from_secs(
                     config.server.handshake_timeout.as_secs().min(config.server.connection_timeout.as_secs()),
@@ -237,16 +219,13 @@ impl Server {
                 per_source: sources::PerSource::new(
                     config.server.max_connections_per_source.min(config.server.max_connections),
                 ),
-                acceptor: tokio_rustls::TlsAcceptor::from(tls),
                 max_connections: config.server.max_connections,
-                client_auth: agent_ca.is_some(),
                 lockout: lockout::Lockout::new(
                     config.server.lockout_failures,
                     Duration::from_secs(config.server.lockout_window.as_secs()),
                     Duration::from_secs(config.server.lockout_duration.as_secs()),
                     config.server.lockout_exempt.clone(),
                 ),
-                verify_host: config.auth.ssl_verify_host && agent_ca.is_some(),
             };
 
             Some((server, listener))
@@ -255,8 +234,19 @@ impl Server {
             None
         };
         let port = enrollment.as_ref().and_then(|(_, l)| l.local_addr().ok()).map(|a| a.port());
+        let fixed = config.clone();
+        let reloader = crate::reload::Reloader {
+            home: home.clone(),
+            config: config.clone(),
+            load: Box::new(move || Ok(fixed.clone())),
+            legacy: std::sync::Arc::clone(&settings),
+            https: https_settings.clone(),
+            registry: handle.clone(),
+        };
         let idle_handle = if enrollment.is_none() && https.is_none() { Some(handle) } else { None };
         Ok(Server {
+            hangups,
+            reloader,
             enrollment,
             https,
             https_port,
@@ -274,6 +264,14 @@ impl Server {
     #[allow(dead_code, reason = "for embedding and tests")]
     pub fn port(&self) -> Option<u16> {
         self.port
+    }
+
+    /// How SIGHUP builds the configuration again (by default: the one the server started with,
+    /// so a reload re-reads only the password, certificates and token file).
+    #[must_use]
+    pub fn reload_with(mut self, load: crate::reload::ConfigLoader) -> Server {
+        self.reloader.load = load;
+        self
     }
 
     /// One line for systemd's status: what is being served.
@@ -295,6 +293,26 @@ impl Server {
         let shutdown = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stop.wait_for(|s| *s).await;
         };
+        // SIGHUP reloads until shutdown; the reloader (and its registry handle) goes then.
+        let (mut hangups, mut reloader, mut stop_reloads) = (self.hangups, self.reloader, self.stop.clone());
+        let reloads = tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop_reloads.wait_for(|s| *s).await;
+            };
+            tokio::pin!(stopped);
+            loop {
+                tokio::select! {
+                    received = hangups.recv() => match received {
+                        Some(()) => {
+                            info!("SIGHUP received: reloading");
+                            reloader.reload().await;
+                        }
+                        None => break,
+                    },
+                    () = &mut stopped => break,
+                }
+            }
+        });
         let legacy = async {
             match self.enrollment {
                 Some((server, listener)) => server.run(listener, shutdown(self.stop.clone())).await,
@@ -307,6 +325,7 @@ impl Server {
             }
         };
         tokio::join!(legacy, https);
+        let _ = reloads.await;
         drop(self.idle_handle);
         if let Err(e) = self.admin_socket.await {
             error!("admin socket: {e}");
@@ -323,14 +342,71 @@ impl Server {
     }
 }
 
-/// Prepares and binds the HTTPS enrollment listener: the CA and listener certificate (created in
-/// one step when neither exists), TLS 1.3, what `/cacerts` serves, the port.
-async fn https_listener(
+/// Creates the manager certificate (self-signed ECDSA P-256) when neither it nor its key exists.
+fn ensure_manager_cert(home: &Home, config: &Config) -> Result<(), StartError> {
+    let cert = home.join(&config.auth.ssl_manager_cert);
+    let key = home.join(&config.auth.ssl_manager_key);
+    match (cert.exists(), key.exists()) {
+        (false, false) => {
+            let names = vec![home::hostname(config), "localhost".to_owned()];
+            certs::self_signed(&cert, &key, &names)?;
+            info!("generated a self-signed ECDSA P-256 certificate: {}", cert.display());
+            Ok(())
+        }
+        (true, true) => Ok(()),
+        (true, false) => Err(CertError::KeyFile { path: key, reason: "not found".into() }.into()),
+        (false, true) => Err(CertError::File { path: cert, reason: "not found".into() }.into()),
+    }
+}
+
+/// The port-1515 settings SIGHUP may change: TLS (certificate, key, ciphers, agent CA), the
+/// password, the version policy, `use_source_ip`. `create_password`: write a random one when the
+/// file is missing (at start; a reload refuses instead).
+pub(crate) fn legacy_settings(
+    home: &Home,
+    config: &Config,
+    create_password: bool,
+) -> Result<serve::Settings, StartError> {
+    let cert = home.join(&config.auth.ssl_manager_cert);
+    let key = home.join(&config.auth.ssl_manager_key);
+    let suites = ciphers::select(&config.auth.ciphers, "auth.ciphers")?;
+    let agent_ca = config.auth.ssl_agent_ca.as_ref().map(|p| home.join(p));
+    if config.auth.ssl_verify_host && agent_ca.is_none() {
+        warn!("ssl_verify_host has no effect without ssl_agent_ca");
+    }
+    let tls = tls::server_config(&cert, &key, agent_ca.as_deref(), suites)?;
+    let password = if config.auth.use_password {
+        let path = home.password_file();
+        if !create_password && !path.exists() {
+            return Err(StartError::Setup(format!("{}: not found (use_password is on)", path.display())));
+        }
+        let (password, created) = home::load_or_create_password(&path)?;
+        if created {
+            info!("Random password written to {} (mode 0640); agents need it to register", path.display());
+        }
+        Some(password)
+    } else {
+        None
+    };
+    Ok(serve::Settings {
+        password,
+        manager_version: (!config.auth.agents.allow_higher_versions)
+            .then(|| agentkeys::Version::parse_lenient(config.server.manager_version.as_bytes())),
+        use_source_ip: config.auth.use_source_ip,
+        acceptor: tokio_rustls::TlsAcceptor::from(tls),
+        client_auth: agent_ca.is_some(),
+        verify_host: config.auth.ssl_verify_host && agent_ca.is_some(),
+    })
+}
+
+/// The HTTPS settings SIGHUP may change: the CA and listener certificate (created in one step
+/// when neither exists), TLS 1.3, what `/cacerts` serves, the password, the policies.
+pub(crate) fn https_settings(
     home: &Home,
     config: &Config,
     registry: owner::Handle,
     password: Option<Vec<u8>>,
-) -> Result<(https::Listener, tokio::net::TcpListener), StartError> {
+) -> Result<https::Settings, StartError> {
     let e = &config.enrollment;
     let (cert, key, ca, ca_key) =
         (home.join(&e.ssl_cert), home.join(&e.ssl_key), home.join(&e.ssl_ca), home.join(&e.ssl_ca_key));
@@ -358,17 +434,7 @@ async fn https_listener(
     } else {
         https::enroll::CaAnswer::NotFound
     };
-    let ip = e.bind.or(config.server.bind).unwrap_or(if config.auth.ipv6 {
-        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-    } else {
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-    });
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, e.port))
-        .await
-        .map_err(|source| StartError::HttpsListen { ip, port: e.port, source })?;
-    let local = listener.local_addr().map_err(|source| StartError::HttpsListen { ip, port: e.port, source })?;
     let base = if e.prefix.is_empty() { String::new() } else { format!("/{}", e.prefix) };
-    info!("agentkeys: HTTPS enrollment on {local} at {base}/enroll");
     let enrollment = https::Enrollment {
         registry,
         home: home.clone(),
@@ -381,9 +447,28 @@ async fn https_listener(
         max_body: e.max_body,
         cacerts,
     };
+    Ok(https::Settings { acceptor: tokio_rustls::TlsAcceptor::from(tls), enrollment: std::sync::Arc::new(enrollment) })
+}
+
+/// Binds the HTTPS enrollment listener with `settings`.
+async fn https_listener(
+    config: &Config,
+    settings: std::sync::Arc<arc_swap::ArcSwap<https::Settings>>,
+) -> Result<(https::Listener, tokio::net::TcpListener), StartError> {
+    let e = &config.enrollment;
+    let ip = e.bind.or(config.server.bind).unwrap_or(if config.auth.ipv6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    });
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, e.port))
+        .await
+        .map_err(|source| StartError::HttpsListen { ip, port: e.port, source })?;
+    let local = listener.local_addr().map_err(|source| StartError::HttpsListen { ip, port: e.port, source })?;
+    let base = if e.prefix.is_empty() { String::new() } else { format!("/{}", e.prefix) };
+    info!("agentkeys: HTTPS enrollment on {local} at {base}/enroll");
     let server = https::Listener {
-        acceptor: tokio_rustls::TlsAcceptor::from(tls),
-        enrollment: std::sync::Arc::new(enrollment),
+        settings,
         timeout: Duration::from_secs(config.server.connection_timeout.as_secs()),
         handshake_timeout: Duration::from_secs(
             config.server.handshake_timeout.as_secs().min(config.server.connection_timeout.as_secs()),

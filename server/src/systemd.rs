@@ -17,6 +17,15 @@ pub fn ready(status: &str) {
     }
 }
 
+/// Tells systemd a reload began (systemd 253+ wants the monotonic time with it).
+pub fn reloading() {
+    let mut states = vec![NotifyState::Reloading];
+    if let Ok(now) = NotifyState::monotonic_usec_now() {
+        states.push(now);
+    }
+    let _ = sd_notify::notify(false, &states);
+}
+
 /// Tells systemd the server is stopping.
 pub fn stopping() {
     let _ = sd_notify::notify(false, &[NotifyState::Stopping]);

@@ -246,3 +246,88 @@ fn systemd_notifications() {
     }
     assert!(stopping, "STOPPING=1 on SIGTERM");
 }
+
+/// The manager certificate a TLS handshake on `port` presents.
+fn presented_cert(port: u16) -> Vec<u8> {
+    use std::io::Write;
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let conn = rustls::ClientConnection::new(
+        common::client_config(),
+        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).unwrap();
+    }
+    let der = tls.conn.peer_certificates().unwrap()[0].to_vec();
+    let _ = tls.write_all(b"\n");
+    der
+}
+
+fn hangup(server: &Server) {
+    let status = std::process::Command::new("kill").args(["-HUP", &server.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+/// SIGHUP re-reads the password, the certificates and the configuration without dropping a
+/// connection; a bad configuration is refused and the running one stays.
+#[test]
+fn sighup_reloads_password_and_certificate_and_refuses_a_bad_config() {
+    use std::io::{Read, Write};
+    let home = temp_home("sighup");
+    write_config(&home, "[auth]\nuse_password = true\n");
+    std::fs::write(home.join("etc/authd.pass"), "first-pass\n").unwrap();
+    let server = Server::start(&home, &[]);
+    assert!(server.request(b"OSSEC PASS: first-pass OSSEC A:'hup-1'\n").starts_with(b"OSSEC K:'"));
+    let cert_before = presented_cert(server.port);
+
+    // A connection accepted before the reload is answered after it, with the settings it got.
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let conn = rustls::ClientConnection::new(
+        common::client_config(),
+        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+    )
+    .unwrap();
+    let mut early = rustls::StreamOwned::new(conn, tcp);
+    while early.conn.is_handshaking() {
+        early.conn.complete_io(&mut early.sock).unwrap();
+    }
+
+    std::fs::write(home.join("etc/authd.pass"), "second-pass\n").unwrap();
+    let out = std::process::Command::new(common::BIN)
+        .args(["cert", "generate", "--force", "--home"])
+        .arg(&home)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    hangup(&server);
+    assert!(server.logged("configuration reloaded (SIGHUP)"), "{}", server.log_text());
+
+    early.write_all(b"OSSEC PASS: first-pass OSSEC A:'hup-early'\n").unwrap();
+    let mut reply = Vec::new();
+    let _ = early.read_to_end(&mut reply);
+    assert!(
+        reply.starts_with(b"OSSEC K:'"),
+        "the early connection keeps its settings: {}",
+        String::from_utf8_lossy(&reply)
+    );
+
+    assert!(server.request(b"OSSEC PASS: first-pass OSSEC A:'hup-2'\n").starts_with(b"ERROR: Invalid password"));
+    assert!(server.request(b"OSSEC PASS: second-pass OSSEC A:'hup-3'\n").starts_with(b"OSSEC K:'"));
+    assert_ne!(presented_cert(server.port), cert_before, "the new certificate is served");
+
+    // A configuration that does not load is refused; everything keeps working as before.
+    std::fs::write(home.join("etc/agentkeys.toml"), "[auth\nuse_password = true\n").unwrap();
+    hangup(&server);
+    assert!(server.logged("reload refused, the running configuration stays"), "{}", server.log_text());
+    assert!(server.request(b"OSSEC PASS: second-pass OSSEC A:'hup-4'\n").starts_with(b"OSSEC K:'"));
+    // A password file that disappeared is refused too (never a silent switch to open mode).
+    write_config(&home, "[auth]\nuse_password = true\n");
+    std::fs::remove_file(home.join("etc/authd.pass")).unwrap();
+    hangup(&server);
+    assert!(server.logged("authd.pass: not found"), "{}", server.log_text());
+    assert!(server.request(b"OSSEC A:'hup-5'\n").starts_with(b"ERROR: Invalid password"));
+    assert!(server.stop());
+}

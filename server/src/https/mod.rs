@@ -21,12 +21,19 @@ use tracing::{debug, info, warn};
 
 pub use enroll::Enrollment;
 
-/// The listener: TLS, the limits, and what answers requests.
-pub struct Listener {
+/// What SIGHUP may change while the listener runs (each connection uses the settings in force
+/// when it was accepted).
+pub struct Settings {
     /// TLS 1.3, the enrollment certificate.
     pub acceptor: TlsAcceptor,
     /// What answers requests.
     pub enrollment: Arc<Enrollment>,
+}
+
+/// The listener: TLS, the limits, and what answers requests.
+pub struct Listener {
+    /// The reloadable settings.
+    pub settings: Arc<arc_swap::ArcSwap<Settings>>,
     /// Deadline for the handshake, the request and the answer together.
     pub timeout: Duration,
     /// Deadline for the handshake alone.
@@ -81,13 +88,14 @@ impl Listener {
 
     async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
         let _ = stream.set_nodelay(true);
+        let settings = self.settings.load_full();
         let served = tokio::time::timeout(self.timeout, async {
-            let tls = match tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(stream)).await {
+            let tls = match tokio::time::timeout(self.handshake_timeout, settings.acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
                 Err(_) => return Err(format!("no TLS handshake within {} s", self.handshake_timeout.as_secs())),
             };
-            let enrollment = Arc::clone(&self.enrollment);
+            let enrollment = Arc::clone(&settings.enrollment);
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                 let enrollment = Arc::clone(&enrollment);
                 async move { Ok::<Response<Full<Bytes>>, Infallible>(enrollment.answer(request, peer).await) }

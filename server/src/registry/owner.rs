@@ -87,6 +87,9 @@ pub enum Command {
     RevokeToken(TokenId, Answer<Option<bool>>),
     /// Drop dead tokens (every token with `all`): how many went, None if it could not be written.
     PurgeTokens { all: bool, answer: Answer<Option<usize>> },
+    /// Read the token file again (SIGHUP): how many tokens, or why it cannot be read (the
+    /// table in memory stays).
+    ReloadTokens(Answer<Result<usize, String>>),
     /// Give an agent without one a re-enrollment secret, proven by a bearer signed with the key of
     /// its client.keys key.
     IssueSecret(AgentId, Vec<u8>, Answer<Result<ReenrollSecret, SecretRefusal>>),
@@ -186,6 +189,14 @@ impl Handle {
     /// The refusal's kind (its bearer class says the 401).
     pub async fn check_bearer(&self, bearer: Vec<u8>) -> Result<(), ErrorKind> {
         self.ask(|a| Command::CheckBearer(bearer, a)).await.unwrap_or(Err(ErrorKind::InternalError))
+    }
+
+    /// Reads the token file again (SIGHUP); how many tokens it holds.
+    ///
+    /// # Errors
+    /// Why it cannot be read (the tokens in memory stay).
+    pub async fn reload_tokens(&self) -> Result<usize, String> {
+        self.ask(Command::ReloadTokens).await.unwrap_or_else(|| Err("the registry is stopping".to_owned()))
     }
 
     /// Keeps a minted token, durably; false when the table is full or it cannot be written.
@@ -557,6 +568,17 @@ async fn run(
                     let n = batch.tokens.purge(batch.bearer_now, all);
                     info!("audit: {n} enrollment token(s) purged");
                     pending.push(Pending::Purged(answer, n));
+                }
+                Command::ReloadTokens(tx) => {
+                    let result = match store.load_tokens() {
+                        Ok(fresh) => {
+                            let n = fresh.snapshot().len();
+                            *batch.tokens = fresh;
+                            Ok(n)
+                        }
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = tx.send(result);
                 }
                 Command::IssueSecret(id, bearer, tx) => {
                     let result = batch.issue_secret(&id, &bearer);
