@@ -331,3 +331,37 @@ fn sighup_reloads_password_and_certificate_and_refuses_a_bad_config() {
     assert!(server.request(b"OSSEC A:'hup-5'\n").starts_with(b"ERROR: Invalid password"));
     assert!(server.stop());
 }
+
+/// The example systemd unit is valid and hardened: `systemd-analyze verify` passes (with this
+/// build as ExecStart) and `security --offline=true` rates it at most 3.0 ("OK"). Machines without
+/// systemd-analyze skip it with a notice.
+#[test]
+fn the_example_unit_is_valid_and_hardened() {
+    let unit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/agentkeys.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(text.contains("Type=notify") && text.contains("ExecReload=/bin/kill -HUP $MAINPID"));
+    if std::process::Command::new("systemd-analyze").arg("--version").output().is_err() {
+        eprintln!("notice: systemd-analyze not found; unit not analysed");
+        return;
+    }
+    let dir = temp_home("unit");
+    let copy = dir.join("agentkeys.service");
+    let local: String = text
+        .lines()
+        .filter(|l| !l.starts_with("Documentation="))
+        .map(|l| l.replace("/usr/local/bin/agentkeys", common::BIN) + "\n")
+        .collect();
+    std::fs::write(&copy, local).unwrap();
+    let verify = std::process::Command::new("systemd-analyze").arg("verify").arg(&copy).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+    let security =
+        std::process::Command::new("systemd-analyze").args(["security", "--offline=true"]).arg(&copy).output().unwrap();
+    let out = String::from_utf8_lossy(&security.stdout);
+    let level: f64 = out
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for agentkeys.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in: {out}"));
+    assert!(level <= 3.0, "exposure {level}: {out}");
+}
