@@ -283,12 +283,14 @@ impl Admin {
         let empty = Map::new();
         let args = match obj.get("arguments") {
             // Listing and purging need no arguments (remoted's token verbs may send none).
-            None if matches!(function, "token_list" | "token_purge" | "stats") => &empty,
+            None if matches!(function, "token_list" | "token_purge" | "stats" | "ping") => &empty,
             None => return Err(Code::NoArgument),
             Some(Value::Object(m)) => m,
             Some(_) => return Err(Code::Parse),
         };
+        crate::metrics::COUNTERS.admin_call(function);
         match function {
+            "ping" => Ok(r#"{"error":0,"data":"pong"}"#.to_owned()),
             "add" => self.add(args).await,
             "add-many" => self.add_many(args).await,
             "remove" => self.remove(args).await,

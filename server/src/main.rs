@@ -79,6 +79,15 @@ enum Command {
     Bench(BenchCommand),
     /// Print a new random agent key.
     Keygen,
+    /// Is the server of this home running, and what has it done (from its admin socket)?
+    Status {
+        /// Installation directory of the running server.
+        #[arg(long, env = "AGENTKEYS_HOME", default_value = "agentkeys-data")]
+        home: PathBuf,
+        /// The counters as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -145,6 +154,9 @@ struct ServeArgs {
     /// Address the HTTPS enrollment listener binds (default: the --bind address).
     #[arg(long, env = "AGENTKEYS_HTTPS_BIND")]
     https_bind: Option<IpAddr>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (off unless given; e.g. 127.0.0.1:9515).
+    #[arg(long, env = "AGENTKEYS_METRICS_BIND")]
+    metrics_bind: Option<std::net::SocketAddr>,
     /// Validate the configuration, print the effective one, and exit.
     #[arg(long)]
     check: bool,
@@ -263,6 +275,7 @@ fn main() -> ExitCode {
         Command::Tokens(args) => tokens_cli::run(&args),
         Command::Keys(KeysCommand::Check { file }) => agents::check(&file),
         Command::Bench(BenchCommand::Register(args)) => bench::run(&args),
+        Command::Status { home, json } => status(&Home::new(home), json),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "agentkeys", &mut script);
@@ -358,6 +371,44 @@ fn report(what: &str, result: Result<String, String>) -> i32 {
     }
 }
 
+/// `agentkeys status`: `ping` and `stats` over the admin socket.
+fn status(home: &Home, json: bool) -> i32 {
+    let socket = home.join("queue/sockets/auth");
+    let ask = |function: &str| -> Result<serde_json::Value, String> {
+        let payload = format!(r#"{{"function":"{function}"}}"#);
+        let reply = admin::request(&socket, payload.as_bytes()).ok_or_else(|| {
+            format!("no server is running on {} (no admin socket at {})", home.root().display(), socket.display())
+        })??;
+        serde_json::from_str(&reply).map_err(|e| format!("unreadable answer: {e}"))
+    };
+    let stats = match ask("ping").and_then(|_| ask("stats")) {
+        Ok(v) => v["data"].clone(),
+        Err(e) => {
+            eprintln!("agentkeys status: {e}");
+            return 1;
+        }
+    };
+    if json {
+        println!("{stats}");
+        return 0;
+    }
+    println!("agentkeys is running on {}: {} agents", home.root().display(), stats["agents"]);
+    if let Some(protocols) = stats["registrations"].as_object() {
+        for (protocol, outcomes) in protocols {
+            let parts: Vec<String> =
+                outcomes.as_object().map(|o| o.iter().map(|(k, v)| format!("{k} {v}")).collect()).unwrap_or_default();
+            println!("registrations on {protocol}: {}", parts.join(", "));
+        }
+    }
+    for family in ["tokens", "reenrollments", "keypoll", "lockouts"] {
+        if let Some(o) = stats[family].as_object().filter(|o| !o.is_empty()) {
+            let parts: Vec<String> = o.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            println!("{family}: {}", parts.join(", "));
+        }
+    }
+    0
+}
+
 /// Writes generated text to stdout; a reader that went away (`| head`) is not an error.
 fn print_all(what: &str, bytes: &[u8]) -> i32 {
     use std::io::Write as _;
@@ -443,6 +494,9 @@ fn effective_config(args: &ServeArgs) -> Result<(Config, config::Origins), confi
     }
     if let Some(bind) = args.https_bind {
         config.enrollment.bind = Some(bind);
+    }
+    if let Some(bind) = args.metrics_bind {
+        config.metrics.bind = Some(bind);
     }
     Ok((config, sources))
 }

@@ -105,6 +105,8 @@ impl Listener {
     }
 
     async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
+        let _open = crate::metrics::COUNTERS.connection("1515");
+        let accepted = std::time::Instant::now();
         let settings = self.settings.load_full();
         let s = &*settings;
         let source = AgentAddr::from_ip(peer.ip()).ip().unwrap_or(peer.ip());
@@ -155,6 +157,7 @@ impl Listener {
         let result = tokio::time::timeout(self.timeout, written)
             .await
             .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
+        crate::metrics::COUNTERS.registration_latency(crate::metrics::Protocol::Legacy, accepted.elapsed());
         match (result, registered) {
             (Err(e), Some((id, name))) => {
                 warn!("reply to {source} not delivered ({e}); removing agent '{name}' (id '{id}') again");
@@ -223,6 +226,7 @@ impl Listener {
             // The password is checked first: any other outcome means it was right.
             if password_refused(&parsed) {
                 if attempt.failed() {
+                    crate::metrics::COUNTERS.lockout();
                     warn!(
                         "Too many failed registration attempts from {source}: its connections are refused for a while"
                     );
@@ -237,6 +241,7 @@ impl Listener {
             // A token's secret is judged by the registry: "Invalid password" means it was wrong.
             if answered.0.starts_with(b"ERROR: Invalid password") {
                 if attempt.failed() {
+                    crate::metrics::COUNTERS.lockout();
                     warn!(
                         "Too many failed registration attempts from {source}: its connections are refused for a while"
                     );

@@ -137,6 +137,7 @@ impl Server {
             status,
             purge: config.auth.purge,
         };
+        crate::metrics::COUNTERS.set_agents(registry.len());
         let (handle, owner_task) = owner::spawn(registry, tokens, std::sync::Arc::new(store), rules);
 
         // One shutdown signal for every service.
@@ -172,6 +173,16 @@ impl Server {
             config.enrollment.port = port;
         }
 
+        if let Some(addr) = config.metrics.bind {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| {
+                StartError::Setup(format!(
+                    "cannot listen for metrics on {addr} ({source}); change --metrics-bind or [metrics] bind"
+                ))
+            })?;
+            let local = listener.local_addr().unwrap_or(addr);
+            info!("agentkeys: metrics on http://{local}/metrics");
+            tokio::spawn(crate::metrics::serve(listener, stopped()));
+        }
         // Both local sockets are bound before the server says it is listening.
         let key_polling = if config.key_request.enabled {
             let path = home.join("queue/sockets/krequest");

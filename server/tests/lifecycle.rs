@@ -365,3 +365,50 @@ fn the_example_unit_is_valid_and_hardened() {
         .unwrap_or_else(|| panic!("no exposure level in: {out}"));
     assert!(level <= 3.0, "exposure {level}: {out}");
 }
+
+/// `--metrics-bind` serves Prometheus text that matches what a test did; `agentkeys status`
+/// summarises the same counters.
+#[test]
+fn metrics_and_status_match_the_registrations_made() {
+    use std::io::{Read, Write};
+    let home = temp_home("metrics");
+    let server = Server::start(&home, &["--metrics-bind", "127.0.0.1:0"]);
+    assert!(server.request(b"OSSEC A:'m-1'\n").starts_with(b"OSSEC K:'"));
+    assert!(server.request(b"OSSEC A:'m-2'\n").starts_with(b"OSSEC K:'"));
+    assert!(server.request(b"OSSEC A:'bad name'\n").starts_with(b"ERROR: Invalid agent name"));
+    let r = common::post_enroll(server.https_port(), None, r#"{"name":"m-3","version":"v5.0.0"}"#);
+    assert_eq!(r.status, 200);
+    let log = server.log_text();
+    let addr = log.split("metrics on http://").nth(1).unwrap().split('/').next().unwrap().to_owned();
+    let scrape = || {
+        let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+        tcp.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+        let mut text = String::new();
+        tcp.read_to_string(&mut text).unwrap();
+        text
+    };
+    let text = scrape();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    for line in [
+        r#"agentkeys_registrations_total{protocol="1515",outcome="accepted"} 2"#,
+        r#"agentkeys_registrations_total{protocol="1515",outcome="InvalidName"} 1"#,
+        r#"agentkeys_registrations_total{protocol="https",outcome="accepted"} 1"#,
+        "agentkeys_agents 3",
+        r#"agentkeys_registration_seconds_count{protocol="https"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+    }
+    assert!(text.contains("agentkeys_store_commit_seconds_count") && text.contains("agentkeys_open_connections"));
+    let status = std::process::Command::new(common::BIN).args(["status", "--home"]).arg(&home).output().unwrap();
+    let out = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success()
+            && out.contains(": 3 agents")
+            && out.contains("registrations on 1515: InvalidName 1, accepted 2"),
+        "{out}"
+    );
+    assert!(server.stop());
+    let gone = std::process::Command::new(common::BIN).args(["status", "--home"]).arg(&home).output().unwrap();
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no server is running"));
+}

@@ -41,6 +41,16 @@ pub struct Config {
     pub key_request: KeyRequestConfig,
     /// Wazuh 5.0 enrollment over HTTPS (`POST /<prefix>/enroll`).
     pub enrollment: EnrollmentConfig,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: Prometheus text at `http://<bind>/metrics`, off unless `bind` is set.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where to listen (keep it on the loopback or a management network: it is plain HTTP).
+    pub bind: Option<std::net::SocketAddr>,
 }
 
 /// `[enrollment]`: the HTTPS enrollment listener of Wazuh 5.x agents.

@@ -252,6 +252,13 @@ impl Enrollment {
     }
 
     async fn register(&self, req: &EnrollRequest<'_>, credential: Credential, source: IpAddr) -> Reply {
+        let started = std::time::Instant::now();
+        let reply = self.register_timed(req, credential, source).await;
+        crate::metrics::COUNTERS.registration_latency(crate::metrics::Protocol::Https, started.elapsed());
+        reply
+    }
+
+    async fn register_timed(&self, req: &EnrollRequest<'_>, credential: Credential, source: IpAddr) -> Reply {
         let name = req.name();
         let addr = match req.ip {
             _ if self.use_source_ip => AgentAddr::from_ip(source),

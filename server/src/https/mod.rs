@@ -87,6 +87,7 @@ impl Listener {
     }
 
     async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
+        let _open = crate::metrics::COUNTERS.connection("https");
         let _ = stream.set_nodelay(true);
         let settings = self.settings.load_full();
         let served = tokio::time::timeout(self.timeout, async {

@@ -277,12 +277,14 @@ pub async fn serve(
             && when.elapsed() < service.negative_cache
         {
             debug!("Request '{}' failed {} s ago; not retried yet.", request.wire(), when.elapsed().as_secs());
+            crate::metrics::COUNTERS.keypoll("cached");
             service.tell(reply_to.as_ref(), "failed: an earlier lookup failed recently (negative cache)").await;
             continue;
         }
         let fresh = service.in_flight.lock().map(|mut f| f.insert(request.clone())).unwrap_or(false);
         if !fresh {
             debug!("Request '{}' already being processed. Discarding request.", request.wire());
+            crate::metrics::COUNTERS.keypoll("discarded");
             service.tell(reply_to.as_ref(), "discarded: already being processed").await;
             continue;
         }
@@ -293,6 +295,7 @@ pub async fn serve(
             if let Ok(mut f) = service.in_flight.lock() {
                 f.remove(&job.request);
             }
+            crate::metrics::COUNTERS.keypoll("discarded");
             service.tell(job.reply_to.as_ref(), "discarded: request queue is full").await;
         }
     }
@@ -326,10 +329,12 @@ impl Service {
         }
         match outcome {
             Ok(text) => {
+                crate::metrics::COUNTERS.keypoll("added");
                 info!("key polling: {} {}: {text}", request.kind.word(), request.value);
                 self.tell(job.reply_to.as_ref(), &format!("added: {text}")).await;
             }
             Err(Failure(why)) => {
+                crate::metrics::COUNTERS.keypoll("failed");
                 info!("key polling: {} {}: {why}", request.kind.word(), request.value);
                 debug!("Error getting external key.");
                 if !self.negative_cache.is_zero()

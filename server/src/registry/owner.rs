@@ -599,9 +599,11 @@ async fn run(
         };
         let write = store.prepare(batch.registry, &change);
         let undo = std::mem::take(&mut batch.undo);
+        let committing = std::time::Instant::now();
         let written = tokio::task::spawn_blocking(move || write.write())
             .await
             .unwrap_or_else(|e| Err(StoreError::Writer(e.to_string())));
+        crate::metrics::COUNTERS.commit(undo.len(), committing.elapsed());
         let failed = written.is_err();
         if let Err(why) = written {
             // The store left every file as it was before the batch; memory follows. The highest ID
@@ -619,6 +621,7 @@ async fn run(
                 }
             }
         }
+        crate::metrics::COUNTERS.set_agents(registry.len());
         pending.into_iter().for_each(|p| p.send(failed));
     }
 }
