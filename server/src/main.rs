@@ -17,6 +17,7 @@ mod https;
 mod keypoll;
 mod localtime;
 mod lockout;
+mod logging;
 mod memory;
 mod metrics;
 mod registry;
@@ -54,6 +55,12 @@ struct Cli {
     /// Log level: error, warn, info, debug, trace (default: info for `serve`, warn otherwise).
     #[arg(long, global = true, env = "AGENTKEYS_LOG")]
     log_level: Option<tracing::Level>,
+    /// Log line format.
+    #[arg(long, global = true, env = "AGENTKEYS_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: logging::Format,
+    /// Write logs to this file instead of stderr (reopened on SIGHUP, for logrotate).
+    #[arg(long, global = true, env = "AGENTKEYS_LOG_FILE")]
+    log_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -239,17 +246,15 @@ enum CertCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(cli.log_level.unwrap_or(match cli.command {
-            // The server logs what it does; the tools print their results, and log only trouble.
-            Command::Serve(_) => tracing::Level::INFO,
-            _ => tracing::Level::WARN,
-        }))
-        .with_target(false)
-        .with_ansi(ansi)
-        .init();
+    let level = cli.log_level.unwrap_or(match cli.command {
+        // The server logs what it does; the tools print their results, and log only trouble.
+        Command::Serve(_) => tracing::Level::INFO,
+        _ => tracing::Level::WARN,
+    });
+    if let Err(e) = logging::init(level, cli.log_format, cli.log_file.clone()) {
+        eprintln!("agentkeys: {e}");
+        return ExitCode::from(1);
+    }
     let status = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Enroll(args) => enroll::run(&args),

@@ -38,6 +38,7 @@ impl Reloader {
     /// One reload; the outcome is logged.
     pub async fn reload(&mut self) {
         crate::systemd::reloading();
+        crate::logging::reopen();
         match self.try_reload().await {
             Ok(restart) => {
                 info!("configuration reloaded (SIGHUP)");

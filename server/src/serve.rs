@@ -260,6 +260,7 @@ impl Listener {
         source: IpAddr,
         token: Option<agentkeys::wazuh5::TokenCredential>,
     ) -> (Vec<u8>, Option<(agentkeys::AgentId, String)>) {
+        let started = std::time::Instant::now();
         let req = match parsed {
             Ok(r) => r,
             Err(e) => {
@@ -269,11 +270,12 @@ impl Listener {
             }
         };
         let name = req.name.as_str();
-        info!("Received request for a new agent ({name}) from: {source}");
+        debug!("Received request for a new agent ({name}) from: {source}");
+        let method = if token.is_some() { "1515 token" } else { "1515" };
         let groups = match req.groups.map(|g| self.home.check_groups(g)).transpose() {
             Ok(groups) => groups,
             Err(e) => {
-                outcome(name, source, &e.to_string());
+                refused(name, source, method, started, &e.to_string());
                 return (error_reply(&e), None);
             }
         };
@@ -289,13 +291,20 @@ impl Listener {
             Ok(agent) => {
                 crate::metrics::COUNTERS.registration(crate::metrics::Protocol::Legacy, Ok(()));
                 let reply = key_reply_string(&agent.as_record()).into_bytes();
-                outcome(name, source, &format!("registered as agent '{}' with address {}", agent.id(), agent.addr()));
+                let result = format!("registered as agent '{}' with address {}", agent.id(), agent.addr());
+                info!(
+                    agent = name,
+                    source = %source,
+                    method,
+                    latency_ms = started.elapsed().as_millis() as u64,
+                    "registration: {result}"
+                );
                 (reply, Some((agent.id(), agent.name().to_owned())))
             }
             Err(refusal) => {
                 crate::metrics::COUNTERS.registration(crate::metrics::Protocol::Legacy, Err(refusal.kind));
                 let e = RequestError::new(refusal.kind, refusal.subject.as_bytes());
-                outcome(name, source, &e.to_string());
+                refused(name, source, method, started, &e.to_string());
                 (error_reply(&e), None)
             }
         }
@@ -340,17 +349,24 @@ enum HostMismatch {
     Unreadable(crate::certs::CertError),
 }
 
-/// The one INFO line per registration outcome (never a password or key).
-fn outcome(name: &str, source: IpAddr, result: &str) {
-    info!(agent = name, source = %source, "registration: {result}");
+/// The one WARN line of a refused registration (never a password or key).
+fn refused(name: &str, source: IpAddr, method: &str, started: std::time::Instant, result: &str) {
+    warn!(
+        agent = name,
+        source = %source,
+        method,
+        latency_ms = started.elapsed().as_millis() as u64,
+        "registration refused: {result}"
+    );
 }
 
+/// A request refused before it named an agent, in upstream's words, at WARN.
 fn log_refusal(e: &RequestError<'_>, source: IpAddr) {
     match e.kind() {
-        ErrorKind::InvalidPassword => info!("Invalid password provided by {source}. Closing connection."),
-        ErrorKind::InvalidRequest => info!("Invalid request for new agent from: {source}"),
-        ErrorKind::VersionTooHigh => info!("Incompatible version for new agent from: {source}"),
-        _ => info!(source = %source, "registration: {e}"),
+        ErrorKind::InvalidPassword => warn!("Invalid password provided by {source}. Closing connection."),
+        ErrorKind::InvalidRequest => warn!("Invalid request for new agent from: {source}"),
+        ErrorKind::VersionTooHigh => warn!("Incompatible version for new agent from: {source}"),
+        _ => warn!(source = %source, method = "1515", "registration refused: {e}"),
     }
 }
 

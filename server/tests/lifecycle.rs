@@ -412,3 +412,68 @@ fn metrics_and_status_match_the_registrations_made() {
     assert_eq!(gone.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&gone.stderr).contains("no server is running"));
 }
+
+/// `--log-format json --log-file`: one JSON object per line, a registration outcome with its
+/// fields, and after logrotate's rename plus SIGHUP the server writes to a fresh file.
+#[test]
+fn json_logs_to_a_file_reopened_on_sighup() {
+    let home = temp_home("json-logs");
+    let log = home.join("agentkeys.log");
+    /// Kills the server if the test fails half-way.
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = std::process::Command::new(common::BIN)
+        .args(["serve", "--home"])
+        .arg(&home)
+        .args(["--port", "0", "--https-port", "0", "--bind", "127.0.0.1", "--log-format", "json", "--log-file"])
+        .arg(&log)
+        .env("AGENTKEYS_LOG", "info")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(Child)
+        .unwrap();
+    let wait_for = |path: &std::path::Path, needle: &str| -> String {
+        for _ in 0..200 {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if text.contains(needle) {
+                return text;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("{needle:?} never appeared in {}", path.display());
+    };
+    let text = wait_for(&log, "agentkeys: listening on");
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    let listening = lines
+        .iter()
+        .find(|l| l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("agentkeys: listening on")))
+        .unwrap();
+    assert_eq!(listening["level"], "INFO");
+    let port: u16 = listening["fields"]["message"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+    assert!(common::tls_exchange(port, b"OSSEC A:'json-1'\n").starts_with(b"OSSEC K:'"));
+    let text = wait_for(&log, "registration: registered as agent");
+    let outcome: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("registration: registered")))
+        .unwrap();
+    assert_eq!(outcome["fields"]["agent"], "json-1");
+    assert_eq!(outcome["fields"]["source"], "127.0.0.1");
+    assert_eq!(outcome["fields"]["method"], "1515");
+    assert!(outcome["fields"]["latency_ms"].is_u64());
+    // logrotate: rename, then SIGHUP; the server opens a new file at the same path.
+    let rotated = home.join("agentkeys.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    let hup = std::process::Command::new("kill").args(["-HUP", &child.0.id().to_string()]).status().unwrap();
+    assert!(hup.success());
+    assert!(common::tls_exchange(port, b"OSSEC A:'json-2'\n").starts_with(b"OSSEC K:'"));
+    wait_for(&log, "json-2");
+    assert!(!std::fs::read_to_string(&rotated).unwrap().contains("json-2"));
+    let _ = std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status();
+    assert!(child.0.wait().unwrap().success());
+}

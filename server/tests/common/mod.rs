@@ -73,7 +73,7 @@ impl Server {
             .args(bind)
             .args(https)
             .args(extra)
-            .env("AGENTKEYS_LOG", "debug")
+            .env("AGENTKEYS_LOG", "trace")
             .envs(env.iter().copied())
             .env_remove("AGENTKEYS_CONFIG")
             .stdin(Stdio::null())
@@ -163,16 +163,77 @@ impl Server {
 
     fn terminate(&mut self) -> bool {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let mut clean = false;
+        let mut exited = false;
         for _ in 0..200 {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return status.success();
+                clean = status.success();
+                exited = true;
+                break;
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        false
+        if !exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        self.assert_no_secret_logged();
+        clean
     }
+
+    /// Every secret the home holds — agent keys, the password, token secrets and credentials,
+    /// re-enrollment secrets — must be absent from every line this server logged (at trace level).
+    pub fn assert_no_secret_logged(&self) {
+        let secrets = home_secrets(&self.home);
+        let log = self.log.lock().unwrap();
+        if secrets.len() <= 100 {
+            for line in log.iter() {
+                for secret in &secrets {
+                    assert!(!line.contains(secret.as_str()), "a secret reached the log: {line}");
+                }
+            }
+            return;
+        }
+        // Many agents: look the line's words up instead (secrets are words of [A-Za-z0-9_-]).
+        let set: std::collections::HashSet<&str> = secrets.iter().map(String::as_str).collect();
+        for line in log.iter() {
+            for word in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')) {
+                assert!(!set.contains(word), "a secret reached the log: {line}");
+            }
+        }
+    }
+}
+
+/// The secrets stored in a home (16 characters or more, so that test placeholders do not count).
+pub fn home_secrets(home: &Path) -> Vec<String> {
+    let mut secrets = Vec::new();
+    let read = |name: &str| std::fs::read_to_string(home.join(name)).unwrap_or_default();
+    for line in read("etc/client.keys").lines() {
+        if let Some(key) = line.split(' ').nth(3) {
+            secrets.push(key.to_owned());
+        }
+    }
+    secrets.push(read("etc/authd.pass").trim().to_owned());
+    for line in read("etc/agentkeys.state").lines() {
+        if let Some(rest) = line.strip_prefix("reenroll ") {
+            secrets.extend(rest.split(' ').nth(1).map(str::to_owned));
+        }
+    }
+    if let Ok(tokens) = serde_json::from_str::<serde_json::Value>(&read("etc/enrollment_tokens.json")) {
+        for t in tokens["tokens"].as_array().cloned().unwrap_or_default() {
+            let (id, secret) = (t["id"].as_str().unwrap_or(""), t["secret"].as_str().unwrap_or(""));
+            secrets.push(secret.to_owned());
+            if let (Ok(id), Ok(secret)) =
+                (agentkeys::wazuh5::TokenId::parse(id.as_bytes()), agentkeys::wazuh5::TokenId::parse(secret.as_bytes()))
+            {
+                let credential = agentkeys::wazuh5::TokenCredential { id, secret: secret.0 };
+                secrets.push(credential.to_text().to_string());
+            }
+        }
+    }
+    secrets.retain(|s| s.len() >= 16);
+    secrets
 }
 
 impl Drop for Server {
