@@ -6,6 +6,7 @@ mod agents;
 mod atomic;
 mod bench;
 mod certs;
+mod check;
 mod ciphers;
 mod clock;
 mod config;
@@ -376,6 +377,22 @@ fn report(what: &str, result: Result<String, String>) -> i32 {
     }
 }
 
+/// What to do next, once the server serves: how an agent registers (with the certificate pin),
+/// where the keys are, and how 5.x agents get a token.
+fn next_steps(home: &Home, config: &Config, port: Option<u16>, https_port: Option<u16>) {
+    let host = home::hostname(config);
+    let pin = certs::first_cert(&home.join(&config.auth.ssl_manager_cert)).and_then(|c| certs::spki_pin(&c));
+    if let (Some(port), Ok(pin)) = (port, pin) {
+        info!(
+            "next: register an agent with `agentkeys enroll -m {host} -p {port} --pin {pin}` (or agent-auth -m {host} -p {port})"
+        );
+    }
+    info!("next: agent keys are in {}; `agentkeys agents list` shows them", home.client_keys().display());
+    if let Some(p) = https_port {
+        info!("next: for Wazuh 5.x agents, `agentkeys tokens create --address {host} --port {p}` prints a token");
+    }
+}
+
 /// `agentkeys status`: `ping` and `stats` over the admin socket.
 fn status(home: &Home, json: bool) -> i32 {
     let socket = home.join("queue/sockets/auth");
@@ -520,8 +537,18 @@ fn serve(args: &ServeArgs) -> i32 {
     }
     if args.check {
         print!("{}", config.to_toml());
-        println!("# configuration OK");
-        return 0;
+        let report = check::check(&home, &config, &sources);
+        for note in &report.notes {
+            println!("# {note}");
+        }
+        if report.errors.is_empty() {
+            println!("# configuration OK");
+            return 0;
+        }
+        for error in &report.errors {
+            eprintln!("agentkeys serve --check: {error}");
+        }
+        return 1;
     }
     if config.auth.disabled {
         info!("Daemon is disabled. Closing.");
@@ -536,10 +563,12 @@ fn serve(args: &ServeArgs) -> i32 {
     };
     let served = runtime.block_on(async {
         let reload_args = args.clone();
+        let (next_home, next_config) = (home.clone(), config.clone());
         let server = server::Server::start(home, config)
             .await?
             .reload_with(Box::new(move || effective_config(&reload_args).map(|(c, _)| c)));
         systemd::ready(&server.status_line());
+        next_steps(&next_home, &next_config, server.port(), server.https_port());
         server.run().await;
         Ok::<(), server::StartError>(())
     });

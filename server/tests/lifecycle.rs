@@ -477,3 +477,64 @@ fn json_logs_to_a_file_reopened_on_sighup() {
     let _ = std::process::Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status();
     assert!(child.0.wait().unwrap().success());
 }
+
+/// `--check` looks at what the configuration names, not only at its syntax.
+#[test]
+fn check_checks_files_programs_and_the_cluster_role() {
+    let home = temp_home("check");
+    let check = |extra: &[&str]| {
+        let mut args = vec!["--check"];
+        args.extend_from_slice(extra);
+        serve_once(&home, &args)
+    };
+    let out = check(&[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("will be created (self-signed) at the first start"));
+    // A missing agent CA, a key-poll program that does not exist.
+    write_config(
+        &home,
+        "[auth]\nssl_agent_ca = \"etc/missing-ca.pem\"\n[key_request]\nenabled = true\nexec_path = \"/nonexistent/keypoll.py id\"\n",
+    );
+    common::Server::start(&temp_home("check-certs"), &[]).stop();
+    certs_into(&home);
+    let out = check(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing-ca.pem"), "{err}");
+    assert!(err.contains("key_request.exec_path: /nonexistent/keypoll.py: not found"), "{err}");
+    // A certificate that does not match its key.
+    write_config(&home, "");
+    let other = temp_home("check-other");
+    let out =
+        std::process::Command::new(common::BIN).args(["cert", "generate", "--home"]).arg(&other).output().unwrap();
+    assert!(out.status.success());
+    std::fs::copy(other.join("etc/sslmanager.key"), home.join("etc/sslmanager.key")).unwrap();
+    let out = check(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("port 1515 TLS"), "{out:?}");
+    // A Wazuh cluster worker is refused, with the reason.
+    certs_into(&home);
+    let conf = home.join("ossec.conf");
+    std::fs::write(
+        &conf,
+        "<ossec_config><cluster><node_type>worker</node_type><disabled>no</disabled></cluster><auth><port>1515</port></auth></ossec_config>\n",
+    )
+    .unwrap();
+    let out = check(&["--ossec-conf", conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cluster worker"), "{out:?}");
+    std::fs::write(&conf, "<ossec_config><auth><port>1515</port></auth></ossec_config>\n").unwrap();
+    let out = check(&["--ossec-conf", conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(r#"agent_status = "wazuh-db""#));
+}
+
+/// A matching manager certificate and key in `home`.
+fn certs_into(home: &std::path::Path) {
+    let out = std::process::Command::new(common::BIN)
+        .args(["cert", "generate", "--force", "--home"])
+        .arg(home)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}

@@ -4,7 +4,7 @@
 //! with the upstream default.
 
 mod interval;
-mod ossec;
+pub mod ossec;
 
 use std::fmt;
 use std::net::IpAddr;

@@ -40,6 +40,24 @@ pub(super) fn apply_auth(
     Ok(())
 }
 
+/// Whether this ossec.conf makes the node a Wazuh cluster worker (`<cluster>` enabled with
+/// `<node_type>worker`): its registrations must go to the master.
+pub fn is_cluster_worker(text: &str) -> bool {
+    let wrapped = format!("<agentkeys-ossec-conf>{}</agentkeys-ossec-conf>", strip_declaration(text));
+    let Ok(doc) = Document::parse(&wrapped) else { return false };
+    let value = |node: Node<'_, '_>, tag: &str| {
+        node.children().find(|n| n.has_tag_name(tag)).and_then(|n| n.text()).map(str::trim).map(str::to_owned)
+    };
+    doc.root_element()
+        .children()
+        .filter(|n| n.has_tag_name("ossec_config"))
+        .flat_map(|root| root.children().filter(|n| n.has_tag_name("cluster")))
+        .any(|cluster| {
+            value(cluster, "node_type").as_deref() == Some("worker")
+                && value(cluster, "disabled").as_deref() != Some("yes")
+        })
+}
+
 fn strip_declaration(text: &str) -> &str {
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     match trimmed.strip_prefix("<?xml").and_then(|rest| rest.find("?>").map(|end| &rest[end + 2..])) {
