@@ -253,12 +253,18 @@ impl Enrollment {
 
     async fn register(&self, req: &EnrollRequest<'_>, credential: Credential, source: IpAddr) -> Reply {
         let started = std::time::Instant::now();
-        let reply = self.register_timed(req, credential, source).await;
+        let reply = self.register_timed(req, credential, source, started).await;
         crate::metrics::COUNTERS.registration_latency(crate::metrics::Protocol::Https, started.elapsed());
         reply
     }
 
-    async fn register_timed(&self, req: &EnrollRequest<'_>, credential: Credential, source: IpAddr) -> Reply {
+    async fn register_timed(
+        &self,
+        req: &EnrollRequest<'_>,
+        credential: Credential,
+        source: IpAddr,
+        started: std::time::Instant,
+    ) -> Reply {
         let name = req.name();
         let addr = match req.ip {
             _ if self.use_source_ip => AgentAddr::from_ip(source),
@@ -294,13 +300,29 @@ impl Enrollment {
         match self.registry.register(new).await {
             Ok(agent) => {
                 crate::metrics::COUNTERS.registration(crate::metrics::Protocol::Https, Ok(()));
-                info!(agent = name, source = %source, method, "registration: agent '{}' with address {}", agent.id(), agent.addr());
+                info!(
+                    agent = name,
+                    source = %source,
+                    method,
+                    latency_ms = started.elapsed().as_millis() as u64,
+                    "registration: registered as agent '{}' with address {}",
+                    agent.id(),
+                    agent.addr()
+                );
                 json(StatusCode::OK, reply_body(&agent))
             }
             Err(refusal) => {
                 crate::metrics::COUNTERS.registration(crate::metrics::Protocol::Https, Err(refusal.kind));
                 let code = refusal_code(&refusal);
-                warn!(agent = name, source = %source, method, "registration refused: {} ({})", code.message(), refusal.kind);
+                warn!(
+                    agent = name,
+                    source = %source,
+                    method,
+                    latency_ms = started.elapsed().as_millis() as u64,
+                    "registration refused: {} ({})",
+                    code.message(),
+                    refusal.kind
+                );
                 authd_error(code)
             }
         }
