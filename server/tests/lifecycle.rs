@@ -526,6 +526,14 @@ fn check_checks_files_programs_and_the_cluster_role() {
     std::fs::write(&conf, "<ossec_config><auth><port>1515</port></auth></ossec_config>\n").unwrap();
     let out = check(&["--ossec-conf", conf.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // The socket directory must be writable (here it is a file, which no one can write into).
+    std::fs::create_dir_all(home.join("queue")).unwrap();
+    let _ = std::fs::remove_dir_all(home.join("queue/sockets"));
+    std::fs::write(home.join("queue/sockets"), "").unwrap();
+    let blocked = check(&[]);
+    assert_eq!(blocked.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&blocked.stderr).contains("queue/sockets: not writable"), "{blocked:?}");
+    std::fs::remove_file(home.join("queue/sockets")).unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains(r#"agent_status = "wazuh-db""#));
 }
 
