@@ -30,14 +30,14 @@ C_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-
 C_LIBS := -lpthread -ldl -lm -lrt -lutil
 C_OUT := target/c-tests
 
-.PHONY: kill-test fuzz-ci wheel-manylinux test-wheel deny install-bin install-lib
+.PHONY: kill-test fuzz-ci wheel-manylinux test-wheel deny install-bin install-lib test-install-bin
 .PHONY: run test fmt-check lint test-rust nostd doc bench header c-vectors test-c valgrind install test-c-install \
 	venv wheel test-python bench-python fuzz
 
 run:
 	$(CARGO) run --release -p agentkeys-server -- serve
 
-test: fmt-check lint deny wheel test-rust nostd doc test-c valgrind test-c-install test-python test-wheel fuzz-ci
+test: fmt-check lint deny wheel test-rust nostd doc test-c valgrind test-c-install test-install-bin test-python test-wheel fuzz-ci
 	@echo "make test: all checks passed"
 	@cat $(LOGS)/*.log | awk '/^test result:/ { p += $$4; f += $$6 } /^[a-z_]+: [0-9]+ passed, [0-9]+ failed$$/ { p += $$2; f += $$4 } \
 	  /^=+ .* in [0-9.]+s/ { for (i = 2; i <= NF; i++) { if ($$i ~ /^passed,?$$/) p += $$(i-1); if ($$i ~ /^failed,?$$/) f += $$(i-1) } } END { printf "all suites: %d passed, %d failed\n", p, f }'
@@ -131,6 +131,13 @@ install-lib:
 	ln -sf libagentkeys.so.0 $(DESTDIR)$(LIBDIR)/libagentkeys.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' ffi/agentkeys.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/agentkeys.pc
+
+# Install the binary into a scratch prefix: stripped, runnable, with its manual page and completions.
+test-install-bin:
+	@mkdir -p $(LOGS)
+	rm -rf target/install-test
+	$(MAKE) --no-print-directory install-bin PREFIX=$(CURDIR)/target/install-test
+	tests/install_check.sh target/install-test | tee $(LOGS)/install.log
 
 # Install into a scratch prefix and build the example against it through pkg-config.
 test-c-install:
