@@ -194,8 +194,8 @@ pub struct Admin {
     pub registry: Handle,
     /// The home (groups).
     pub home: Home,
-    /// The configuration (defaults for `force`, `getconfig`).
-    pub config: Config,
+    /// The configuration (`getconfig`, token defaults), swapped by a reload.
+    pub config: std::sync::Arc<arc_swap::ArcSwap<Config>>,
 }
 
 /// A JSON member of an expected type: missing → `missing`, wrong type → 9002.
@@ -423,7 +423,8 @@ impl Admin {
             groups,
             sources,
         };
-        let e = &self.config.enrollment;
+        let config = self.config.load();
+        let e = &config.enrollment;
         let (cert, ca) = (self.home.join(&e.ssl_cert), self.home.join(&e.ssl_ca));
         let allow_loopback = e.allow_loopback_tokens || matches!(args.get("allow_loopback"), Some(Value::Bool(true)));
         let ctx = crate::tokens::MintContext {
@@ -633,8 +634,9 @@ impl Admin {
 
     /// `{"auth":{…}}` in upstream's member order; numeric members omitted when 0.
     fn getconfig(&self) -> String {
-        let a = &self.config.auth;
-        let kr = &self.config.key_request;
+        let config = self.config.load();
+        let a = &config.auth;
+        let kr = &config.key_request;
         let f = &a.force;
         let view = GetConfig {
             auth: AuthView {

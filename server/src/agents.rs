@@ -170,7 +170,11 @@ fn offline(home: &Home, payload: &str) -> Result<String, String> {
             purge: config.auth.purge,
         };
         let (handle, task) = owner::spawn(registry, tokens, std::sync::Arc::new(store), rules);
-        let admin = Admin { registry: handle, home: home.clone(), config };
+        let admin = Admin {
+            registry: handle,
+            home: home.clone(),
+            config: std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(config)),
+        };
         let reply = admin.answer(payload.as_bytes()).await;
         drop(admin);
         let _ = task.await;

@@ -28,6 +28,8 @@ pub struct Reloader {
     pub load: ConfigLoader,
     /// Port 1515's settings.
     pub legacy: Arc<ArcSwap<serve::Settings>>,
+    /// The admin socket's view of the configuration (`getconfig`, token defaults).
+    pub admin_config: Arc<ArcSwap<Config>>,
     /// The HTTPS listener's settings, when it runs.
     pub https: Option<Arc<ArcSwap<https::Settings>>>,
     /// The registry (token file).
@@ -68,6 +70,10 @@ impl Reloader {
         }
         info!("{tokens} enrollment token(s) loaded");
         let restart = needs_restart(&self.config, &config);
+        let mut shown = config.clone();
+        // Ports picked at start (0 = a free port) stay what the listeners use.
+        shown.enrollment.port = self.admin_config.load().enrollment.port;
+        self.admin_config.store(Arc::new(shown));
         self.config = config;
         Ok(restart)
     }

@@ -183,6 +183,7 @@ impl Server {
             info!("agentkeys: metrics on http://{local}/metrics");
             tokio::spawn(crate::metrics::serve(listener, stopped()));
         }
+        let admin_config = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(config.clone()));
         // Both local sockets are bound before the server says it is listening.
         let key_polling = if config.key_request.enabled {
             let path = home.join("queue/sockets/krequest");
@@ -196,7 +197,11 @@ impl Server {
             let path = home.join("queue/sockets/auth");
             let listener = admin::bind(&path)?;
             admin::link_alias(&path, &home.join("queue/sockets/auth.sock"));
-            let admin = admin::Admin { registry: handle.clone(), home: home.clone(), config: config.clone() };
+            let admin = admin::Admin {
+                registry: handle.clone(),
+                home: home.clone(),
+                config: std::sync::Arc::clone(&admin_config),
+            };
             let stop = stopped();
             tokio::spawn(async move { admin::serve(admin, listener, path, stop).await })
         };
@@ -251,6 +256,7 @@ impl Server {
             config: config.clone(),
             load: Box::new(move || Ok(fixed.clone())),
             legacy: std::sync::Arc::clone(&settings),
+            admin_config: std::sync::Arc::clone(&admin_config),
             https: https_settings.clone(),
             registry: handle.clone(),
         };

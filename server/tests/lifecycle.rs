@@ -317,6 +317,26 @@ fn sighup_reloads_password_and_certificate_and_refuses_a_bad_config() {
     assert!(server.request(b"OSSEC PASS: first-pass OSSEC A:'hup-2'\n").starts_with(b"ERROR: Invalid password"));
     assert!(server.request(b"OSSEC PASS: second-pass OSSEC A:'hup-3'\n").starts_with(b"OSSEC K:'"));
     assert_ne!(presented_cert(server.port), cert_before, "the new certificate is served");
+    // A changed option is in force, and getconfig shows it.
+    write_config(&home, "[auth]\nuse_password = true\nuse_source_ip = true\n");
+    hangup(&server);
+    for _ in 0..100 {
+        if common::admin_ask(&home, b"getconfig auth").contains(r#""use_source_ip":"yes""#) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(common::admin_ask(&home, b"getconfig auth").contains(r#""use_source_ip":"yes""#));
+    let reply = server.request(b"OSSEC PASS: second-pass OSSEC A:'hup-src'\n");
+    assert!(String::from_utf8_lossy(&reply).contains(" hup-src 127.0.0.1 "), "{}", String::from_utf8_lossy(&reply));
+    write_config(&home, "[auth]\nuse_password = true\n");
+    hangup(&server);
+    for _ in 0..100 {
+        if common::admin_ask(&home, b"getconfig auth").contains(r#""use_source_ip":"no""#) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 
     // A configuration that does not load is refused; everything keeps working as before.
     std::fs::write(home.join("etc/agentkeys.toml"), "[auth\nuse_password = true\n").unwrap();
