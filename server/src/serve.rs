@@ -7,7 +7,6 @@ use std::time::Duration;
 use agentkeys::{AgentAddr, ErrorKind, Request, RequestError, RequestOptions, error_reply_vec, key_reply_string};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
@@ -60,48 +59,26 @@ impl Listener {
     /// connections in flight.
     pub async fn run(self, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
         let this = Arc::new(self);
-        let slots = Arc::new(Semaphore::new(this.max_connections));
-        tokio::pin!(shutdown);
-        let mut refused_logged = false;
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match crate::accept::or_back_off(accepted, "port 1515").await {
-                    Some(pair) => pair,
-                    None => continue,
-                },
-                () = &mut shutdown => break,
-            };
-            if this.lockout.is_locked(peer.ip()) {
-                debug!("connection from {} refused: locked out after failed attempts", peer.ip());
-                drop(stream);
-                continue;
+        let bounds = crate::accept::Bounds {
+            name: "port 1515",
+            max_connections: this.max_connections,
+            per_source: Arc::clone(&this.per_source),
+            drain: this.timeout + Duration::from_secs(5),
+            too_many: "Too many connections. Rejecting.",
+        };
+        let locked = Arc::clone(&this);
+        let refuse = move |ip| {
+            let locked_out = locked.lockout.is_locked(ip);
+            if locked_out {
+                debug!("connection from {ip} refused: locked out after failed attempts");
             }
-            let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-                if !refused_logged {
-                    warn!("Too many connections. Rejecting.");
-                    refused_logged = true;
-                }
-                drop(stream);
-                continue;
-            };
-            refused_logged = false;
-            let Some(source_slot) = this.per_source.acquire(peer.ip()) else {
-                debug!("connection from {} refused: too many connections from that source", peer.ip());
-                drop((stream, permit));
-                continue;
-            };
+            locked_out
+        };
+        crate::accept::serve_bounded(listener, bounds, refuse, shutdown, move |stream, peer| {
             let this = Arc::clone(&this);
-            tokio::spawn(async move {
-                this.connection(stream, peer).await;
-                drop((permit, source_slot));
-            });
-        }
-        info!("shutting down: no new connections; finishing the ones in flight");
-        let all = u32::try_from(this.max_connections).unwrap_or(u32::MAX);
-        let drained = tokio::time::timeout(this.timeout + Duration::from_secs(5), slots.acquire_many(all)).await;
-        if drained.is_err() {
-            warn!("some connections did not finish in time");
-        }
+            async move { this.connection(stream, peer).await }
+        })
+        .await;
     }
 
     async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
@@ -225,12 +202,7 @@ impl Listener {
         {
             // The password is checked first: any other outcome means it was right.
             if password_refused(&parsed) {
-                if attempt.failed() {
-                    crate::metrics::COUNTERS.lockout();
-                    warn!(
-                        "Too many failed registration attempts from {source}: its connections are refused for a while"
-                    );
-                }
+                failed_attempt(attempt, source);
             } else {
                 attempt.succeeded();
             }
@@ -240,12 +212,7 @@ impl Listener {
         if let Some(attempt) = attempt {
             // A token's secret is judged by the registry: "Invalid password" means it was wrong.
             if answered.0.starts_with(b"ERROR: Invalid password") {
-                if attempt.failed() {
-                    crate::metrics::COUNTERS.lockout();
-                    warn!(
-                        "Too many failed registration attempts from {source}: its connections are refused for a while"
-                    );
-                }
+                failed_attempt(attempt, source);
             } else {
                 attempt.succeeded();
             }
@@ -347,6 +314,14 @@ enum HostMismatch {
     NotNamed { certificate: String, expected: String },
     #[error(transparent)]
     Unreadable(crate::certs::CertError),
+}
+
+/// A wrong password (or token credential) from `source`: counted, and said once it locks it out.
+fn failed_attempt(attempt: crate::lockout::Attempt<'_>, source: IpAddr) {
+    if attempt.failed() {
+        crate::metrics::COUNTERS.lockout();
+        warn!("Too many failed registration attempts from {source}: its connections are refused for a while");
+    }
 }
 
 /// The one WARN line of a refused registration (never a password or key).

@@ -15,9 +15,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, info, warn};
+use tracing::debug;
 
 pub use enroll::Enrollment;
 
@@ -48,42 +47,24 @@ impl Listener {
     /// Accepts connections until `shutdown` resolves, then waits (bounded) for those in flight.
     pub async fn run(self, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
         let this = Arc::new(self);
-        let slots = Arc::new(Semaphore::new(this.max_connections));
-        tokio::pin!(shutdown);
-        let mut refused_logged = false;
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match crate::accept::or_back_off(accepted, "HTTPS enrollment").await {
-                    Some(pair) => pair,
-                    None => continue,
-                },
-                () = &mut shutdown => break,
-            };
-            let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-                if !refused_logged {
-                    warn!("HTTPS enrollment: too many connections; rejecting");
-                    refused_logged = true;
-                }
-                drop(stream);
-                continue;
-            };
-            refused_logged = false;
-            let Some(source_slot) = this.per_source.acquire(peer.ip()) else {
-                debug!("HTTPS connection from {} refused: too many connections from that source", peer.ip());
-                drop((stream, permit));
-                continue;
-            };
-            let this = Arc::clone(&this);
-            tokio::spawn(async move {
-                this.connection(stream, peer).await;
-                drop((permit, source_slot));
-            });
-        }
-        info!("HTTPS enrollment: no new connections; finishing the ones in flight");
-        let all = u32::try_from(this.max_connections).unwrap_or(u32::MAX);
-        if tokio::time::timeout(this.timeout + Duration::from_secs(5), slots.acquire_many(all)).await.is_err() {
-            warn!("HTTPS enrollment: some connections did not finish in time");
-        }
+        let bounds = crate::accept::Bounds {
+            name: "HTTPS enrollment",
+            max_connections: this.max_connections,
+            per_source: Arc::clone(&this.per_source),
+            drain: this.timeout + Duration::from_secs(5),
+            too_many: "HTTPS enrollment: too many connections; rejecting",
+        };
+        crate::accept::serve_bounded(
+            listener,
+            bounds,
+            |_| false,
+            shutdown,
+            move |stream, peer| {
+                let this = Arc::clone(&this);
+                async move { this.connection(stream, peer).await }
+            },
+        )
+        .await;
     }
 
     async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
