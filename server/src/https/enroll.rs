@@ -355,21 +355,12 @@ fn too_large() -> Reply {
     error(StatusCode::PAYLOAD_TOO_LARGE, EnrollErrorCode::Number(0), "Request body too large")
 }
 
-/// The 200 body: the record, and the re-enrollment secret when the agent has one.
+/// The 200 body: the record, and the re-enrollment secret when the agent has one (core's
+/// `EnrollReply`, the format 5.x agents parse).
 fn reply_body(agent: &Registered) -> String {
-    let text = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned());
-    let mut body = format!(
-        r#"{{"id":{},"name":{},"ip":{},"key":{}"#,
-        text(agent.id().as_str()),
-        text(agent.name()),
-        text(&agent.addr().to_string()),
-        text(agent.key())
-    );
-    if let Some(secret) = &agent.reenroll {
-        body.push_str(&format!(r#","reenroll_secret":"{}""#, secret_hex(secret)));
-    }
-    body.push('}');
-    body
+    let reply = agentkeys::wazuh5::EnrollReply { record: agent.as_record(), reenroll_secret: agent.reenroll };
+    let mut out = vec![0u8; reply.encoded_len()];
+    reply.encode_into(&mut out).map(str::to_owned).unwrap_or_default()
 }
 
 enum Decompress {

@@ -49,13 +49,9 @@ pub fn new_reenroll_secret() -> Result<ReenrollSecret, getrandom::Error> {
     Ok(secret)
 }
 
-/// A secret in lowercase hexadecimal.
+/// A secret in lowercase hexadecimal (core's 32-byte hex, as the enroll reply writes it).
 pub fn secret_hex(secret: &ReenrollSecret) -> String {
-    use std::fmt::Write as _;
-    secret.iter().fold(String::with_capacity(64), |mut out, b| {
-        let _ = write!(out, "{b:02x}");
-        out
-    })
+    agentkeys::wazuh5::pin_hex(secret).to_string()
 }
 
 /// Parses 64 hexadecimal characters.
