@@ -13,14 +13,7 @@ use common::{BIN, Server, temp_home, tls_exchange, write_config};
 
 /// One framed request; the framed reply as text.
 fn ask(home: &Path, payload: &[u8]) -> String {
-    let mut s = UnixStream::connect(home.join("queue/sockets/auth")).expect("admin socket");
-    s.write_all(&u32::try_from(payload.len()).unwrap().to_le_bytes()).unwrap();
-    s.write_all(payload).unwrap();
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).unwrap();
-    let mut reply = vec![0u8; u32::from_le_bytes(len) as usize];
-    s.read_exact(&mut reply).unwrap();
-    String::from_utf8(reply).unwrap()
+    common::admin_ask(home, payload)
 }
 
 fn server() -> Server {
