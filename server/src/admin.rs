@@ -102,6 +102,8 @@ pub enum Code {
     NoSecret = 9031,
     /// Ours: the agent already has a re-enrollment secret.
     SecretExists = 9032,
+    /// The shared registry database cannot be reached (ours).
+    Unavailable = 9033,
 }
 
 impl Code {
@@ -134,6 +136,7 @@ impl Code {
             Code::ReenrollInProgress => "Re-enrollment in progress",
             Code::NoSecret => "Agent has no re-enrollment secret",
             Code::SecretExists => "Agent already has a re-enrollment secret",
+            Code::Unavailable => "Registry database unavailable",
         }
     }
 
@@ -142,7 +145,7 @@ impl Code {
         match self as u32 {
             9003..=9006 | 9014 | 9017 | 9019 | 9020 => 400,
             9007 | 9008 | 9012 | 9030 | 9032 => 409,
-            9013 | 9015 | 9016 => 503,
+            9013 | 9015 | 9016 | 9033 => 503,
             9022..=9024 | 9029 => 403,
             9026..=9028 | 9031 => 401,
             _ => 500,
@@ -170,6 +173,9 @@ fn agent_json(a: &Registered, ip: &str) -> String {
 
 /// The registry code of a refusal (SPEC 5.2 processing order).
 pub fn refusal_code(r: &Refusal) -> Code {
+    if r.registry_unavailable {
+        return Code::Unavailable;
+    }
     match r.kind {
         ErrorKind::DuplicateId => Code::DuplicateId,
         ErrorKind::DuplicateIp => Code::DuplicateIp,

@@ -14,7 +14,6 @@ use crate::admin::{self, Admin};
 use crate::atomic::replace_file;
 use crate::config::Config;
 use crate::home::{self, Home, SECRET_MODE};
-use crate::registry::store::{FileStore, Store};
 use crate::registry::{Rules, owner};
 use crate::status::StatusSource;
 
@@ -160,16 +159,16 @@ fn offline(home: &Home, payload: &str) -> Result<String, String> {
     home.prepare()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let store = FileStore::new(home, config.server.durability);
-        let (registry, _warnings) = store.load(config.auth.purge)?;
-        let tokens = store.load_tokens()?;
+        let (store, _) = crate::registry::open_store(home, &config).await?;
+        let (registry, _warnings) = store.load(config.auth.purge).await?;
+        let tokens = store.load_tokens().await?;
         let rules = Rules {
             force: config.auth.force.clone(),
             hostname: home::hostname(&config),
             status: StatusSource::None,
             purge: config.auth.purge,
         };
-        let (handle, task) = owner::spawn(registry, tokens, std::sync::Arc::new(store), rules);
+        let (handle, task) = owner::spawn(registry, tokens, store, rules);
         let admin = Admin {
             registry: handle,
             home: home.clone(),

@@ -15,7 +15,6 @@ use crate::certs::CertError;
 use crate::config::{AgentStatus, Config};
 use crate::home::{self, Home, LockError};
 use crate::registry::error::StoreError;
-use crate::registry::store::{FileStore, Store};
 use crate::registry::{Rules, owner};
 use crate::status::StatusSource;
 use crate::{admin, certs, ciphers, https, keypoll, lockout, serve, sources, tls};
@@ -113,20 +112,19 @@ impl Server {
         let password = settings.password.clone();
         let settings = std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(settings));
 
-        let store = FileStore::new(&home, config.server.durability);
+        let (store, shared) = crate::registry::open_store(&home, &config).await?;
         let loading = std::time::Instant::now();
-        let (registry, warnings) = store.load(config.auth.purge)?;
-        let tokens = store.load_tokens()?;
+        let (registry, warnings) = store.load(config.auth.purge).await?;
+        let tokens = store.load_tokens().await?;
         let load_ms = loading.elapsed().as_secs_f64() * 1000.0;
         for warning in warnings {
             warn!("{warning}");
         }
-        info!(
-            "loaded {} agents from {} in {load_ms:.1} ms (highest ID {})",
-            registry.len(),
-            home.client_keys().display(),
-            registry.highest_id()
-        );
+        let from = match &shared {
+            Some(pg) => crate::registry::postgres::describe(pg.pg_config()),
+            None => home.client_keys().display().to_string(),
+        };
+        info!("loaded {} agents from {from} in {load_ms:.1} ms (highest ID {})", registry.len(), registry.highest_id());
         let status = match config.server.agent_status {
             AgentStatus::None => StatusSource::None,
             AgentStatus::WazuhDb => StatusSource::WazuhDb(home.join(&config.server.wazuh_db_socket)),
@@ -138,7 +136,7 @@ impl Server {
             purge: config.auth.purge,
         };
         crate::metrics::COUNTERS.set_agents(registry.len());
-        let (handle, owner_task) = owner::spawn(registry, tokens, std::sync::Arc::new(store), rules);
+        let (handle, owner_task) = owner::spawn(registry, tokens, store, rules);
 
         // One shutdown signal for every service.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -149,6 +147,15 @@ impl Server {
             let _ = stop_tx.send(true);
         });
         crate::systemd::spawn_watchdog(handle.clone(), stop_rx.clone());
+        if let Some(pg) = &shared {
+            crate::registry::postgres::listen::spawn(
+                pg.pg_config().clone(),
+                config.store.node.clone().unwrap_or_else(|| home::hostname(&config)),
+                handle.clone(),
+                std::time::Duration::from_secs(config.store.refresh_interval.as_secs()),
+                stop_rx.clone(),
+            );
+        }
         let stopped = move || {
             let mut rx = stop_rx.clone();
             async move {

@@ -43,6 +43,57 @@ pub struct Config {
     pub enrollment: EnrollmentConfig,
     /// The Prometheus endpoint.
     pub metrics: MetricsConfig,
+    /// Where the registry lives (files in the home, or a PostgreSQL registry shared by servers).
+    pub store: StoreConfig,
+}
+
+/// Which store holds the registry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKind {
+    /// client.keys and our files in the home (the default).
+    #[default]
+    File,
+    /// A PostgreSQL database shared by any number of servers; each keeps its home's client.keys
+    /// current from it.
+    Postgres,
+}
+
+/// `[store]`: where the registry lives.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `file` or `postgres`.
+    pub kind: StoreKind,
+    /// `postgres://user@host:port/database` (libpq's URL or `key=value` form), for `postgres`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Connections to the database per server (at least 2: one for batches, one for reads).
+    pub pool_size: usize,
+    /// How long a connection attempt may take.
+    pub connect_timeout: Interval,
+    /// Catch up with other servers' changes at least this often (notifications usually come
+    /// first; this heals a missed one).
+    pub refresh_interval: Interval,
+    /// Read the whole registry again this often and replace what this server holds (0: never).
+    pub reconcile_interval: Interval,
+    /// This server's name in the registry's audit table (default: the host name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            kind: StoreKind::File,
+            url: None,
+            pool_size: 4,
+            connect_timeout: Interval::from_secs(5),
+            refresh_interval: Interval::from_secs(5),
+            reconcile_interval: Interval::from_secs(300),
+            node: None,
+        }
+    }
 }
 
 /// `[metrics]`: Prometheus text at `http://<bind>/metrics`, off unless `bind` is set.
@@ -463,6 +514,21 @@ impl Config {
             return Err(ConfigError(format!(
                 "enrollment.prefix: {prefix:?} must be a path without leading, trailing or doubled slashes"
             )));
+        }
+        match (self.store.kind, &self.store.url) {
+            (StoreKind::Postgres, None) => {
+                return Err(ConfigError("store.url: required with kind = \"postgres\" (postgres://user@host/database)".into()));
+            }
+            (StoreKind::Postgres, Some(url)) => {
+                url.parse::<tokio_postgres::Config>().map_err(|e| ConfigError(format!("store.url: {e}")))?;
+            }
+            (StoreKind::File, _) => {}
+        }
+        if self.store.pool_size < 2 {
+            return Err(ConfigError("store.pool_size: must be at least 2".into()));
+        }
+        if self.store.refresh_interval.as_secs() == 0 || self.store.connect_timeout.as_secs() == 0 {
+            return Err(ConfigError("store.refresh_interval and store.connect_timeout: must be at least 1 second".into()));
         }
         if self.enrollment.max_body < agentkeys::wazuh5::MAX_ENROLL_BODY {
             return Err(ConfigError("enrollment.max_body: must be at least 16384".into()));

@@ -53,6 +53,13 @@ pub enum StoreError {
         /// Why the cut-back failed again.
         source: std::io::Error,
     },
+    /// The shared registry (PostgreSQL) cannot be reached or refused the batch; nothing of it was
+    /// committed.
+    #[error("registry database: {0}")]
+    Unavailable(String),
+    /// The shared registry holds something this server cannot read.
+    #[error("registry database: {0}")]
+    Database(String),
     /// The writer task itself failed (a bug).
     #[error("writer task failed: {0}")]
     Writer(String),

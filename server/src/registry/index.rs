@@ -360,6 +360,31 @@ impl Index {
         self.slot_by_id(id).and_then(|s| self.slots[s].clone())
     }
 
+    /// Applies another server's change to one agent (shared registries). The registry that sent it
+    /// enforces uniqueness; a change here only mirrors it.
+    pub fn sync(&mut self, change: super::store::Synced) {
+        use super::store::Synced;
+        let id = match &change {
+            Synced::Active(agent) => agent.id(),
+            Synced::Removed(id, _) | Synced::Purged(id) => *id,
+        };
+        self.note_id(id.value());
+        if let Some(slot) = self.slot_by_id(&id) {
+            self.take(slot);
+        }
+        match change {
+            Synced::Active(agent) => {
+                self.insert(agent);
+            }
+            Synced::Removed(_, line) => {
+                if !self.removed_lines.contains(&line) {
+                    self.removed_lines.push(line);
+                }
+            }
+            Synced::Purged(_) => {}
+        }
+    }
+
     /// Removes an agent whose registration was never delivered (no `!` line; its ID stays used).
     pub fn forget(&mut self, id: &AgentId) -> Option<Agent> {
         let slot = self.slot_by_id(id)?;

@@ -3,8 +3,8 @@
 //! - [`index`]: every agent in memory, in slots, with hash indexes by ID, name and address — no I/O;
 //! - [`rules`]: the decision of a registration over the index, the request, agent states and the
 //!   clock (SPEC 3.6 order, SPEC 4.3 force rules) — pure and synchronous;
-//! - [`store`]: where the registry lives — every file format, both ways, behind the [`store::Store`]
-//!   trait (the file store is the one implementation).
+//! - [`store`]: where the registry lives, behind the [`store::Store`] trait: the file store (every
+//!   file format, both ways; the default) or [`postgres`] (one registry shared by several servers).
 //!
 //! The owner task ([`owner`]) is the only glue: it asks the rules, applies the plan to the index,
 //! has the store write the batch, and answers.
@@ -12,6 +12,7 @@
 pub mod error;
 pub mod index;
 pub mod owner;
+pub mod postgres;
 pub mod rules;
 pub mod store;
 
@@ -20,7 +21,27 @@ use agentkeys::{AgentAddr, AgentId, OwnedRecord};
 pub use index::Duplicate;
 pub use rules::{Refusal, Rules};
 
-use crate::config::ForceConfig;
+use crate::config::{Config, ForceConfig, StoreKind};
+use crate::home::Home;
+
+/// The store a configuration names. For PostgreSQL, also the store itself (its listener keeps
+/// this server current).
+///
+/// # Errors
+/// A database that cannot be reached or migrated.
+pub async fn open_store(
+    home: &Home,
+    config: &Config,
+) -> Result<(std::sync::Arc<dyn store::Store>, Option<postgres::PgStore>), error::StoreError> {
+    match config.store.kind {
+        StoreKind::File => Ok((std::sync::Arc::new(store::FileStore::new(home, config.server.durability)), None)),
+        StoreKind::Postgres => {
+            let node = config.store.node.clone().unwrap_or_else(|| crate::home::hostname(config));
+            let pg = postgres::PgStore::connect(&config.store, home.client_keys(), node, config.auth.purge).await?;
+            Ok((std::sync::Arc::new(pg.clone()), Some(pg)))
+        }
+    }
+}
 
 /// One registered agent: core's record (ID, name, address, key) and what the registry keeps
 /// beside it.

@@ -93,6 +93,23 @@ pub enum Command {
     /// Give an agent without one a re-enrollment secret, proven by a bearer signed with the key of
     /// its client.keys key.
     IssueSecret(AgentId, Vec<u8>, Answer<Result<ReenrollSecret, SecretRefusal>>),
+    /// Look at what other servers changed (a shared registry notified a change, or a timer).
+    Refresh,
+}
+
+impl Command {
+    /// Whether deciding it may change the registry (a shared registry is locked for the batch).
+    fn may_write(&self) -> bool {
+        !matches!(
+            self,
+            Command::StatusNeeded(..)
+                | Command::Get(..)
+                | Command::CheckBearer(..)
+                | Command::ListTokens(..)
+                | Command::ReloadTokens(..)
+                | Command::Refresh
+        )
+    }
 }
 
 /// A handle to send commands to the owner. Agent states are fetched here, by the caller's task,
@@ -175,6 +192,12 @@ impl Handle {
     /// One agent.
     pub async fn get(&self, id: AgentId) -> Option<Registered> {
         self.ask(|a| Command::Get(id, a)).await.flatten()
+    }
+
+    /// Asks the owner to look at what other servers changed (never waits: a refresh already
+    /// queued does the same).
+    pub fn refresh(&self) {
+        let _ = self.tx.try_send(Command::Refresh);
     }
 
     /// Undoes a registration whose reply was not delivered.
@@ -292,9 +315,17 @@ enum Pending {
 }
 
 impl Pending {
-    fn send(self, failed: bool) {
+    /// Answers; `failed` when the batch could not be written (`unavailable`: because the shared
+    /// registry could not be reached).
+    fn send(self, failed: bool, unavailable: bool) {
         let fail = |r: Result<Registered, Refusal>| {
-            r.and_then(|a| if failed { Err(Refusal::new(ErrorKind::InternalError, a.name())) } else { Ok(a) })
+            r.and_then(|a| {
+                if failed {
+                    Err(Refusal::new(ErrorKind::InternalError, a.name()).unavailable(unavailable))
+                } else {
+                    Ok(a)
+                }
+            })
         };
         match self {
             Pending::One(tx, r) => drop(tx.send(fail(r))),
@@ -454,6 +485,13 @@ async fn run(
 ) {
     let mut commands = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut commands, MAX_BATCH).await > 0 {
+        let writing = commands.iter().any(Command::may_write);
+        match store.begin(writing).await {
+            Ok(Some(delta)) => apply_delta(&mut registry, &mut tokens, delta),
+            Ok(None) => {}
+            // The batch's write reports it (and refuses the batch) if the batch writes.
+            Err(why) => tracing::warn!("cannot read the shared registry: {why}"),
+        }
         let mut batch = Batch {
             registry: &mut registry,
             tokens: &mut tokens,
@@ -570,7 +608,7 @@ async fn run(
                     pending.push(Pending::Purged(answer, n));
                 }
                 Command::ReloadTokens(tx) => {
-                    let result = match store.load_tokens() {
+                    let result = match store.load_tokens().await {
                         Ok(fresh) => {
                             let n = fresh.snapshot().len();
                             *batch.tokens = fresh;
@@ -584,27 +622,33 @@ async fn run(
                     let result = batch.issue_secret(&id, &bearer);
                     pending.push(Pending::Secret(tx, result));
                 }
+                Command::Refresh => {}
             }
         }
         if batch.undo.is_empty() {
-            pending.into_iter().for_each(|p| p.send(false));
+            if writing && let Err(why) = store.end_unchanged().await {
+                tracing::warn!("shared registry: {why}");
+            }
+            crate::metrics::COUNTERS.set_agents(registry.len());
+            pending.into_iter().for_each(|p| p.send(false, false));
             continue;
         }
+        let touched = touched(&batch.undo, batch.registry);
         // New agents are appended whatever the file holds (upstream loads `!` lines anywhere; a
         // rewrite puts them back at the end); removals, replacements and new keys rewrite.
         let change = Change {
             added: &batch.appended,
             rewrite: batch.rewrite,
             tokens: batch.tokens_changed.then_some(&*batch.tokens),
+            touched: &touched,
         };
         let write = store.prepare(batch.registry, &change);
         let undo = std::mem::take(&mut batch.undo);
         let committing = std::time::Instant::now();
-        let written = tokio::task::spawn_blocking(move || write.write())
-            .await
-            .unwrap_or_else(|e| Err(StoreError::Writer(e.to_string())));
+        let written = write.write().await;
         crate::metrics::COUNTERS.commit(undo.len(), committing.elapsed());
         let failed = written.is_err();
+        let unavailable = matches!(written, Err(StoreError::Unavailable(_)));
         if let Err(why) = written {
             // The store left every file as it was before the batch; memory follows. The highest ID
             // stays raised, so no ID of the failed batch is issued again.
@@ -622,6 +666,47 @@ async fn run(
             }
         }
         crate::metrics::COUNTERS.set_agents(registry.len());
-        pending.into_iter().for_each(|p| p.send(failed));
+        pending.into_iter().for_each(|p| p.send(failed, unavailable));
+    }
+}
+
+/// Every agent a batch touched, in order, with the `!` line kept for a removed one.
+fn touched(undo: &[Undo], registry: &Index) -> Vec<(AgentId, Option<String>)> {
+    let mut out = Vec::new();
+    let removed = |agent: &Agent, line: bool| (agent.id(), line.then(|| agent.removed_line()));
+    for change in undo {
+        match change {
+            Undo::Added(done) => {
+                out.extend(done.removed.iter().map(|a| removed(a, done.removed_lines_added > 0)));
+                if let Some(agent) = registry.slot(done.slot) {
+                    out.push((agent.id(), None));
+                }
+            }
+            Undo::Removed(agent, line) => out.push(removed(agent, *line)),
+            Undo::Forgot(agent) => out.push((agent.id(), None)),
+            Undo::Rekeyed(before) => out.push((before.id(), None)),
+            Undo::SecretIssued(id) => out.push((*id, None)),
+            Undo::TokenUse(_) | Undo::Tokens(_) => {}
+        }
+    }
+    out
+}
+
+/// Applies what other servers changed to the index and the token table.
+fn apply_delta(registry: &mut Index, tokens: &mut Tokens, delta: super::store::Delta) {
+    match delta {
+        super::store::Delta::Changes { agents, tokens: fresh, highest_id } => {
+            for synced in agents {
+                registry.sync(synced);
+            }
+            registry.note_id(highest_id);
+            if let Some(fresh) = fresh {
+                *tokens = fresh;
+            }
+        }
+        super::store::Delta::Reset(index, fresh) => {
+            *registry = index;
+            *tokens = fresh;
+        }
     }
 }

@@ -20,18 +20,27 @@ pub struct Refusal {
     pub subject: String,
     /// See [`Refusal::needs_status`].
     needs_status: bool,
+    /// The shared registry could not be reached (nothing was decided against it).
+    pub registry_unavailable: bool,
 }
 
 impl Refusal {
     /// A refusal of `kind` about `subject`.
     pub fn new(kind: ErrorKind, subject: impl Into<String>) -> Refusal {
-        Refusal { kind, subject: subject.into(), needs_status: false }
+        Refusal { kind, subject: subject.into(), needs_status: false, registry_unavailable: false }
+    }
+
+    /// Marks (or not) a refusal as caused by an unreachable shared registry.
+    #[must_use]
+    pub fn unavailable(mut self, unavailable: bool) -> Refusal {
+        self.registry_unavailable = unavailable;
+        self
     }
 
     /// Not a refusal yet: the decision needs an agent state that was not fetched (the registry
     /// changed since); the caller fetches it and asks again.
     fn needs_status() -> Refusal {
-        Refusal { kind: ErrorKind::InternalError, subject: String::new(), needs_status: true }
+        Refusal { kind: ErrorKind::InternalError, subject: String::new(), needs_status: true, registry_unavailable: false }
     }
 
     /// Whether this is [`Refusal::needs_status`].

@@ -10,6 +10,8 @@
 //! acknowledged; loading recognises it (unterminated and invalid), logs it and cuts it off.
 
 use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
@@ -37,7 +39,41 @@ pub struct Change<'a> {
     pub rewrite: bool,
     /// The enrollment tokens, when the batch changed them (minted, revoked, purged, used).
     pub tokens: Option<&'a Tokens>,
+    /// Every agent the batch touched, in order; a removed agent comes with the `!` line kept for
+    /// it (None: purged or forgotten). The agent's state now is the index's.
+    pub touched: &'a [(AgentId, Option<String>)],
 }
+
+/// What other servers changed in a shared registry since this server last looked, to apply to
+/// the index before a batch is decided.
+#[derive(Debug)]
+pub enum Delta {
+    /// Changes to some agents, in the order they were made.
+    Changes {
+        /// Agents changed elsewhere, oldest change first.
+        agents: Vec<Synced>,
+        /// The whole token table, when it changed.
+        tokens: Option<Tokens>,
+        /// The highest agent ID issued anywhere.
+        highest_id: u32,
+    },
+    /// The whole registry again (a periodic reconciliation, or a gap that changes cannot fill).
+    Reset(Index, Tokens),
+}
+
+/// One agent as another server left it.
+#[derive(Debug)]
+pub enum Synced {
+    /// Registered (new, re-keyed, re-enrolled).
+    Active(Agent),
+    /// Removed; its `!` line is kept.
+    Removed(AgentId, String),
+    /// Removed without a trace.
+    Purged(AgentId),
+}
+
+/// A boxed future of a store operation.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
 /// Where the registry lives. The rules and the index know nothing of it; the owner loads the index
 /// from it once and hands it every decided batch.
@@ -47,16 +83,30 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     /// Anything that would make the registry lose or misread agents, worded for the operator.
-    fn load(&self, purge: bool) -> Result<(Index, Vec<String>), StoreError>;
+    fn load(&self, purge: bool) -> StoreFuture<'_, (Index, Vec<String>)>;
 
     /// Reads the enrollment tokens (none yet: an empty table).
     ///
     /// # Errors
     /// A table that cannot be read, worded for the operator.
-    fn load_tokens(&self) -> Result<Tokens, StoreError>;
+    fn load_tokens(&self) -> StoreFuture<'_, Tokens>;
+
+    /// Starts a batch. A registry shared with other servers takes its lock when the batch may
+    /// write (`writing`) and answers what changed elsewhere since this server last looked; the
+    /// file store, the only writer of its files, has nothing to say. A failure here is reported
+    /// by the batch's write.
+    fn begin(&self, writing: bool) -> StoreFuture<'_, Option<Delta>> {
+        let _ = writing;
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Ends a batch that changed nothing (a shared registry releases its lock).
+    fn end_unchanged(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 
     /// Turns a decided batch into the write that makes it durable. Runs on the owner task: no I/O,
-    /// no waiting (rendering only); the write itself runs on a blocking thread.
+    /// no waiting (rendering only).
     fn prepare(&self, index: &Index, change: &Change<'_>) -> Box<dyn PreparedWrite>;
 }
 
@@ -66,7 +116,7 @@ pub trait PreparedWrite: Send {
     ///
     /// # Errors
     /// Why it could not be written, worded for the log.
-    fn write(self: Box<Self>) -> Result<(), StoreError>;
+    fn write(self: Box<Self>) -> StoreFuture<'static, ()>;
 }
 
 /// Bytes for each of the three files (whole contents, or what to append).
@@ -118,18 +168,36 @@ impl FileStore {
     }
 }
 
-impl Store for FileStore {
-    fn load(&self, purge: bool) -> Result<(Index, Vec<String>), StoreError> {
+impl FileStore {
+    /// Reads the registry (see [`Store::load`]), on the calling thread.
+    ///
+    /// # Errors
+    /// See [`Store::load`].
+    pub fn load_now(&self, purge: bool) -> Result<(Index, Vec<String>), StoreError> {
         self.files.load(purge)
     }
 
-    fn load_tokens(&self) -> Result<Tokens, StoreError> {
+    /// Reads the enrollment tokens, on the calling thread.
+    ///
+    /// # Errors
+    /// See [`Store::load_tokens`].
+    pub fn load_tokens_now(&self) -> Result<Tokens, StoreError> {
         let path = &self.files.tokens;
         match std::fs::read(path) {
             Ok(data) => Tokens::parse(&data).map_err(|source| StoreError::Tokens { path: path.clone(), source }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Tokens::default()),
             Err(e) => Err(FileError::new(path, "cannot read", e).into()),
         }
+    }
+}
+
+impl Store for FileStore {
+    fn load(&self, purge: bool) -> StoreFuture<'_, (Index, Vec<String>)> {
+        Box::pin(std::future::ready(self.load_now(purge)))
+    }
+
+    fn load_tokens(&self) -> StoreFuture<'_, Tokens> {
+        Box::pin(std::future::ready(self.load_tokens_now()))
     }
 
     fn prepare(&self, index: &Index, change: &Change<'_>) -> Box<dyn PreparedWrite> {
@@ -158,9 +226,20 @@ struct FileWrite {
 }
 
 impl PreparedWrite for FileWrite {
+    /// On a blocking thread (the files are written with plain system calls).
+    fn write(self: Box<Self>) -> StoreFuture<'static, ()> {
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || self.write_now())
+                .await
+                .unwrap_or_else(|e| Err(StoreError::Writer(e.to_string())))
+        })
+    }
+}
+
+impl FileWrite {
     /// Tokens first: a crash between the two files leaves a use counted for an agent that was
     /// never acknowledged (a use lost), never an agent enrolled with a use not counted.
-    fn write(self: Box<Self>) -> Result<(), StoreError> {
+    fn write_now(self: Box<Self>) -> Result<(), StoreError> {
         if let Some(tokens) = &self.tokens {
             atomic::replace_file(&self.files.tokens, tokens, SECRET_MODE)?;
         }
@@ -624,14 +703,14 @@ mod tests {
         )
         .unwrap();
         let store = FileStore::new(&home, Durability::Durable);
-        let (reg, warnings) = store.load(false).unwrap();
+        let (reg, warnings) = store.load_now(false).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!((reg.len(), reg.highest_id(), reg.removed_lines().len()), (3, 1026, 1));
-        let (reg, _) = store.load(true).unwrap();
+        let (reg, _) = store.load_now(true).unwrap();
         assert!(reg.removed_lines().is_empty());
 
         std::fs::write(home.client_keys(), "001 a1 any k1\n002 bad 300.1.1.1 k2\n003 a3 any k3\n").unwrap();
-        let err = store.load(false).unwrap_err().to_string();
+        let err = store.load_now(false).unwrap_err().to_string();
         assert!(err.ends_with("client.keys:2: invalid agent address: expected 'any', or IPv4/IPv6 with an optional /prefix or /netmask (field ip, byte 8)"), "{err}");
     }
 
@@ -640,12 +719,12 @@ mod tests {
         let home = home("torn");
         let store = FileStore::new(&home, Durability::Durable);
         std::fs::write(home.client_keys(), "001 a1 any k1\n002 a2 an").unwrap();
-        let (reg, warnings) = store.load(false).unwrap();
+        let (reg, warnings) = store.load_now(false).unwrap();
         assert_eq!(reg.len(), 1);
         assert!(warnings[0].contains("client.keys:2: cut off a partial last line"), "{warnings:?}");
         assert_eq!(std::fs::read_to_string(home.client_keys()).unwrap(), "001 a1 any k1\n");
         std::fs::write(home.client_keys(), "001 a1 any k1\n002 a2 any k2").unwrap();
-        assert_eq!(store.load(false).unwrap().0.len(), 2);
+        assert_eq!(store.load_now(false).unwrap().0.len(), 2);
     }
 
     #[test]
@@ -661,7 +740,7 @@ mod tests {
         });
         reg.note_id(4242);
         store.rewrite(&render(&reg)).unwrap();
-        let (back, warnings) = store.load(true).unwrap();
+        let (back, warnings) = store.load_now(true).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(back.highest_id(), 4242);
         let agent = back.get(&AgentId::parse(b"007").unwrap()).unwrap();
