@@ -27,6 +27,7 @@ mod serve;
 mod server;
 mod sources;
 mod status;
+mod store_cli;
 mod systemd;
 mod tls;
 mod tokens;
@@ -79,6 +80,8 @@ enum Command {
     Agents(agents::AgentsArgs),
     /// Wazuh 5.0 enrollment tokens: create, list, revoke, purge, show.
     Tokens(tokens_cli::TokensArgs),
+    /// The registry's store: move it between a home's files and PostgreSQL.
+    Store(store_cli::StoreArgs),
     /// client.keys files.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -281,6 +284,7 @@ fn main() -> ExitCode {
         Command::Tokens(args) => tokens_cli::run(&args),
         Command::Keys(KeysCommand::Check { file }) => agents::check(&file),
         Command::Bench(BenchCommand::Register(args)) => bench::run(&args),
+        Command::Store(args) => store_cli::run(&args),
         Command::Status { home, json } => status(&Home::new(home), json),
         Command::Completions { shell } => {
             let mut script = Vec::new();

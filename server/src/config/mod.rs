@@ -517,7 +517,9 @@ impl Config {
         }
         match (self.store.kind, &self.store.url) {
             (StoreKind::Postgres, None) => {
-                return Err(ConfigError("store.url: required with kind = \"postgres\" (postgres://user@host/database)".into()));
+                return Err(ConfigError(
+                    "store.url: required with kind = \"postgres\" (postgres://user@host/database)".into(),
+                ));
             }
             (StoreKind::Postgres, Some(url)) => {
                 url.parse::<tokio_postgres::Config>().map_err(|e| ConfigError(format!("store.url: {e}")))?;
@@ -528,7 +530,9 @@ impl Config {
             return Err(ConfigError("store.pool_size: must be at least 2".into()));
         }
         if self.store.refresh_interval.as_secs() == 0 || self.store.connect_timeout.as_secs() == 0 {
-            return Err(ConfigError("store.refresh_interval and store.connect_timeout: must be at least 1 second".into()));
+            return Err(ConfigError(
+                "store.refresh_interval and store.connect_timeout: must be at least 1 second".into(),
+            ));
         }
         if self.enrollment.max_body < agentkeys::wazuh5::MAX_ENROLL_BODY {
             return Err(ConfigError("enrollment.max_body: must be at least 16384".into()));

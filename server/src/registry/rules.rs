@@ -40,7 +40,12 @@ impl Refusal {
     /// Not a refusal yet: the decision needs an agent state that was not fetched (the registry
     /// changed since); the caller fetches it and asks again.
     fn needs_status() -> Refusal {
-        Refusal { kind: ErrorKind::InternalError, subject: String::new(), needs_status: true, registry_unavailable: false }
+        Refusal {
+            kind: ErrorKind::InternalError,
+            subject: String::new(),
+            needs_status: true,
+            registry_unavailable: false,
+        }
     }
 
     /// Whether this is [`Refusal::needs_status`].

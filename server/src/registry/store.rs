@@ -10,12 +10,12 @@
 //! acknowledged; loading recognises it (unterminated and invalid), logs it and cuts it off.
 
 use std::fmt::Write as _;
-use std::future::Future;
-use std::pin::Pin;
 use std::fs::{File, OpenOptions};
+use std::future::Future;
 use std::io::{Seek, Write};
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use agentkeys::{AgentId, ErrorKind, Line, OwnedRecord, parse_keys};
@@ -162,8 +162,10 @@ impl FileStore {
     }
 
     /// Replaces the three files (see [`Files::rewrite`]).
-    #[cfg(test)]
-    fn rewrite(&self, all: &Contents) -> Result<(), StoreError> {
+    ///
+    /// # Errors
+    /// See [`Files::rewrite`]; on error every file is as it was.
+    pub fn rewrite(&self, all: &Contents) -> Result<(), StoreError> {
         self.files.rewrite(all)
     }
 }
@@ -239,7 +241,7 @@ impl PreparedWrite for FileWrite {
 impl FileWrite {
     /// Tokens first: a crash between the two files leaves a use counted for an agent that was
     /// never acknowledged (a use lost), never an agent enrolled with a use not counted.
-    fn write_now(self: Box<Self>) -> Result<(), StoreError> {
+    fn write_now(self) -> Result<(), StoreError> {
         if let Some(tokens) = &self.tokens {
             atomic::replace_file(&self.files.tokens, tokens, SECRET_MODE)?;
         }

@@ -130,7 +130,12 @@ impl PgStore {
     ///
     /// # Errors
     /// No URL, a database that cannot be reached, or a schema that cannot be migrated.
-    pub async fn connect(config: &StoreConfig, keys: std::path::PathBuf, node: String, purge: bool) -> Result<PgStore, StoreError> {
+    pub async fn connect(
+        config: &StoreConfig,
+        keys: std::path::PathBuf,
+        node: String,
+        purge: bool,
+    ) -> Result<PgStore, StoreError> {
         let url = config.url.as_deref().ok_or_else(|| StoreError::Database("store.url is not set".to_owned()))?;
         let mut pg: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::Database(format!("store.url: {e}")))?;
@@ -179,14 +184,6 @@ impl PgStore {
     pub fn pg_config(&self) -> &tokio_postgres::Config {
         &self.shared.pg
     }
-
-    /// A connection from the pool (for tools: migration, checks).
-    ///
-    /// # Errors
-    /// When the database cannot be reached.
-    pub async fn connection(&self) -> Result<Object, StoreError> {
-        self.shared.pool.get().await.map_err(pool_error)
-    }
 }
 
 /// The columns every agent query reads, in [`agent_from_row`]'s order.
@@ -214,7 +211,9 @@ fn agent_from_row(row: &Row) -> Result<AgentRow, StoreError> {
             let record = Record::parse(text.as_bytes()).map_err(|e| bad(&e.to_string()))?;
             let secret: Option<&[u8]> = row.get(6);
             let reenroll = match secret {
-                Some(s) => Some(Box::new(<[u8; 32]>::try_from(s).map_err(|_| bad("re-enrollment secret is not 32 bytes"))?)),
+                Some(s) => {
+                    Some(Box::new(<[u8; 32]>::try_from(s).map_err(|_| bad("re-enrollment secret is not 32 bytes"))?))
+                }
                 None => None,
             };
             let agent = Agent {
@@ -253,66 +252,105 @@ fn tokens_from_rows(rows: &[Row]) -> Result<(Tokens, HashMap<String, String>), S
     Ok((tokens, written))
 }
 
-impl Shared {
-    /// Reads the whole registry in one snapshot: the index, the tokens, the mirror.
-    async fn read_all(&self, client: &Object, st: &mut BatchState) -> Result<(Index, Tokens, Vec<String>), StoreError> {
-        let agents = client
-            .query(&format!("SELECT {AGENT_COLUMNS} FROM agentkeys_agents ORDER BY position"), &[])
-            .await
-            .map_err(db_error)?;
-        let tokens = client
-            .query("SELECT id, document FROM agentkeys_tokens ORDER BY position", &[])
-            .await
-            .map_err(db_error)?;
-        let meta = client
-            .query_one(
-                "SELECT (SELECT last_value FROM agentkeys_agent_id), \
-                 (SELECT value FROM agentkeys_meta WHERE key = 'tokens_version'), \
-                 (SELECT coalesce(max(version), 0) FROM agentkeys_agents)",
-                &[],
-            )
-            .await
-            .map_err(db_error)?;
-        let mut index = Index::default();
-        index.reserve(agents.len());
-        index.note_id(u32::try_from(meta.get::<_, i64>(0)).unwrap_or(0));
-        let mut warnings = Vec::new();
-        let mut lines = Vec::with_capacity(agents.len());
-        for row in &agents {
-            let row = agent_from_row(row)?;
-            match row.synced {
-                Synced::Active(agent) => {
-                    let id = agent.id();
-                    if let Some(dup) = index.load(agent) {
-                        warnings.push(format!("registry database: agent '{id}': duplicate {dup}"));
-                    }
-                }
-                Synced::Removed(id, line) => {
-                    index.note_id(id.value());
-                    if !self.purge {
-                        index.keep_removed_line(line);
-                    }
-                }
-                Synced::Purged(id) => index.note_id(id.value()),
-            }
-            if row.mirror.line.is_some() {
-                lines.push(row.mirror);
-            }
+/// The whole registry as one snapshot read it.
+pub struct Snapshot {
+    /// Every active agent (and the `!` lines unless purged), in file order.
+    pub index: Index,
+    /// The token table.
+    pub tokens: Tokens,
+    /// client.keys lines in file order (active and removed agents).
+    pub lines: Vec<MirrorLine>,
+    /// Rows the index could not take (duplicates), worded for the log.
+    pub warnings: Vec<String>,
+    token_documents: HashMap<String, String>,
+    seen: i64,
+    tokens_version: i64,
+}
+
+impl Snapshot {
+    /// client.keys as the registry orders it.
+    pub fn keys_file(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.lines.len() * 80);
+        for line in self.lines.iter().filter_map(|l| l.line.as_deref()) {
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
         }
-        let (tokens, written) = tokens_from_rows(&tokens)?;
-        st.seen = meta.get(2);
-        st.tokens_version = meta.get(1);
-        st.tokens_written = written;
+        out
+    }
+}
+
+/// Reads the whole registry; run it inside one transaction (REPEATABLE READ or the registry
+/// lock) so the three reads agree. `purge` leaves removed agents' `!` lines out of the index.
+///
+/// # Errors
+/// The database fails, or holds a row this build cannot read.
+pub async fn read_snapshot(client: &impl tokio_postgres::GenericClient, purge: bool) -> Result<Snapshot, StoreError> {
+    let agents = client
+        .query(&format!("SELECT {AGENT_COLUMNS} FROM agentkeys_agents ORDER BY position"), &[])
+        .await
+        .map_err(db_error)?;
+    let tokens =
+        client.query("SELECT id, document FROM agentkeys_tokens ORDER BY position", &[]).await.map_err(db_error)?;
+    let meta = client
+        .query_one(
+            "SELECT (SELECT last_value FROM agentkeys_agent_id), \
+             (SELECT value FROM agentkeys_meta WHERE key = 'tokens_version'), \
+             (SELECT coalesce(max(version), 0) FROM agentkeys_agents)",
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
+    let mut index = Index::default();
+    index.reserve(agents.len());
+    index.note_id(u32::try_from(meta.get::<_, i64>(0)).unwrap_or(0));
+    let mut warnings = Vec::new();
+    let mut lines = Vec::with_capacity(agents.len());
+    for row in &agents {
+        let row = agent_from_row(row)?;
+        let mut keep_line = true;
+        match row.synced {
+            Synced::Active(agent) => {
+                let id = agent.id();
+                if let Some(dup) = index.load(agent) {
+                    warnings.push(format!("registry database: agent '{id}': duplicate {dup}"));
+                }
+            }
+            Synced::Removed(id, line) => {
+                index.note_id(id.value());
+                if purge {
+                    keep_line = false;
+                } else {
+                    index.keep_removed_line(line);
+                }
+            }
+            Synced::Purged(id) => index.note_id(id.value()),
+        }
+        if keep_line && row.mirror.line.is_some() {
+            lines.push(row.mirror);
+        }
+    }
+    let (tokens, token_documents) = tokens_from_rows(&tokens)?;
+    Ok(Snapshot { index, tokens, lines, warnings, token_documents, seen: meta.get(2), tokens_version: meta.get(1) })
+}
+
+impl Shared {
+    /// Reads the whole registry (see [`read_snapshot`]) and writes the local client.keys whole.
+    async fn read_all(&self, client: &Object, st: &mut BatchState) -> Result<(Index, Tokens, Vec<String>), StoreError> {
+        let plain: &tokio_postgres::Client = client;
+        let snapshot = read_snapshot(plain, self.purge).await?;
+        st.seen = snapshot.seen;
+        st.tokens_version = snapshot.tokens_version;
+        st.tokens_written = snapshot.token_documents;
         st.last_full = Instant::now();
         st.reset_next = false;
         let write = {
             let mut mirror = self.mirror.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             mirror.clear();
-            let _ = mirror.update(lines);
+            let _ = mirror.update(snapshot.lines);
             mirror.rewrite()
         };
         write_mirror(write).await;
-        Ok((index, tokens, warnings))
+        Ok((snapshot.index, snapshot.tokens, snapshot.warnings))
     }
 
     /// What changed since `st.seen` (agents, and tokens when their number moved).
@@ -361,11 +399,7 @@ impl Shared {
         if let Some(write) = write {
             write_mirror(write).await;
         }
-        Ok(Delta::Changes {
-            agents: synced,
-            tokens,
-            highest_id: u32::try_from(meta.get::<_, i64>(0)).unwrap_or(0),
-        })
+        Ok(Delta::Changes { agents: synced, tokens, highest_id: u32::try_from(meta.get::<_, i64>(0)).unwrap_or(0) })
     }
 
     async fn begin(&self, writing: bool) -> Result<Option<Delta>, StoreError> {
@@ -518,7 +552,7 @@ impl Store for PgStore {
 
 /// Agent rows of a batch, column by column (sent with UNNEST: one statement for the batch).
 #[derive(Default)]
-struct AgentRows {
+pub struct AgentRows {
     id: Vec<String>,
     id_number: Vec<i32>,
     name: Vec<String>,
@@ -533,7 +567,26 @@ struct AgentRows {
 }
 
 impl AgentRows {
-    fn push_active(&mut self, agent: &Agent) {
+    /// How many rows.
+    pub fn len(&self) -> usize {
+        self.id.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.id.is_empty()
+    }
+
+    /// Row `i`'s client.keys line (None: purged).
+    pub fn line(&self, i: usize) -> String {
+        match self.state[i] {
+            "active" => format!("{} {} {} {}", self.id[i], self.name[i], self.address[i], self.key[i]),
+            _ => self.removed_line[i].clone().unwrap_or_default(),
+        }
+    }
+
+    /// An active agent.
+    pub fn push_active(&mut self, agent: &Agent) {
         let addr = agent.addr();
         self.id.push(agent.id().as_str().to_owned());
         self.id_number.push(i32::try_from(agent.id().value()).unwrap_or(i32::MAX));
@@ -548,8 +601,15 @@ impl AgentRows {
         self.removed_line.push(None);
     }
 
+    /// Keeps the last row's address in the form its line was written in (same meaning).
+    pub fn set_last_address(&mut self, written: &str) {
+        if let Some(last) = self.address.last_mut() {
+            written.clone_into(last);
+        }
+    }
+
     /// A removed (with its `!` line) or purged agent: the row keeps its last fields.
-    fn push_gone(&mut self, id: AgentId, line: Option<String>) {
+    pub fn push_gone(&mut self, id: AgentId, line: Option<String>) {
         self.id.push(id.as_str().to_owned());
         self.id_number.push(i32::try_from(id.value()).unwrap_or(i32::MAX));
         self.name.push(String::new());
@@ -562,6 +622,77 @@ impl AgentRows {
         self.state.push(if line.is_some() { "removed" } else { "purged" });
         self.removed_line.push(line);
     }
+}
+
+/// Inserts rows at the given file positions (a migration into an empty registry); row `i`'s
+/// version is `i + 1`.
+///
+/// # Errors
+/// What the database refuses (a duplicate name or address among active agents, …).
+pub async fn insert_rows(
+    client: &impl tokio_postgres::GenericClient,
+    rows: &AgentRows,
+    positions: &[i64],
+) -> Result<(), StoreError> {
+    const CHUNK: usize = 10_000;
+    for start in (0..rows.len()).step_by(CHUNK) {
+        let end = (start + CHUNK).min(rows.len());
+        let versions: Vec<i64> = (start..end).map(|i| i64::try_from(i + 1).unwrap_or(i64::MAX)).collect();
+        client
+            .execute(
+                "INSERT INTO agentkeys_agents
+                    (id, id_number, name, address, address_key, key, groups, date_add, reenroll_secret, state, removed_line, position, version)
+                 SELECT * FROM UNNEST($1::text[], $2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                      $8::int8[], $9::bytea[], $10::text[], $11::text[], $12::int8[], $13::int8[])",
+                &[
+                    &&rows.id[start..end],
+                    &&rows.id_number[start..end],
+                    &&rows.name[start..end],
+                    &&rows.address[start..end],
+                    &&rows.address_key[start..end],
+                    &&rows.key[start..end],
+                    &&rows.groups[start..end],
+                    &&rows.date_add[start..end],
+                    &&rows.secret[start..end],
+                    &&rows.state[start..end],
+                    &&rows.removed_line[start..end],
+                    &&positions[start..end],
+                    &versions,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// Inserts a whole token table into an empty one and moves the token number.
+///
+/// # Errors
+/// What the database refuses.
+pub async fn insert_tokens(client: &impl tokio_postgres::GenericClient, tokens: &Tokens) -> Result<(), StoreError> {
+    for (position, token) in (0i32..).zip(tokens.snapshot().iter()) {
+        let document = serde_json::to_string(token).map_err(|e| StoreError::Database(e.to_string()))?;
+        client
+            .execute(
+                "INSERT INTO agentkeys_tokens (id, position, uses, max_uses, revoked, document) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &token.id,
+                    &position,
+                    &i32::try_from(token.uses).unwrap_or(i32::MAX),
+                    &i32::try_from(token.max_uses).unwrap_or(i32::MAX),
+                    &token.revoked,
+                    &document,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+    }
+    client
+        .execute("UPDATE agentkeys_meta SET value = nextval('agentkeys_version') WHERE key = 'tokens_version'", &[])
+        .await
+        .map_err(db_error)?;
+    Ok(())
 }
 
 struct TokenRow {
@@ -641,7 +772,7 @@ impl PgWrite {
     async fn write_in(&self, client: &Object, st: &mut BatchState) -> Result<Vec<MirrorLine>, StoreError> {
         let r = &self.rows;
         let mut lines = Vec::with_capacity(r.id.len());
-        if !r.id.is_empty() {
+        if !r.is_empty() {
             let written = client
                 .query(
                     UPSERT_AGENTS,
@@ -712,10 +843,8 @@ impl PgWrite {
     async fn write_tokens(&self, client: &Object, st: &mut BatchState, tokens: &[TokenRow]) -> Result<(), StoreError> {
         let ids: Vec<&str> = tokens.iter().map(|t| t.id.as_str()).collect();
         client.execute("DELETE FROM agentkeys_tokens WHERE NOT (id = ANY($1))", &[&ids]).await.map_err(db_error)?;
-        let changed: Vec<(i32, &TokenRow)> = (0..)
-            .zip(tokens.iter())
-            .filter(|(_, t)| st.tokens_written.get(&t.id) != Some(&t.document))
-            .collect();
+        let changed: Vec<(i32, &TokenRow)> =
+            (0..).zip(tokens.iter()).filter(|(_, t)| st.tokens_written.get(&t.id) != Some(&t.document)).collect();
         if !changed.is_empty() {
             let id: Vec<&str> = changed.iter().map(|(_, t)| t.id.as_str()).collect();
             let position: Vec<i32> = changed.iter().map(|(p, _)| *p).collect();

@@ -91,7 +91,8 @@ async fn migrate_locked(client: &mut Client) -> Result<Vec<i32>, StoreError> {
         )
         .await
         .map_err(db_error)?;
-    let row = client.query_one("SELECT coalesce(max(version), 0) FROM agentkeys_schema", &[]).await.map_err(db_error)?;
+    let row =
+        client.query_one("SELECT coalesce(max(version), 0) FROM agentkeys_schema", &[]).await.map_err(db_error)?;
     let have: i32 = row.get(0);
     if have > CURRENT {
         return Err(StoreError::Database(format!(
