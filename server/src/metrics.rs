@@ -78,6 +78,8 @@ pub struct Metrics {
     tokens: Family<OutcomeLabel, Counter>,
     reenrollments: Family<OutcomeLabel, Counter>,
     connections: Family<ListenerLabel, Gauge>,
+    database_round_trips: Counter,
+    synced: Counter,
     /// The same outcomes, summed for `stats` (family, label, outcome) → count.
     summary: Mutex<BTreeMap<(&'static str, &'static str, &'static str), u64>>,
 }
@@ -105,6 +107,8 @@ impl Metrics {
             tokens: Family::default(),
             reenrollments: Family::default(),
             connections: Family::default(),
+            database_round_trips: Counter::default(),
+            synced: Counter::default(),
             summary: Mutex::new(BTreeMap::new()),
             registry: Registry::default(),
         };
@@ -135,6 +139,16 @@ impl Metrics {
             m.reenrollments.clone(),
         );
         registry.register("open_connections", "Connections open now, by listener", m.connections.clone());
+        registry.register(
+            "registry_database_round_trips",
+            "Exchanges with the shared registry database (pipelined statements count once)",
+            m.database_round_trips.clone(),
+        );
+        registry.register(
+            "registry_synced_changes",
+            "Agent changes made by other servers and applied here (shared registry)",
+            m.synced.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -174,6 +188,16 @@ impl Metrics {
     pub fn commit(&self, changes: usize, elapsed: std::time::Duration) {
         self.batch_size.observe(changes as f64);
         self.commit_seconds.observe(elapsed.as_secs_f64());
+    }
+
+    /// One exchange with the shared registry database.
+    pub fn database_round_trip(&self) {
+        self.database_round_trips.inc();
+    }
+
+    /// Agent changes of other servers applied.
+    pub fn synced(&self, n: usize) {
+        self.synced.inc_by(u64::try_from(n).unwrap_or(u64::MAX));
     }
 
     /// The number of agents in the registry now.

@@ -238,7 +238,11 @@ fn a_token_with_max_uses_enrolls_exactly_that_many_agents_under_concurrency() {
     // An old agent with the same token on port 1515 is refused the same way.
     let out =
         server.enroll(&["-A", "old-more", "-P", &credential_of(&token), "--keys", home.join("ck").to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Enrollment token has no uses left"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Enrollment token has no uses left"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(home.join("etc/enrollment_tokens.json")).unwrap().permissions(),
     );

@@ -696,6 +696,7 @@ fn touched(undo: &[Undo], registry: &Index) -> Vec<(AgentId, Option<String>)> {
 fn apply_delta(registry: &mut Index, tokens: &mut Tokens, delta: super::store::Delta) {
     match delta {
         super::store::Delta::Changes { agents, tokens: fresh, highest_id } => {
+            crate::metrics::COUNTERS.synced(agents.len());
             for synced in agents {
                 registry.sync(synced);
             }

@@ -354,28 +354,20 @@ impl Shared {
     }
 
     /// What changed since `st.seen` (agents, and tokens when their number moved).
-    async fn read_changes(&self, client: &Object, st: &mut BatchState) -> Result<Delta, StoreError> {
-        let agents = client
-            .query(
-                &format!("SELECT {AGENT_COLUMNS} FROM agentkeys_agents WHERE version > $1 ORDER BY version"),
-                &[&st.seen],
-            )
-            .await
-            .map_err(db_error)?;
-        let meta = client
-            .query_one(
-                "SELECT (SELECT last_value FROM agentkeys_agent_id), \
-                 (SELECT value FROM agentkeys_meta WHERE key = 'tokens_version')",
-                &[],
-            )
-            .await
-            .map_err(db_error)?;
+    /// Turns the rows of what changed since `st.seen` (and the counters read with them) into a
+    /// delta; reads the token table when its number moved.
+    async fn read_changes(
+        &self,
+        client: &Object,
+        st: &mut BatchState,
+        agents: Vec<Row>,
+        meta: Row,
+    ) -> Result<Delta, StoreError> {
         let tokens_version: i64 = meta.get(1);
         let tokens = if tokens_version == st.tokens_version {
             None
         } else {
-            let rows = client
-                .query("SELECT id, document FROM agentkeys_tokens ORDER BY position", &[])
+            let rows = timed(client.query("SELECT id, document FROM agentkeys_tokens ORDER BY position", &[]))
                 .await
                 .map_err(db_error)?;
             let (tokens, written) = tokens_from_rows(&rows)?;
@@ -432,28 +424,74 @@ impl Shared {
         }
     }
 
+    /// Opens the batch's transaction and reads what changed, in one round trip: the statements
+    /// are pipelined (PostgreSQL runs them in order, so the reads see everything committed before
+    /// the lock was granted).
     async fn begin_on(&self, client: &Object, st: &mut BatchState, writing: bool) -> Result<Delta, StoreError> {
-        if writing {
-            client.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({REGISTRY_LOCK})")).await
-        } else {
-            client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await
-        }
-        .map_err(db_error)?;
         let full = st.reset_next || self.reconcile_every.is_some_and(|every| st.last_full.elapsed() >= every);
-        let delta = if full {
+        if full {
+            timed(client.batch_execute(if writing { BEGIN_WRITING } else { BEGIN_READING })).await.map_err(db_error)?;
             let (index, tokens, warnings) = self.read_all(client, st).await?;
             for warning in warnings {
                 warn!("{warning}");
             }
-            Delta::Reset(index, tokens)
-        } else {
-            self.read_changes(client, st).await?
-        };
-        if !writing {
-            client.batch_execute("COMMIT").await.map_err(db_error)?;
+            if !writing {
+                timed(client.batch_execute("COMMIT")).await.map_err(db_error)?;
+            }
+            return Ok(Delta::Reset(index, tokens));
         }
-        Ok(delta)
+        let changes = client.prepare_cached(CHANGED_AGENTS).await.map_err(db_error)?;
+        let counters = client.prepare_cached(COUNTERS).await.map_err(db_error)?;
+        let seen = st.seen;
+        let seen_param: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&seen];
+        let (agents, meta) = if writing {
+            let (_, agents, meta) = timed(async {
+                tokio::try_join!(
+                    client.batch_execute(BEGIN_WRITING),
+                    client.query(&changes, &seen_param),
+                    client.query_one(&counters, &[])
+                )
+            })
+            .await
+            .map_err(db_error)?;
+            (agents, meta)
+        } else {
+            let (_, agents, meta, ()) = timed(async {
+                tokio::try_join!(
+                    client.batch_execute(BEGIN_READING),
+                    client.query(&changes, &seen_param),
+                    client.query_one(&counters, &[]),
+                    client.batch_execute("COMMIT")
+                )
+            })
+            .await
+            .map_err(db_error)?;
+            (agents, meta)
+        };
+        self.read_changes(client, st, agents, meta).await
     }
+}
+
+/// Opens a batch that may write: the transaction and the registry lock.
+/// (The number is [`REGISTRY_LOCK`]; a test keeps them equal.)
+const BEGIN_WRITING: &str = "BEGIN; SELECT pg_advisory_xact_lock(7018690069354708994)";
+
+/// Opens a read of what changed: one consistent snapshot.
+const BEGIN_READING: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+/// Agents changed since a change number, oldest change first.
+const CHANGED_AGENTS: &str = "SELECT id, name, address, key, groups, date_add, reenroll_secret, state, removed_line, position, version \
+     FROM agentkeys_agents WHERE version > $1 ORDER BY version";
+
+/// The highest ID issued and the token table's change number.
+const COUNTERS: &str = "SELECT (SELECT last_value FROM agentkeys_agent_id), \
+     (SELECT value FROM agentkeys_meta WHERE key = 'tokens_version')";
+
+/// Awaits one exchange with the database (pipelined statements count once), counted for
+/// `agentkeys_registry_database_round_trips`.
+async fn timed<T>(exchange: impl std::future::Future<Output = T>) -> T {
+    crate::metrics::COUNTERS.database_round_trip();
+    exchange.await
 }
 
 /// Writes the local client.keys on a blocking thread; a failure is logged (the registry is the
@@ -507,7 +545,7 @@ impl Store for PgStore {
         Box::pin(async move {
             let mut st = self.shared.state.lock().await;
             if let Some(client) = st.open.take()
-                && let Err(e) = client.batch_execute("ROLLBACK").await
+                && let Err(e) = timed(client.batch_execute("ROLLBACK")).await
             {
                 drop(Object::take(client));
                 return Err(db_error(e));
@@ -568,13 +606,9 @@ pub struct AgentRows {
 
 impl AgentRows {
     /// How many rows.
+    #[allow(clippy::len_without_is_empty, reason = "built to be written, never tested for emptiness")]
     pub fn len(&self) -> usize {
         self.id.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.id.is_empty()
     }
 
     /// Row `i`'s client.keys line (None: purged).
@@ -736,6 +770,14 @@ ON CONFLICT (id) DO UPDATE SET
     version = excluded.version
 RETURNING id, state, removed_line, position, version, name, address, key";
 
+/// One audit row per agent written.
+const AUDIT: &str = "INSERT INTO agentkeys_audit (node, action, agent_id) \
+     SELECT $1, a, i FROM UNNEST($2::text[], $3::text[]) AS u(a, i)";
+
+/// Raises the ID counter to the highest ID this batch knows of (never lowers it).
+const RAISE_ID_COUNTER: &str =
+    "SELECT setval('agentkeys_agent_id', GREATEST($1::int8, (SELECT last_value FROM agentkeys_agent_id)))";
+
 impl PreparedWrite for PgWrite {
     fn write(self: Box<Self>) -> StoreFuture<'static, ()> {
         Box::pin(async move {
@@ -769,80 +811,80 @@ impl PreparedWrite for PgWrite {
 }
 
 impl PgWrite {
+    /// Writes the batch and commits, in one round trip after the token rows (rare): the agent
+    /// rows, the audit rows, the ID counter, the notification and COMMIT are pipelined. If a
+    /// statement fails, PostgreSQL turns the COMMIT into a rollback.
     async fn write_in(&self, client: &Object, st: &mut BatchState) -> Result<Vec<MirrorLine>, StoreError> {
-        let r = &self.rows;
-        let mut lines = Vec::with_capacity(r.id.len());
-        if !r.is_empty() {
-            let written = client
-                .query(
-                    UPSERT_AGENTS,
-                    &[
-                        &r.id,
-                        &r.id_number,
-                        &r.name,
-                        &r.address,
-                        &r.address_key,
-                        &r.key,
-                        &r.groups,
-                        &r.date_add,
-                        &r.secret,
-                        &r.state,
-                        &r.removed_line,
-                    ],
-                )
-                .await
-                .map_err(db_error)?;
-            for row in &written {
-                let id: &str = row.get(0);
-                let state: &str = row.get(1);
-                let version: i64 = row.get(4);
-                st.seen = st.seen.max(version);
-                let line = match state {
-                    "active" => Some(
-                        format!("{id} {} {} {}", row.get::<_, &str>(5), row.get::<_, &str>(6), row.get::<_, &str>(7))
-                            .into_boxed_str(),
-                    ),
-                    "removed" if !self.shared.purge => row.get::<_, Option<&str>>(2).map(Into::into),
-                    _ => None,
-                };
-                lines.push(MirrorLine { id: id.into(), position: row.get(3), line });
-            }
-            let actions: Vec<&str> = r
-                .state
-                .iter()
-                .map(|s| match *s {
-                    "active" => "registered",
-                    "removed" => "removed",
-                    _ => "purged",
-                })
-                .collect();
-            client
-                .execute(
-                    "INSERT INTO agentkeys_audit (node, action, agent_id) SELECT $1, a, i FROM UNNEST($2::text[], $3::text[]) AS u(a, i)",
-                    &[&self.shared.node, &actions, &r.id],
-                )
-                .await
-                .map_err(db_error)?;
-        }
-        client
-            .execute(
-                "SELECT setval('agentkeys_agent_id', GREATEST($1, (SELECT last_value FROM agentkeys_agent_id)))",
-                &[&self.highest],
-            )
-            .await
-            .map_err(db_error)?;
         if let Some(tokens) = &self.tokens {
             self.write_tokens(client, st, tokens).await?;
         }
-        client.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &self.shared.node]).await.map_err(db_error)?;
-        client.batch_execute("COMMIT").await.map_err(db_error)?;
+        let r = &self.rows;
+        let actions: Vec<&str> = r
+            .state
+            .iter()
+            .map(|s| match *s {
+                "active" => "registered",
+                "removed" => "removed",
+                _ => "purged",
+            })
+            .collect();
+        let upsert = client.prepare_cached(UPSERT_AGENTS).await.map_err(db_error)?;
+        let audit = client.prepare_cached(AUDIT).await.map_err(db_error)?;
+        let counter = client.prepare_cached(RAISE_ID_COUNTER).await.map_err(db_error)?;
+        let notify = client.prepare_cached("SELECT pg_notify($1, $2)").await.map_err(db_error)?;
+        type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+        let row_params: [Param<'_>; 11] = [
+            &r.id,
+            &r.id_number,
+            &r.name,
+            &r.address,
+            &r.address_key,
+            &r.key,
+            &r.groups,
+            &r.date_add,
+            &r.secret,
+            &r.state,
+            &r.removed_line,
+        ];
+        let audit_params: [Param<'_>; 3] = [&self.shared.node, &actions, &r.id];
+        let counter_params: [Param<'_>; 1] = [&self.highest];
+        let notify_params: [Param<'_>; 2] = [&CHANNEL, &self.shared.node];
+        let (written, _, _, _, ()) = timed(async {
+            tokio::try_join!(
+                client.query(&upsert, &row_params),
+                client.execute(&audit, &audit_params),
+                client.execute(&counter, &counter_params),
+                client.execute(&notify, &notify_params),
+                client.batch_execute("COMMIT"),
+            )
+        })
+        .await
+        .map_err(db_error)?;
+        let mut lines = Vec::with_capacity(written.len());
+        for row in &written {
+            let id: &str = row.get(0);
+            let state: &str = row.get(1);
+            let version: i64 = row.get(4);
+            st.seen = st.seen.max(version);
+            let line = match state {
+                "active" => Some(
+                    format!("{id} {} {} {}", row.get::<_, &str>(5), row.get::<_, &str>(6), row.get::<_, &str>(7))
+                        .into_boxed_str(),
+                ),
+                "removed" if !self.shared.purge => row.get::<_, Option<&str>>(2).map(Into::into),
+                _ => None,
+            };
+            lines.push(MirrorLine { id: id.into(), position: row.get(3), line });
+        }
         Ok(lines)
     }
 
     /// Writes the tokens that changed and drops the ones that went; moves the token number.
     async fn write_tokens(&self, client: &Object, st: &mut BatchState, tokens: &[TokenRow]) -> Result<(), StoreError> {
         let ids: Vec<&str> = tokens.iter().map(|t| t.id.as_str()).collect();
-        client.execute("DELETE FROM agentkeys_tokens WHERE NOT (id = ANY($1))", &[&ids]).await.map_err(db_error)?;
+        timed(client.execute("DELETE FROM agentkeys_tokens WHERE NOT (id = ANY($1))", &[&ids]))
+            .await
+            .map_err(db_error)?;
         let changed: Vec<(i32, &TokenRow)> =
             (0..).zip(tokens.iter()).filter(|(_, t)| st.tokens_written.get(&t.id) != Some(&t.document)).collect();
         if !changed.is_empty() {
@@ -852,23 +894,21 @@ impl PgWrite {
             let max_uses: Vec<i32> = changed.iter().map(|(_, t)| t.max_uses).collect();
             let revoked: Vec<bool> = changed.iter().map(|(_, t)| t.revoked).collect();
             let document: Vec<&str> = changed.iter().map(|(_, t)| t.document.as_str()).collect();
-            client
-                .execute(
-                    "INSERT INTO agentkeys_tokens (id, position, uses, max_uses, revoked, document)
+            timed(client.execute(
+                "INSERT INTO agentkeys_tokens (id, position, uses, max_uses, revoked, document)
                      SELECT * FROM UNNEST($1::text[], $2::int4[], $3::int4[], $4::int4[], $5::bool[], $6::text[])
                      ON CONFLICT (id) DO UPDATE SET position = excluded.position, uses = excluded.uses,
                          max_uses = excluded.max_uses, revoked = excluded.revoked, document = excluded.document",
-                    &[&id, &position, &uses, &max_uses, &revoked, &document],
-                )
-                .await
-                .map_err(db_error)?;
-        }
-        let row = client
-            .query_one(
-                "UPDATE agentkeys_meta SET value = nextval('agentkeys_version') WHERE key = 'tokens_version' RETURNING value",
-                &[],
-            )
+                &[&id, &position, &uses, &max_uses, &revoked, &document],
+            ))
             .await
+            .map_err(db_error)?;
+        }
+        let row = timed(client.query_one(
+            "UPDATE agentkeys_meta SET value = nextval('agentkeys_version') WHERE key = 'tokens_version' RETURNING value",
+            &[],
+        ))
+        .await
             .map_err(db_error)?;
         st.tokens_version = row.get(0);
         st.tokens_written = tokens.iter().map(|t| (t.id.clone(), t.document.clone())).collect();
@@ -884,5 +924,15 @@ impl std::fmt::Display for Duplicate {
             Duplicate::Name => "name",
             Duplicate::Addr => "address",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_batch_lock_is_the_registry_lock() {
+        assert!(BEGIN_WRITING.contains(&format!("pg_advisory_xact_lock({REGISTRY_LOCK})")));
     }
 }
