@@ -89,12 +89,58 @@ pub fn check(home: &Home, config: &Config, origins: &Origins) -> Report {
             r.errors.push(format!("key_request.exec_path: {program}: {why}"));
         }
     }
+    if config.store.kind == crate::config::StoreKind::Postgres {
+        match check_database(home, config) {
+            Ok(note) => r.notes.push(note),
+            Err(e) => r.errors.push(e),
+        }
+    }
     let sockets = home.join("queue/sockets");
     let dir = if sockets.exists() { sockets } else { home.root().to_owned() };
     if dir.exists() && !writable(&dir) {
         r.errors.push(format!("{}: not writable (the admin socket lives there)", dir.display()));
     }
     r
+}
+
+/// Connects to the shared registry as the server would (TLS included) and reads its schema
+/// version and size; changes nothing.
+fn check_database(home: &Home, config: &Config) -> Result<String, String> {
+    use crate::registry::postgres::{DbTls, describe, error_text, schema};
+    let url = config.store.url.as_deref().unwrap_or("");
+    let mut pg: tokio_postgres::Config = url.parse().map_err(|e| format!("store.url: {e}"))?;
+    pg.connect_timeout(std::time::Duration::from_secs(config.store.connect_timeout.as_secs()));
+    let name = describe(&pg);
+    let tls = DbTls::new(config.store.tls_ca.as_ref().map(|ca| home.join(ca)).as_deref())?;
+    if matches!(tls, DbTls::Verified(_)) && pg.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer {
+        pg.ssl_mode(tokio_postgres::config::SslMode::Require);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let (tx, _notices) = tokio::sync::mpsc::unbounded_channel();
+        let client = tls.connect(&pg, tx).await.map_err(|e| format!("registry database {name}: {}", error_text(&e)))?;
+        let version: Option<i32> = client
+            .query_opt("SELECT max(version) FROM agentkeys_schema WHERE to_regclass('agentkeys_schema') IS NOT NULL", &[])
+            .await
+            .ok()
+            .flatten()
+            .and_then(|row| row.get(0));
+        match version {
+            None => Ok(format!("registry database {name}: reachable; its tables will be created at the first start")),
+            Some(v) if v > schema::CURRENT => Err(format!(
+                "registry database {name}: schema version {v} is newer than this agentkeys knows ({}); upgrade agentkeys",
+                schema::CURRENT
+            )),
+            Some(v) => {
+                let agents: i64 = client
+                    .query_one("SELECT count(*) FROM agentkeys_agents WHERE state = 'active'", &[])
+                    .await
+                    .map_err(|e| format!("registry database {name}: {}", error_text(&e)))?
+                    .get(0);
+                Ok(format!("registry database {name}: reachable, schema version {v}, {agents} agents"))
+            }
+        }
+    })
 }
 
 fn runnable(program: &Path) -> Result<(), &'static str> {

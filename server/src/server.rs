@@ -150,6 +150,7 @@ impl Server {
         if let Some(pg) = &shared {
             crate::registry::postgres::listen::spawn(
                 pg.pg_config().clone(),
+                pg.tls().clone(),
                 config.store.node.clone().unwrap_or_else(|| home::hostname(&config)),
                 handle.clone(),
                 std::time::Duration::from_secs(config.store.refresh_interval.as_secs()),

@@ -6,16 +6,15 @@
 //! blank lines and `\r` are not kept: the tool says so when the source has them).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use agentkeys::{Line, parse_keys};
 use sha2::{Digest, Sha256};
-use tokio_postgres::NoTls;
 
 use crate::config::{Config, Durability};
 use crate::home::{self, Home};
 use crate::registry::error::StoreError;
-use crate::registry::postgres::{self, AgentRows, REGISTRY_LOCK, db_error, describe, schema};
+use crate::registry::postgres::{self, AgentRows, DbTls, REGISTRY_LOCK, db_error, describe, schema};
 use crate::registry::store::{self, FileStore};
 
 /// `agentkeys store …`.
@@ -37,12 +36,15 @@ enum StoreCommand {
         /// Where it goes: postgres://… or a home directory.
         #[arg(long)]
         to: String,
+        /// Talk TLS to the database, verifying its certificate against this CA file (PEM).
+        #[arg(long, value_name = "FILE")]
+        tls_ca: Option<PathBuf>,
     },
 }
 
 /// Runs the command; the exit code.
 pub fn run(args: &StoreArgs) -> i32 {
-    let StoreCommand::Migrate { from, to } = &args.command;
+    let StoreCommand::Migrate { from, to, tls_ca } = &args.command;
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -52,8 +54,8 @@ pub fn run(args: &StoreArgs) -> i32 {
     };
     let result = runtime.block_on(async {
         match (is_database(from), is_database(to)) {
-            (false, true) => file_to_database(&Home::new(PathBuf::from(from)), to).await,
-            (true, false) => database_to_file(from, &Home::new(PathBuf::from(to))).await,
+            (false, true) => file_to_database(&Home::new(PathBuf::from(from)), to, tls_ca.as_deref()).await,
+            (true, false) => database_to_file(from, &Home::new(PathBuf::from(to)), tls_ca.as_deref()).await,
             _ => Err("one side must be a home directory and the other postgres://…".to_owned()),
         }
     });
@@ -107,17 +109,23 @@ async fn database_tally(client: &impl tokio_postgres::GenericClient) -> Result<T
     Ok(Tally { active: row.get(0), removed: row.get(1), sha256: row.get(2) })
 }
 
-async fn connect(url: &str) -> Result<(tokio_postgres::Client, String), String> {
-    let config: tokio_postgres::Config = url.parse().map_err(|e| format!("{url}: {e}"))?;
+/// A connection, its description for messages, and its notices (kept so the connection runs).
+type Connected = (tokio_postgres::Client, String, Notices);
+type Notices = tokio::sync::mpsc::UnboundedReceiver<Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>;
+
+async fn connect(url: &str, tls_ca: Option<&Path>) -> Result<Connected, String> {
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e| format!("{url}: {e}"))?;
     let name = describe(&config);
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| format!("{name}: {e}"))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok((client, name))
+    let tls = DbTls::new(tls_ca)?;
+    if matches!(tls, DbTls::Verified(_)) && config.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer {
+        config.ssl_mode(tokio_postgres::config::SslMode::Require);
+    }
+    let (tx, notices) = tokio::sync::mpsc::unbounded_channel();
+    let client = tls.connect(&config, tx).await.map_err(|e| format!("{name}: {}", postgres::error_text(&e)))?;
+    Ok((client, name, notices))
 }
 
-async fn file_to_database(home: &Home, url: &str) -> Result<String, String> {
+async fn file_to_database(home: &Home, url: &str, tls_ca: Option<&Path>) -> Result<String, String> {
     let _lock = home::lock(home).map_err(|e| format!("{e}; stop the server of this home first"))?;
     // A configuration that does not load is reported before anything moves.
     Config::load(home.root(), None, None).map_err(|e| e.to_string())?;
@@ -190,7 +198,7 @@ async fn file_to_database(home: &Home, url: &str) -> Result<String, String> {
         sha256: hex(&Sha256::digest(&rendered)),
     };
 
-    let (mut client, name) = connect(url).await?;
+    let (mut client, name, _notices) = connect(url, tls_ca).await?;
     schema::migrate(&mut client).await?;
     let tx = client.transaction().await.map_err(|e| format!("{name}: {e}"))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&REGISTRY_LOCK]).await.map_err(db_error)?;
@@ -236,7 +244,7 @@ async fn file_to_database(home: &Home, url: &str) -> Result<String, String> {
     ))
 }
 
-async fn database_to_file(url: &str, home: &Home) -> Result<String, String> {
+async fn database_to_file(url: &str, home: &Home, tls_ca: Option<&Path>) -> Result<String, String> {
     home.prepare()?;
     let _lock = home::lock(home).map_err(|e| format!("{e}; stop the server of this home first"))?;
     let files = FileStore::new(home, Durability::Durable);
@@ -244,7 +252,7 @@ async fn database_to_file(url: &str, home: &Home) -> Result<String, String> {
     if existing.len() > 0 || !existing.removed_lines().is_empty() || existing.highest_id() > 0 {
         return Err(format!("{} already holds a registry; migrate into an empty home", home.root().display()));
     }
-    let (mut client, name) = connect(url).await?;
+    let (mut client, name, _notices) = connect(url, tls_ca).await?;
     let tx = client
         .build_transaction()
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)

@@ -581,3 +581,108 @@ fn migrating_a_100000_agent_home_to_postgres_and_back_is_byte_identical() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_node_talks_tls_to_the_database_verified_against_its_ca() {
+    let _serial = serial();
+    let Some(db) = TestDb::create("tls") else { return };
+    // The machine's PostgreSQL serves Debian's self-signed certificate (CN=localhost).
+    let snakeoil = Path::new("/etc/ssl/certs/ssl-cert-snakeoil.pem");
+    let ssl_on = sql(ADMIN_URL, "SHOW ssl").ok().and_then(|r| r[0][0].clone()) == Some("on".to_owned());
+    if !ssl_on || !snakeoil.exists() {
+        eprintln!("SKIPPED: this PostgreSQL serves no TLS with {}", snakeoil.display());
+        return;
+    }
+    let url = format!("{}?sslmode=require", db.url.replace("127.0.0.1", "localhost"));
+    let config = |home: &Path, ca: Option<&Path>| {
+        let ca = ca.map(|c| format!("tls_ca = \"{}\"\n", c.display())).unwrap_or_default();
+        write_config(home, &format!("[store]\nkind = \"postgres\"\nurl = \"{url}\"\nnode = \"node-tls\"\n{ca}"));
+    };
+    let home = temp_home("pg-tls");
+    config(&home, Some(snakeoil));
+    let node = Server::start(&home, &[]);
+    let reply = try_register(node.port, "OSSEC A:'over-tls'\n").unwrap();
+    assert!(reply.starts_with("OSSEC K:'001 over-tls "), "{reply}");
+    let encrypted = db.count(
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE s.ssl AND a.application_name = 'agentkeys node-tls'",
+    );
+    assert!(encrypted >= 2, "the pool and the listener use TLS ({encrypted})");
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE NOT s.ssl AND a.application_name = 'agentkeys node-tls'"),
+        0
+    );
+    node.stop();
+    // A CA that did not sign the database's certificate: the start is refused, saying why.
+    let wrong = temp_home("pg-tls-wrong");
+    config(&wrong, Some(&home.join("etc/sslmanager.cert")));
+    let log = Server::try_start(&wrong, &[]).err().expect("refused");
+    assert!(log.contains("invalid peer certificate: UnknownIssuer"), "{log}");
+    // TLS asked for without a CA to check the database against: refused by the configuration.
+    let none = temp_home("pg-tls-none");
+    config(&none, None);
+    let log = Server::try_start(&none, &[]).err().expect("refused");
+    assert!(log.contains("store.tls_ca"), "{log}");
+}
+
+#[test]
+fn check_reports_the_registry_database_and_never_prints_its_password() {
+    let _serial = serial();
+    let Some(db) = TestDb::create("check") else { return };
+    let home = temp_home("pg-check");
+    // PostgreSQL trusts local connections, so any password is accepted: it must not be shown.
+    let url = db.url.replace("postgres@", "postgres:hunter2secret@");
+    write_config(&home, &format!("[store]\nkind = \"postgres\"\nurl = \"{url}\"\n"));
+    let check =
+        |home: &Path| std::process::Command::new(BIN).args(["serve", "--check", "--home"]).arg(home).output().unwrap();
+    let out = check(&home);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("its tables will be created at the first start"), "{text}");
+    assert!(!text.contains("hunter2secret") && text.contains("postgres:********@"), "{text}");
+    let node = Server::start(&home, &[]);
+    assert!(try_register(node.port, "OSSEC A:'checked'\n").unwrap().starts_with("OSSEC K:"));
+    assert!(!node.log_text().contains("hunter2secret"));
+    node.stop();
+    let text = String::from_utf8_lossy(&check(&home).stdout).into_owned();
+    assert!(text.contains("reachable, schema version 1, 1 agents"), "{text}");
+    // Unreachable: an error naming the database and the reason.
+    write_config(&home, "[store]\nkind = \"postgres\"\nurl = \"postgres://postgres@127.0.0.1:1/nowhere\"\n");
+    let out = check(&home);
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        text.contains("postgres://postgres@127.0.0.1:1/nowhere: error connecting to server: Connection refused"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missed_notification_and_an_unannounced_change_heal_by_themselves() {
+    let _serial = serial();
+    let Some(db) = TestDb::create("heal") else { return };
+    let home = node_home("pg-heal", &db.url, "node1", "");
+    // Reconcile every 2 s (default 5 min); catch up every second.
+    let toml = std::fs::read_to_string(home.join("etc/agentkeys.toml")).unwrap();
+    write_config(&home, &toml.replace("refresh_interval = 1\n", "refresh_interval = 1\nreconcile_interval = 2\n"));
+    let node = Server::start(&home, &[]);
+    assert!(try_register(node.port, "OSSEC A:'first'\n").unwrap().starts_with("OSSEC K:'001 first "));
+    // A row written with a new change number but no NOTIFY (as if the notification was lost).
+    db.query(&format!(
+        "INSERT INTO agentkeys_agents (id, id_number, name, address, key, date_add, state, position, version) \
+         VALUES ('002', 2, 'quiet', 'any', '{}', extract(epoch from now())::int8, 'active', \
+                 nextval('agentkeys_position'), nextval('agentkeys_version'))",
+        "a".repeat(64)
+    ));
+    converge(&db, &[&home]);
+    assert!(node.keys().contains("002 quiet any "));
+    // A change that no change number announces (a hand edit): the periodic full read finds it.
+    db.query(&format!("UPDATE agentkeys_agents SET key = '{}' WHERE id = '001'", "b".repeat(64)));
+    converge(&db, &[&home]);
+    assert!(node.keys().contains(&format!("001 first any {}", "b".repeat(64))));
+    // The node decides with what it learned: the name is taken (registered just now, so the force
+    // rules do not replace it).
+    let reply = try_register(node.port, "OSSEC A:'quiet'\n").unwrap();
+    assert!(reply.starts_with("ERROR: Duplicate agent name: quiet"), "{reply}");
+    node.stop();
+}

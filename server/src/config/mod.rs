@@ -66,10 +66,15 @@ pub struct StoreConfig {
     /// `file` or `postgres`.
     pub kind: StoreKind,
     /// `postgres://user@host:port/database` (libpq's URL or `key=value` form), for `postgres`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Shown with its password masked (`serve --check` prints the configuration).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "masked_url")]
     pub url: Option<String>,
     /// Connections to the database per server (at least 2: one for batches, one for reads).
     pub pool_size: usize,
+    /// Talk TLS to the database, verifying its certificate against this CA file (PEM; relative
+    /// to the home). Unset: no TLS (a URL with `sslmode=require` is then refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
     /// How long a connection attempt may take.
     pub connect_timeout: Interval,
     /// Catch up with other servers' changes at least this often (notifications usually come
@@ -82,12 +87,34 @@ pub struct StoreConfig {
     pub node: Option<String>,
 }
 
+/// A database URL with its password replaced by `********`.
+fn masked_url<S: serde::Serializer>(url: &Option<String>, out: S) -> Result<S::Ok, S::Error> {
+    let Some(url) = url else { return out.serialize_none() };
+    let masked = match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((user_info, host)) if user_info.contains(':') => {
+                let user = user_info.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:********@{host}")
+            }
+            _ => url.clone(),
+        },
+        // key=value form: mask `password=…`.
+        None => url
+            .split(' ')
+            .map(|kv| if kv.starts_with("password=") { "password=********" } else { kv })
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    out.serialize_str(&masked)
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             kind: StoreKind::File,
             url: None,
             pool_size: 4,
+            tls_ca: None,
             connect_timeout: Interval::from_secs(5),
             refresh_interval: Interval::from_secs(5),
             reconcile_interval: Interval::from_secs(300),
@@ -522,7 +549,13 @@ impl Config {
                 ));
             }
             (StoreKind::Postgres, Some(url)) => {
-                url.parse::<tokio_postgres::Config>().map_err(|e| ConfigError(format!("store.url: {e}")))?;
+                let parsed =
+                    url.parse::<tokio_postgres::Config>().map_err(|e| ConfigError(format!("store.url: {e}")))?;
+                if parsed.get_ssl_mode() == tokio_postgres::config::SslMode::Require && self.store.tls_ca.is_none() {
+                    return Err(ConfigError(
+                        "store.url asks for TLS (sslmode=require): set store.tls_ca to the CA file that signed the database's certificate".into(),
+                    ));
+                }
             }
             (StoreKind::File, _) => {}
         }

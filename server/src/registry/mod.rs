@@ -37,7 +37,9 @@ pub async fn open_store(
         StoreKind::File => Ok((std::sync::Arc::new(store::FileStore::new(home, config.server.durability)), None)),
         StoreKind::Postgres => {
             let node = config.store.node.clone().unwrap_or_else(|| crate::home::hostname(config));
-            let pg = postgres::PgStore::connect(&config.store, home.client_keys(), node, config.auth.purge).await?;
+            let tls = postgres::DbTls::new(config.store.tls_ca.as_deref().map(|ca| home.join(ca)).as_deref())?;
+            let pg =
+                postgres::PgStore::connect(&config.store, tls, home.client_keys(), node, config.auth.purge).await?;
             Ok((std::sync::Arc::new(pg.clone()), Some(pg)))
         }
     }

@@ -8,15 +8,16 @@
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 use tracing::{info, warn};
 
-use super::{CHANNEL, describe};
+use super::{CHANNEL, DbTls, describe};
 use crate::registry::owner::Handle;
 
 /// Starts the listener; it ends when `stop` turns true.
 pub fn spawn(
     pg: tokio_postgres::Config,
+    tls: DbTls,
     node: String,
     registry: Handle,
     every: Duration,
@@ -26,7 +27,7 @@ pub fn spawn(
         let mut backoff = Duration::from_millis(200);
         let mut was_down = false;
         loop {
-            let session = listen(&pg, &node, &registry, every, &mut was_down);
+            let session = listen(&pg, &tls, &node, &registry, every, &mut was_down);
             tokio::select! {
                 () = session => {}
                 _ = stop.wait_for(|s| *s) => return,
@@ -41,12 +42,24 @@ pub fn spawn(
 }
 
 /// One listening connection, until it fails.
-async fn listen(pg: &tokio_postgres::Config, node: &str, registry: &Handle, every: Duration, was_down: &mut bool) {
-    let (client, mut connection) = match pg.connect(NoTls).await {
-        Ok(pair) => pair,
+async fn listen(
+    pg: &tokio_postgres::Config,
+    tls: &DbTls,
+    node: &str,
+    registry: &Handle,
+    every: Duration,
+    was_down: &mut bool,
+) {
+    let (messages, mut incoming) = mpsc::unbounded_channel();
+    let client = match tls.connect(pg, messages).await {
+        Ok(client) => client,
         Err(e) => {
             if !*was_down {
-                warn!("registry database {}: cannot listen for changes: {e}; retrying", describe(pg));
+                warn!(
+                    "registry database {}: cannot listen for changes: {}; retrying",
+                    describe(pg),
+                    super::error_text(&e)
+                );
                 *was_down = true;
             }
             return;
@@ -54,7 +67,7 @@ async fn listen(pg: &tokio_postgres::Config, node: &str, registry: &Handle, ever
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
-        while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+        while let Some(message) = incoming.recv().await {
             match message {
                 Ok(AsyncMessage::Notification(n)) => {
                     if tx.send(n.payload().to_owned()).is_err() {

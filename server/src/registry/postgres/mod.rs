@@ -54,14 +54,100 @@ pub const CHANNEL: &str = "agentkeys_registry";
 pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(db) => StoreError::Database(format!("{}: {}", db.code().code(), db.message())),
-        None => StoreError::Unavailable(e.to_string()),
+        None => StoreError::Unavailable(error_text(&e)),
     }
+}
+
+/// An error with its causes ("error connecting to server: Connection refused (os error 111)").
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => db_error(e),
-        other => StoreError::Unavailable(other.to_string()),
+        other => StoreError::Unavailable(error_text(&other)),
+    }
+}
+
+/// How this server talks to the database: plain, or TLS verified against a CA.
+#[derive(Clone)]
+pub enum DbTls {
+    /// No TLS.
+    Plain,
+    /// TLS (rustls), the database's certificate verified against the configured CA.
+    Verified(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+impl DbTls {
+    /// The connector for a configuration: TLS when `tls_ca` names a CA file.
+    ///
+    /// # Errors
+    /// The CA file cannot be read or holds no certificate.
+    pub fn new(ca: Option<&std::path::Path>) -> Result<DbTls, StoreError> {
+        let Some(ca) = ca else { return Ok(DbTls::Plain) };
+        let certs = crate::certs::load_certs(ca).map_err(|e| StoreError::Database(format!("store.tls_ca: {e}")))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in certs {
+            roots.add(cert).map_err(|e| StoreError::Database(format!("store.tls_ca {}: {e}", ca.display())))?;
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| StoreError::Database(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(DbTls::Verified(tokio_postgres_rustls::MakeRustlsConnect::new(config)))
+    }
+
+    /// Opens one connection (outside the pool) and drives it on its own task until `client` is
+    /// dropped; notifications and notices go to `messages`.
+    ///
+    /// # Errors
+    /// The database cannot be reached or the TLS handshake fails.
+    pub async fn connect(
+        &self,
+        pg: &tokio_postgres::Config,
+        messages: tokio::sync::mpsc::UnboundedSender<Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        fn drive<S, T>(
+            mut connection: tokio_postgres::Connection<S, T>,
+            messages: tokio::sync::mpsc::UnboundedSender<Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>,
+        ) where
+            S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+            T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        {
+            tokio::spawn(async move {
+                while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                    let failed = message.is_err();
+                    if messages.send(message).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        }
+        match self {
+            DbTls::Plain => {
+                let (client, connection) = pg.connect(NoTls).await?;
+                drive(connection, messages);
+                Ok(client)
+            }
+            DbTls::Verified(tls) => {
+                let (client, connection) = pg.connect(tls.clone()).await?;
+                drive(connection, messages);
+                Ok(client)
+            }
+        }
     }
 }
 
@@ -93,6 +179,7 @@ struct Shared {
     pool: Pool,
     /// The database settings (the listener connects with them too).
     pg: tokio_postgres::Config,
+    tls: DbTls,
     node: String,
     purge: bool,
     reconcile_every: Option<Duration>,
@@ -132,6 +219,7 @@ impl PgStore {
     /// No URL, a database that cannot be reached, or a schema that cannot be migrated.
     pub async fn connect(
         config: &StoreConfig,
+        tls: DbTls,
         keys: std::path::PathBuf,
         node: String,
         purge: bool,
@@ -143,8 +231,16 @@ impl PgStore {
         if pg.get_application_name().is_none() {
             pg.application_name(format!("agentkeys {node}"));
         }
-        let manager =
-            Manager::from_config(pg.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match &tls {
+            DbTls::Plain => Manager::from_config(pg.clone(), NoTls, recycling),
+            DbTls::Verified(connector) => {
+                if pg.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer {
+                    pg.ssl_mode(tokio_postgres::config::SslMode::Require);
+                }
+                Manager::from_config(pg.clone(), connector.clone(), recycling)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
             .wait_timeout(Some(Duration::from_secs(config.connect_timeout.as_secs())))
@@ -152,7 +248,12 @@ impl PgStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        let mut client = pool.get().await.map_err(pool_error)?;
+        let mut client = pool.get().await.map_err(|e| match pool_error(e) {
+            StoreError::Unavailable(why) | StoreError::Database(why) => {
+                StoreError::Unavailable(format!("{}: {why}", describe(&pg)))
+            }
+            other => other,
+        })?;
         let applied = schema::migrate(&mut client).await?;
         if !applied.is_empty() {
             info!("registry database {}: schema migrations {applied:?} applied", describe(&pg));
@@ -162,6 +263,7 @@ impl PgStore {
             shared: Arc::new(Shared {
                 pool,
                 pg,
+                tls,
                 node,
                 purge,
                 reconcile_every: (config.reconcile_interval.as_secs() > 0)
@@ -183,6 +285,11 @@ impl PgStore {
     /// The database settings (for the listener).
     pub fn pg_config(&self) -> &tokio_postgres::Config {
         &self.shared.pg
+    }
+
+    /// How to connect (for the listener).
+    pub fn tls(&self) -> &DbTls {
+        &self.shared.tls
     }
 }
 
