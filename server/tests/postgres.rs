@@ -686,3 +686,40 @@ fn a_missed_notification_and_an_unannounced_change_heal_by_themselves() {
     assert!(reply.starts_with("ERROR: Duplicate agent name: quiet"), "{reply}");
     node.stop();
 }
+
+#[test]
+fn key_polling_on_one_node_adds_the_agent_for_every_node() {
+    let _serial = serial();
+    let Some(db) = TestDb::create("keypoll") else { return };
+    let scripts = temp_home("pg-keypoll-script");
+    let script = scripts.join("lookup.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho '{{\"error\":0,\"data\":{{\"id\":\"0500\",\"name\":\"polled\",\"ip\":\"any\",\"key\":\"{}\"}}}}'\n", "c".repeat(64)),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let home1 = node_home(
+        "pg-kp1",
+        &db.url,
+        "node1",
+        &format!("[key_request]\nenabled = true\nexec_path = \"{}\"\ntimeout = 10\n", script.display()),
+    );
+    let home2 = node_home("pg-kp2", &db.url, "node2", "");
+    let node1 = Server::start(&home1, &[]);
+    let node2 = Server::start(&home2, &[]);
+    let out = std::process::Command::new(BIN)
+        .args(["poll", "--home"])
+        .arg(&home1)
+        .args(["id", "0500", "--timeout", "30"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    converge(&db, &[&home1, &home2]);
+    assert!(node2.keys().contains(&format!("0500 polled any {}", "c".repeat(64))), "{}", node2.keys());
+    // The next ID handed out anywhere is above the polled one.
+    let reply = try_register(node2.port, "OSSEC A:'after-poll'\n").unwrap();
+    assert!(reply.starts_with("OSSEC K:'501 after-poll "), "{reply}");
+    node1.stop();
+    node2.stop();
+}
