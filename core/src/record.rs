@@ -168,9 +168,11 @@ impl fmt::Display for RecordBuf {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct OwnedRecord {
     id: AgentId,
-    name: alloc::boxed::Box<str>,
+    /// How many bytes of `text` are the name (names are at most 128 bytes).
+    name_len: u8,
     addr: AgentAddr,
-    key: alloc::boxed::Box<str>,
+    /// The name followed by the key, in one allocation (a registry holds 100,000s of records).
+    text: alloc::boxed::Box<str>,
 }
 
 #[cfg(feature = "alloc")]
@@ -178,13 +180,19 @@ impl OwnedRecord {
     /// An owned copy of validated fields.
     #[must_use]
     pub fn new(id: AgentId, name: AgentName<'_>, addr: AgentAddr, key: AgentKey<'_>) -> Self {
-        OwnedRecord { id, name: name.as_str().into(), addr, key: key.as_str().into() }
+        let (name, key) = (name.as_str(), key.as_str());
+        let mut text = alloc::string::String::with_capacity(name.len() + key.len());
+        text.push_str(name);
+        text.push_str(key);
+        // A valid name is 2–128 bytes, so its length fits.
+        let name_len = u8::try_from(name.len()).unwrap_or(u8::MAX);
+        OwnedRecord { id, name_len, addr, text: text.into_boxed_str() }
     }
 
     /// The borrowed view, for every function that takes a [`Record`].
     #[must_use]
     pub fn as_record(&self) -> Record<'_> {
-        Record::new(self.id, AgentName::from_valid(&self.name), self.addr, AgentKey::from_valid(&self.key))
+        Record::new(self.id, AgentName::from_valid(self.name()), self.addr, AgentKey::from_valid(self.key()))
     }
 
     /// The ID.
@@ -196,7 +204,7 @@ impl OwnedRecord {
     /// The name.
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.name
+        self.text.get(..usize::from(self.name_len)).unwrap_or("")
     }
 
     /// The address.
@@ -208,7 +216,7 @@ impl OwnedRecord {
     /// The key.
     #[must_use]
     pub fn key(&self) -> &str {
-        &self.key
+        self.text.get(usize::from(self.name_len)..).unwrap_or("")
     }
 
     /// The same agent with another key (a rekey).
@@ -222,7 +230,7 @@ impl OwnedRecord {
     /// ```
     #[must_use]
     pub fn with_key(&self, key: AgentKey<'_>) -> Self {
-        OwnedRecord { key: key.as_str().into(), ..self.clone() }
+        OwnedRecord::new(self.id, AgentName::from_valid(self.name()), self.addr, key)
     }
 }
 
@@ -246,7 +254,7 @@ impl fmt::Debug for OwnedRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OwnedRecord")
             .field("id", &self.id)
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("addr", &self.addr)
             .field("key", &"<redacted>")
             .finish()

@@ -1,7 +1,10 @@
 //! `agentkeys bench register`: a load generator for port 1515, or with `--https` for the Wazuh 5.0
-//! HTTPS endpoint. It registers `count` agents from `concurrency` concurrent clients, one
-//! connection per registration as real agents do, and reports throughput, latency percentiles and,
-//! given the server's PID, the server's CPU time per registration.
+//! HTTPS endpoint. It registers `count` agents, one connection per registration as real agents do,
+//! either from `concurrency` clients in a closed loop or, with `--rate`, in an open loop (each
+//! registration started on schedule whatever the earlier ones are doing, as a fleet does), and
+//! reports throughput, latency percentiles and, given the server's PID, the server's CPU time per
+//! registration. With `--floor HOME` it first loads a bare TLS server (`bench floor`) the same way
+//! and reports the server's CPU as a ratio of that floor.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +44,58 @@ pub struct BenchArgs {
     /// The server's process ID: report its CPU time (user + system) per registration.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Open loop: start registrations at this many per second, each on its own connection,
+    /// whatever the earlier ones are doing (a comma-separated list runs one load per rate and
+    /// reports the saturation rate). Latency counts from each registration's scheduled start.
+    #[arg(long, value_delimiter = ',', value_name = "PER_SECOND")]
+    rate: Vec<f64>,
+    /// Also measure the TLS floor: run `agentkeys bench floor` with this home's certificate (the
+    /// server's home), load it exactly as the server, and report the server's CPU per
+    /// registration as a ratio of the floor's (needs --server-pid).
+    #[arg(long, value_name = "HOME")]
+    floor: Option<std::path::PathBuf>,
+}
+
+/// How registrations are started.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    /// `concurrency` clients, each starting its next registration when the last one ends.
+    Closed(usize),
+    /// Registrations started at a fixed rate per second.
+    Open(f64),
+}
+
+/// What one load measured.
+struct Outcome {
+    latencies: Vec<Duration>,
+    failures: usize,
+    elapsed: Duration,
+    /// Server CPU (user, system) seconds spent during the load.
+    cpu: Option<(f64, f64)>,
+}
+
+impl Outcome {
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        let n = self.latencies.len();
+        self.latencies.get(((n as f64 * p) as usize).min(n.saturating_sub(1))).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    }
+
+    /// Server CPU per registration, µs: (total, user, system).
+    fn cpu_per_registration(&self) -> Option<(f64, f64, f64)> {
+        let (user, system) = self.cpu?;
+        let n = self.latencies.len().max(1) as f64;
+        Some(((user + system) * 1e6 / n, user * 1e6 / n, system * 1e6 / n))
+    }
+
+    fn cpu_text(&self) -> String {
+        self.cpu_per_registration().map_or_else(String::new, |(total, user, system)| {
+            format!("; server CPU per registration: {total:.0} µs (user {user:.0} µs, system {system:.0} µs)")
+        })
+    }
 }
 
 /// User and system CPU time of a process so far, from /proc (clock ticks → seconds).
@@ -59,6 +114,7 @@ fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
 
 /// Runs the load; returns the exit status (1 if any registration failed).
 pub fn run(args: &BenchArgs) -> i32 {
+    raise_open_files();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -66,11 +122,8 @@ pub fn run(args: &BenchArgs) -> i32 {
             return 1;
         }
     };
-    match runtime.block_on(load(args)) {
-        Ok(report) => {
-            println!("{report}");
-            i32::from(!report.contains("failed: 0 "))
-        }
+    match runtime.block_on(all_loads(args)) {
+        Ok(failed) => i32::from(failed),
         Err(e) => {
             eprintln!("agentkeys bench: {e}");
             1
@@ -78,116 +131,253 @@ pub fn run(args: &BenchArgs) -> i32 {
     }
 }
 
-async fn load(args: &BenchArgs) -> Result<String, String> {
+/// An open loop holds a connection per registration in flight: allow as many as the system does.
+fn raise_open_files() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+/// Every load the arguments ask for, printed as they end; whether any registration failed.
+async fn all_loads(args: &BenchArgs) -> Result<bool, String> {
+    if args.floor.is_some() && args.server_pid.is_none() {
+        return Err("--floor compares CPU time: give the server's --server-pid too".to_owned());
+    }
+    let floor = match &args.floor {
+        Some(home) => Some(Floor::start(home, args.https)?),
+        None => None,
+    };
+    let shapes: Vec<Shape> = if args.rate.is_empty() {
+        vec![Shape::Closed(args.concurrency.max(1))]
+    } else {
+        args.rate.iter().map(|&r| Shape::Open(r)).collect()
+    };
+    let mut failed = false;
+    let mut sustained = None;
+    for (i, &shape) in shapes.iter().enumerate() {
+        let prefix = match shape {
+            Shape::Closed(_) => args.prefix.clone(),
+            Shape::Open(_) => format!("{}-{i}", args.prefix),
+        };
+        let floor_outcome = match &floor {
+            Some(f) => Some(load(args, f.port, Some(f.pid()), &format!("{prefix}-floor"), shape).await?),
+            None => None,
+        };
+        let outcome = load(args, args.port, args.server_pid, &prefix, shape).await?;
+        failed |= outcome.failures > 0;
+        println!("{}", report(args, shape, &outcome));
+        if let Some(f) = &floor_outcome {
+            println!("{}", report(args, shape, f).replacen("registrations", "TLS floor (bench floor)", 1));
+            if let (Some((server, ..)), Some((bare, ..))) = (outcome.cpu_per_registration(), f.cpu_per_registration()) {
+                println!(
+                    "server CPU per registration / TLS floor: {:.2}× ({server:.0} µs / {bare:.0} µs)",
+                    server / bare
+                );
+            }
+        }
+        if let Shape::Open(rate) = shape
+            && outcome.failures == 0
+            && outcome.rate() >= 0.95 * rate
+        {
+            sustained = Some(rate);
+        }
+    }
+    if shapes.len() > 1 {
+        match sustained {
+            Some(rate) => println!(
+                "saturation: the highest offered rate sustained (≥ 95% completed on time, none failed) was {rate:.0}/s"
+            ),
+            None => println!("saturation: no offered rate was sustained"),
+        }
+    }
+    Ok(failed)
+}
+
+fn report(args: &BenchArgs, shape: Shape, o: &Outcome) -> String {
+    let how = match shape {
+        Shape::Closed(c) => format!("with {c} concurrent clients"),
+        Shape::Open(r) => format!("offered {r:.0}/s (open loop)"),
+    };
+    format!(
+        "registrations{}: {} in {:.2} s = {:.0}/s {how}; failed: {} ; latency ms: p50 {:.1}, p90 {:.1}, p99 {:.1}, max {:.1}{}",
+        if args.https { " (HTTPS)" } else { "" },
+        o.latencies.len(),
+        o.elapsed.as_secs_f64(),
+        o.rate(),
+        o.failures,
+        o.percentile(0.50),
+        o.percentile(0.90),
+        o.percentile(0.99),
+        o.latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        o.cpu_text()
+    )
+}
+
+/// A `bench floor` server run for the comparison, killed when dropped.
+struct Floor {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Floor {
+    fn start(home: &std::path::Path, https: bool) -> Result<Floor, String> {
+        use std::io::BufRead as _;
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = std::process::Command::new(exe)
+            .args(["bench", "floor", "--port", "0", "--home"])
+            .arg(home)
+            .args(if https { &["--https"][..] } else { &[] })
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start bench floor: {e}"))?;
+        let stdout = child.stdout.take().ok_or("bench floor: no output")?;
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let port = line
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim().parse().ok())
+            .ok_or_else(|| format!("bench floor did not start (said {line:?})"))?;
+        Ok(Floor { child, port })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One load of `args.count` registrations against `port`.
+async fn load(args: &BenchArgs, port: u16, pid: Option<u32>, prefix: &str, shape: Shape) -> Result<Outcome, String> {
     let suites = crate::ciphers::select(crate::config::DEFAULT_CIPHERS, "ciphers").map_err(|e| e.to_string())?;
     let config = crate::tls::client_config(
         crate::tls::ManagerCheck { expected_name: args.manager.clone(), ..Default::default() },
         None,
         suites,
     )?;
-    let connector = tokio_rustls::TlsConnector::from(config);
-    let server_name = ServerName::try_from(args.manager.clone()).map_err(|e| format!("{}: {e}", args.manager))?;
-    let address = format!("{}:{}", args.manager, args.port);
-    let next = Arc::new(AtomicUsize::new(0));
-    let cpu_before = args.server_pid.and_then(cpu_seconds);
+    let client = Arc::new(Client {
+        connector: tokio_rustls::TlsConnector::from(config),
+        server_name: ServerName::try_from(args.manager.clone()).map_err(|e| format!("{}: {e}", args.manager))?,
+        address: format!("{}:{port}", args.manager),
+        password: args.password.clone(),
+        https: args.https,
+    });
+    let cpu_before = pid.and_then(cpu_seconds);
     let started = Instant::now();
-    let https = args.https;
-    let tasks: Vec<_> = (0..args.concurrency.max(1))
-        .map(|_| {
-            let (connector, server_name, address, next) =
-                (connector.clone(), server_name.clone(), address.clone(), Arc::clone(&next));
-            let (count, prefix, password) = (args.count, args.prefix.clone(), args.password.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut failures = 0usize;
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= count {
-                        break;
-                    }
-                    let name = format!("{prefix}-{i}");
-                    if https {
-                        let t = Instant::now();
-                        let one = one_https(&connector, server_name.clone(), &address, &name, password.as_deref());
-                        match tokio::time::timeout(Duration::from_secs(30), one).await {
-                            Ok(true) => latencies.push(t.elapsed()),
-                            _ => failures += 1,
-                        }
-                        continue;
-                    }
-                    // The request as a 4.14 agent builds it, and its reply read as the agent reads it.
-                    let Ok(request) = AgentName::new(&name).and_then(|name| {
-                        Request {
-                            password: password.as_deref().map(str::as_bytes),
-                            name,
-                            version: Some(b"v4.14.7"),
-                            groups: None,
-                            ip: IpField::Absent,
-                            key_hash: None,
-                        }
-                        .to_vec()
-                    }) else {
-                        failures += 1;
-                        continue;
-                    };
-                    let t = Instant::now();
-                    let reply = async {
-                        let tcp = TcpStream::connect(&address).await?;
-                        tcp.set_nodelay(true)?;
-                        let mut tls = connector.connect(server_name.clone(), tcp).await?;
-                        tls.write_all(&request).await?;
-                        let mut reply = Vec::new();
-                        let _ = tls.read_to_end(&mut reply).await;
-                        Ok::<_, std::io::Error>(reply)
-                    };
-                    match tokio::time::timeout(Duration::from_secs(30), reply).await {
-                        Ok(Ok(r)) if matches!(parse_reply(&r), Ok(Reply::Key { .. })) => latencies.push(t.elapsed()),
-                        _ => failures += 1,
-                    }
-                }
-                (latencies, failures)
-            })
-        })
-        .collect();
     let mut latencies = Vec::with_capacity(args.count);
     let mut failures = 0;
-    for task in tasks {
-        let (l, f) = task.await.map_err(|e| e.to_string())?;
-        latencies.extend(l);
-        failures += f;
+    match shape {
+        Shape::Closed(concurrency) => {
+            let next = Arc::new(AtomicUsize::new(0));
+            let tasks: Vec<_> = (0..concurrency)
+                .map(|_| {
+                    let (client, next, prefix, count) =
+                        (Arc::clone(&client), Arc::clone(&next), prefix.to_owned(), args.count);
+                    tokio::spawn(async move {
+                        let mut latencies = Vec::new();
+                        let mut failures = 0usize;
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= count {
+                                break;
+                            }
+                            let t = Instant::now();
+                            if client.register(&format!("{prefix}-{i}")).await {
+                                latencies.push(t.elapsed());
+                            } else {
+                                failures += 1;
+                            }
+                        }
+                        (latencies, failures)
+                    })
+                })
+                .collect();
+            for task in tasks {
+                let (l, f) = task.await.map_err(|e| e.to_string())?;
+                latencies.extend(l);
+                failures += f;
+            }
+        }
+        Shape::Open(rate) => {
+            if !rate.is_finite() || rate <= 0.0 {
+                return Err(format!("--rate {rate}: must be above 0"));
+            }
+            let mut tasks = Vec::with_capacity(args.count);
+            for i in 0..args.count {
+                let at = started + Duration::from_secs_f64(i as f64 / rate);
+                tokio::time::sleep_until(at.into()).await;
+                let (client, name) = (Arc::clone(&client), format!("{prefix}-{i}"));
+                tasks.push(tokio::spawn(async move { client.register(&name).await.then(|| at.elapsed()) }));
+            }
+            for task in tasks {
+                match task.await.map_err(|e| e.to_string())? {
+                    Some(latency) => latencies.push(latency),
+                    None => failures += 1,
+                }
+            }
+        }
     }
     let elapsed = started.elapsed();
-    let cpu = match (args.server_pid, cpu_before, args.server_pid.and_then(cpu_seconds)) {
-        (Some(_), Some((u0, s0)), Some((u1, s1))) if !latencies.is_empty() => {
-            let per = |secs: f64| secs * 1e6 / latencies.len() as f64;
-            format!(
-                "; server CPU per registration: {:.0} µs (user {:.0} µs, system {:.0} µs)",
-                per((u1 - u0) + (s1 - s0)),
-                per(u1 - u0),
-                per(s1 - s0)
-            )
-        }
-        (Some(pid), _, _) => format!("; server CPU: /proc/{pid}/stat unreadable"),
-        _ => String::new(),
+    let cpu = match (cpu_before, pid.and_then(cpu_seconds)) {
+        (Some((u0, s0)), Some((u1, s1))) => Some((u1 - u0, s1 - s0)),
+        _ => None,
     };
     latencies.sort();
-    let pct = |p: f64| -> f64 {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
-    Ok(format!(
-        "registrations{}: {} in {:.2} s = {:.0}/s with {} concurrent clients; failed: {failures} ; latency ms: p50 {:.1}, p90 {:.1}, p99 {:.1}, max {:.1}{cpu}",
-        if args.https { " (HTTPS)" } else { "" },
-        latencies.len(),
-        elapsed.as_secs_f64(),
-        latencies.len() as f64 / elapsed.as_secs_f64(),
-        args.concurrency,
-        pct(0.50),
-        pct(0.90),
-        pct(0.99),
-        latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-    ))
+    Ok(Outcome { latencies, failures, elapsed, cpu })
+}
+
+/// How to reach the server, shared by every registration of a load.
+struct Client {
+    connector: tokio_rustls::TlsConnector,
+    server_name: ServerName<'static>,
+    address: String,
+    password: Option<String>,
+    https: bool,
+}
+
+impl Client {
+    /// One registration on its own connection (30 s at most); whether it got a key.
+    async fn register(&self, name: &str) -> bool {
+        if self.https {
+            let one =
+                one_https(&self.connector, self.server_name.clone(), &self.address, name, self.password.as_deref());
+            return matches!(tokio::time::timeout(Duration::from_secs(30), one).await, Ok(true));
+        }
+        // The request as a 4.14 agent builds it, and its reply read as the agent reads it.
+        let Ok(request) = AgentName::new(name).and_then(|name| {
+            Request {
+                password: self.password.as_deref().map(str::as_bytes),
+                name,
+                version: Some(b"v4.14.7"),
+                groups: None,
+                ip: IpField::Absent,
+                key_hash: None,
+            }
+            .to_vec()
+        }) else {
+            return false;
+        };
+        let reply = async {
+            let tcp = TcpStream::connect(&self.address).await?;
+            tcp.set_nodelay(true)?;
+            let mut tls = self.connector.connect(self.server_name.clone(), tcp).await?;
+            tls.write_all(&request).await?;
+            let mut reply = Vec::new();
+            let _ = tls.read_to_end(&mut reply).await;
+            Ok::<_, std::io::Error>(reply)
+        };
+        matches!(
+            tokio::time::timeout(Duration::from_secs(30), reply).await,
+            Ok(Ok(r)) if matches!(parse_reply(&r), Ok(Reply::Key { .. }))
+        )
+    }
 }
 
 /// One Wazuh 5.x enrollment: `POST /wazuh-manager/enroll` on its own TLS 1.3 connection (a

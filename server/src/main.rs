@@ -5,6 +5,7 @@ mod admin;
 mod agents;
 mod atomic;
 mod bench;
+mod bench_floor;
 mod certs;
 mod check;
 mod ciphers;
@@ -113,8 +114,12 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
-    /// Register agents over TLS from many concurrent clients; report rate and latency.
+    /// Register agents over TLS (closed loop of clients, or open loop at a rate); report rate,
+    /// latency and server CPU per registration, optionally next to the TLS floor.
     Register(bench::BenchArgs),
+    /// A bare TLS server (handshake, one request, a fixed reply): the floor a registration
+    /// cannot go below, with the server's certificate and runtime.
+    Floor(bench_floor::FloorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,6 +289,7 @@ fn main() -> ExitCode {
         Command::Tokens(args) => tokens_cli::run(&args),
         Command::Keys(KeysCommand::Check { file }) => agents::check(&file),
         Command::Bench(BenchCommand::Register(args)) => bench::run(&args),
+        Command::Bench(BenchCommand::Floor(args)) => bench_floor::run(&args),
         Command::Store(args) => store_cli::run(&args),
         Command::Status { home, json } => status(&Home::new(home), json),
         Command::Completions { shell } => {

@@ -411,15 +411,17 @@ impl Files {
     pub fn append(&self, add: &Contents) -> Result<(), StoreError> {
         self.repair_pending()?;
         let mut done: Vec<(File, &Path, u64)> = Vec::with_capacity(3);
-        for (path, bytes, mode) in [
-            (self.state.as_path(), &add.state, 0o640),
-            (self.keys.as_path(), &add.keys, SECRET_MODE),
-            (self.timestamps.as_path(), &add.timestamps, 0o640),
+        // agents-timestamp is not synced (upstream never syncs it): after a power cut an agent may
+        // lose its registration time, never its key, ID, groups or re-enrollment secret.
+        for (path, bytes, mode, sync) in [
+            (self.state.as_path(), &add.state, 0o640, true),
+            (self.keys.as_path(), &add.keys, SECRET_MODE, true),
+            (self.timestamps.as_path(), &add.timestamps, 0o640, false),
         ] {
             if bytes.is_empty() {
                 continue;
             }
-            match self.append_one(path, bytes, mode) {
+            match self.append_one(path, bytes, mode, sync) {
                 Ok(step) => done.push((step.0, path, step.1)),
                 Err((e, partial)) => {
                     if let Some(step) = partial {
@@ -441,6 +443,7 @@ impl Files {
         path: &Path,
         bytes: &[u8],
         mode: u32,
+        sync: bool,
     ) -> Result<(File, u64), (std::io::Error, Option<(File, u64)>)> {
         let mut file =
             OpenOptions::new().create(true).read(true).append(true).mode(mode).open(path).map_err(|e| (e, None))?;
@@ -454,7 +457,7 @@ impl Files {
                 }
             }
             file.write_all(bytes)?;
-            if self.durability == Durability::Durable {
+            if sync && self.durability == Durability::Durable {
                 file.sync_data()?;
             }
             Ok(())
@@ -569,7 +572,12 @@ pub fn render(index: &Index) -> Contents {
 /// What appending the agents in `slots` adds to each file.
 pub fn render_appends(index: &Index, slots: &[usize]) -> Contents {
     let (mut keys, mut timestamps, mut state) = (String::new(), String::new(), String::new());
-    let _ = writeln!(state, "highest_id {}", index.highest_id());
+    // The appended lines carry their IDs: the highest ID needs a line of its own only when it is
+    // above them (IDs of a failed batch are never handed out again).
+    let appended_max = slots.iter().filter_map(|&s| index.slot(s)).map(|a| a.id().value()).max().unwrap_or(0);
+    if index.highest_id() > appended_max {
+        let _ = writeln!(state, "highest_id {}", index.highest_id());
+    }
     for agent in slots.iter().filter_map(|&s| index.slot(s)) {
         let _ = writeln!(keys, "{}", agent.record);
         push_timestamp(&mut timestamps, agent);
