@@ -31,7 +31,7 @@ pub struct FloorArgs {
 const KEY_REPLY: &[u8] = b"OSSEC K:'001 floor any 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef'\n";
 
 /// A 200 answer a 5.x agent accepts.
-const HTTP_REPLY: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 171\r\nconnection: close\r\n\r\n{\"id\":\"001\",\"name\":\"floor\",\"key\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\",\"reenroll_secret\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}";
+const HTTP_REPLY: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 196\r\nconnection: close\r\n\r\n{\"id\":\"001\",\"name\":\"floor\",\"ip\":\"any\",\"key\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\",\"reenroll_secret\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}";
 
 /// Runs the floor server until killed; the exit code.
 pub fn run(args: &FloorArgs) -> i32 {
@@ -136,7 +136,7 @@ mod tests {
     fn the_fixed_replies_are_what_agents_accept() {
         assert!(matches!(agentkeys::parse_reply(KEY_REPLY), Ok(agentkeys::Reply::Key { .. })));
         let body = &HTTP_REPLY[HTTP_REPLY.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
-        assert_eq!(body.len(), 171);
+        assert_eq!(body.len(), 196);
         assert!(agentkeys::wazuh5::EnrollReply::parse(body).is_ok());
     }
 

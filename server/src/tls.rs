@@ -73,8 +73,12 @@ fn build_server_config(
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let config =
+    let mut config =
         builder.with_single_cert(certs, key).map_err(|source| CertError::Tls { context: "TLS setup", source })?;
+    // Agents register once per connection and never resume a session: no tickets, no session
+    // cache (each ticket costs the server random bytes, an encryption and a record per handshake).
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(Arc::new(config))
 }
 

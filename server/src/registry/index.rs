@@ -43,9 +43,10 @@ pub struct Index {
     slots: Vec<Option<Agent>>,
     free: Vec<usize>,
     hasher: DefaultHashBuilder,
-    by_id: HashTable<usize>,
-    by_name: HashTable<usize>,
-    by_addr: HashTable<usize>,
+    // Slot numbers as u32 (IDs have 8 digits, so slots never outgrow them): 4 bytes per entry.
+    by_id: HashTable<u32>,
+    by_name: HashTable<u32>,
+    by_addr: HashTable<u32>,
     removed_lines: Vec<String>,
     highest_id: u32,
     /// Once the highest ID is [`MAX_ID`], allocation searches free IDs upwards from here.
@@ -91,13 +92,14 @@ impl Index {
     pub fn reserve(&mut self, n: usize) {
         self.slots.reserve(n);
         let (slots, hasher) = (&self.slots, &self.hasher);
-        let rehash = |key: IndexedBy| move |&s: &usize| slots[s].as_ref().map_or(0, |a| key.hash(hasher, a));
+        let rehash = |key: IndexedBy| move |&s: &u32| slots[s as usize].as_ref().map_or(0, |a| key.hash(hasher, a));
         self.by_id.reserve(n, rehash(IndexedBy::Id));
         self.by_name.reserve(n, rehash(IndexedBy::Name));
-        self.by_addr.reserve(n / 2, rehash(IndexedBy::Addr));
+        // Most fleets register with addresses; a table too small would be rebuilt while loading.
+        self.by_addr.reserve(n, rehash(IndexedBy::Addr));
     }
 
-    fn table(&self, key: IndexedBy) -> &HashTable<usize> {
+    fn table(&self, key: IndexedBy) -> &HashTable<u32> {
         match key {
             IndexedBy::Id => &self.by_id,
             IndexedBy::Name => &self.by_name,
@@ -107,19 +109,23 @@ impl Index {
 
     pub(super) fn slot_by_id(&self, id: &AgentId) -> Option<usize> {
         let hash = hash_of(&self.hasher, id);
-        self.table(IndexedBy::Id).find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| a.id() == *id)).copied()
+        self.table(IndexedBy::Id)
+            .find(hash, |&s| self.slots[s as usize].as_ref().is_some_and(|a| a.id() == *id))
+            .map(|&s| s as usize)
     }
 
     pub(super) fn slot_by_name(&self, name: &str) -> Option<usize> {
         let hash = hash_of(&self.hasher, name);
-        self.table(IndexedBy::Name).find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| a.name() == name)).copied()
+        self.table(IndexedBy::Name)
+            .find(hash, |&s| self.slots[s as usize].as_ref().is_some_and(|a| a.name() == name))
+            .map(|&s| s as usize)
     }
 
     pub(super) fn slot_by_addr(&self, addr: &AgentAddr) -> Option<usize> {
         let hash = hash_of(&self.hasher, addr);
         self.table(IndexedBy::Addr)
-            .find(hash, |&s| self.slots[s].as_ref().is_some_and(|a| a.addr().without_suffix() == *addr))
-            .copied()
+            .find(hash, |&s| self.slots[s as usize].as_ref().is_some_and(|a| a.addr().without_suffix() == *addr))
+            .map(|&s| s as usize)
     }
 
     /// Indexes `slot` under `key` unless another slot holds that key; returns whether it did.
@@ -131,8 +137,8 @@ impl Index {
         }
         let hash = key.hash(&self.hasher, agent);
         let (slots, hasher) = (&self.slots, &self.hasher);
-        let same = |&s: &usize| {
-            slots[s].as_ref().is_some_and(|other| match key {
+        let same = |&s: &u32| {
+            slots[s as usize].as_ref().is_some_and(|other| match key {
                 IndexedBy::Id => other.id() == agent.id(),
                 IndexedBy::Name => other.name() == agent.name(),
                 IndexedBy::Addr => other.addr().without_suffix() == agent.addr().without_suffix(),
@@ -146,7 +152,8 @@ impl Index {
         if table.find(hash, same).is_some() {
             return false;
         }
-        table.insert_unique(hash, slot, |&s| slots[s].as_ref().map_or(0, |a| key.hash(hasher, a)));
+        let Ok(entry) = u32::try_from(slot) else { return false };
+        table.insert_unique(hash, entry, |&s| slots[s as usize].as_ref().map_or(0, |a| key.hash(hasher, a)));
         true
     }
 
@@ -159,7 +166,7 @@ impl Index {
             IndexedBy::Name => &mut self.by_name,
             IndexedBy::Addr => &mut self.by_addr,
         };
-        if let Ok(entry) = table.find_entry(hash, |&s| s == slot) {
+        if let Ok(entry) = table.find_entry(hash, |&s| s as usize == slot) {
             entry.remove();
         }
     }

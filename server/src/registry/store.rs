@@ -281,6 +281,23 @@ impl Files {
     /// `client.keys:<line>: <reason>` for a bad line (DESIGN §7.2: never start on a file that
     /// would lose or misread agents), or an I/O error.
     pub fn load(&self, purge: bool) -> Result<(Index, Vec<String>), StoreError> {
+        // agents-timestamp is read and parsed on a second thread while client.keys is indexed.
+        std::thread::scope(|scope| {
+            let stamps = scope.spawn(|| self.read_timestamps());
+            let (mut registry, mut warnings) = self.load_keys(purge)?;
+            let (dates, stamp_warnings) =
+                stamps.join().map_err(|_| StoreError::Writer("reading agents-timestamp failed".to_owned()))??;
+            for (id, epoch) in dates {
+                registry.set_date_add(&id, epoch);
+            }
+            warnings.extend(stamp_warnings);
+            self.load_state(&mut registry, &mut warnings)?;
+            Ok((registry, warnings))
+        })
+    }
+
+    /// client.keys into an index (see [`Files::load`]).
+    fn load_keys(&self, purge: bool) -> Result<(Index, Vec<String>), StoreError> {
         let mut warnings = Vec::new();
         let mut registry = Index::default();
         self.check_keys_file(&mut warnings)?;
@@ -332,8 +349,6 @@ impl Files {
                 }
             }
         }
-        self.load_timestamps(&mut registry, &mut warnings)?;
-        self.load_state(&mut registry, &mut warnings)?;
         Ok((registry, warnings))
     }
 
@@ -366,18 +381,22 @@ impl Files {
         Ok(())
     }
 
-    fn load_timestamps(&self, registry: &mut Index, warnings: &mut Vec<String>) -> Result<(), StoreError> {
-        let data = read_recovering(&self.timestamps, warnings, |line| parse_timestamp_line(line).is_none())?;
+    /// Every registration time agents-timestamp holds, and warnings about its lines.
+    #[allow(clippy::type_complexity, reason = "a private pair of lists")]
+    fn read_timestamps(&self) -> Result<(Vec<(AgentId, i64)>, Vec<String>), StoreError> {
+        let mut warnings = Vec::new();
+        let data = read_recovering(&self.timestamps, &mut warnings, |line| parse_timestamp_line(line).is_none())?;
+        let mut dates = Vec::with_capacity(data.iter().filter(|&&b| b == b'\n').count());
         for (i, line) in data.split(|&b| b == b'\n').enumerate() {
             if line.is_empty() {
                 continue;
             }
             match parse_timestamp_line(line) {
-                Some((id, epoch)) => registry.set_date_add(&id, epoch),
+                Some(date) => dates.push(date),
                 None => warnings.push(format!("{}:{}: unreadable line ignored", self.timestamps.display(), i + 1)),
             }
         }
-        Ok(())
+        Ok((dates, warnings))
     }
 
     fn load_state(&self, registry: &mut Index, warnings: &mut Vec<String>) -> Result<(), StoreError> {
