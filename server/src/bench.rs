@@ -54,6 +54,10 @@ pub struct BenchArgs {
     /// registration as a ratio of the floor's (needs --server-pid).
     #[arg(long, value_name = "HOME")]
     floor: Option<std::path::PathBuf>,
+    /// Offer only this key-exchange group (`X25519`, `secp256r1`, `secp384r1`, and
+    /// `X25519MLKEM768` in an aws-lc-rs build), to compare what each costs the server.
+    #[arg(long, value_name = "GROUP")]
+    kx_group: Option<String>,
 }
 
 /// How registrations are started.
@@ -199,8 +203,10 @@ fn report(args: &BenchArgs, shape: Shape, o: &Outcome) -> String {
         Shape::Closed(c) => format!("with {c} concurrent clients"),
         Shape::Open(r) => format!("offered {r:.0}/s (open loop)"),
     };
+    let tls =
+        format!("{}{}", crate::tls::PROVIDER_NAME, args.kx_group.as_ref().map_or(String::new(), |g| format!(", {g}")));
     format!(
-        "registrations{}: {} in {:.2} s = {:.0}/s {how}; failed: {} ; latency ms: p50 {:.1}, p90 {:.1}, p99 {:.1}, max {:.1}{}",
+        "registrations{} [{tls}]: {} in {:.2} s = {:.0}/s {how}; failed: {} ; latency ms: p50 {:.1}, p90 {:.1}, p99 {:.1}, max {:.1}{}",
         if args.https { " (HTTPS)" } else { "" },
         o.latencies.len(),
         o.elapsed.as_secs_f64(),
@@ -257,11 +263,11 @@ impl Drop for Floor {
 /// One load of `args.count` registrations against `port`.
 async fn load(args: &BenchArgs, port: u16, pid: Option<u32>, prefix: &str, shape: Shape) -> Result<Outcome, String> {
     let suites = crate::ciphers::select(crate::config::DEFAULT_CIPHERS, "ciphers").map_err(|e| e.to_string())?;
-    let config = crate::tls::client_config(
-        crate::tls::ManagerCheck { expected_name: args.manager.clone(), ..Default::default() },
-        None,
-        suites,
-    )?;
+    let check = crate::tls::ManagerCheck { expected_name: args.manager.clone(), ..Default::default() };
+    let config = match &args.kx_group {
+        Some(group) => crate::tls::client_config_on(check, None, crate::tls::provider_with_group(suites, group)?)?,
+        None => crate::tls::client_config(check, None, suites)?,
+    };
     let client = Arc::new(Client {
         connector: tokio_rustls::TlsConnector::from(config),
         server_name: ServerName::try_from(args.manager.clone()).map_err(|e| format!("{}: {e}", args.manager))?,

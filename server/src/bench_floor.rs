@@ -83,7 +83,7 @@ pub fn run(args: &FloorArgs) -> i32 {
             }
         };
         if let Ok(addr) = listener.local_addr() {
-            println!("agentkeys bench floor: listening on {addr}");
+            println!("agentkeys bench floor ({}): listening on {addr}", crate::tls::PROVIDER_NAME);
         }
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls));
         loop {

@@ -119,12 +119,14 @@ pub fn select(ciphers: &str, option: &str) -> Result<Vec<SupportedCipherSuite>, 
     if chosen.is_empty() {
         return Err(NoCipherSuite { option: option.to_owned(), ciphers: ciphers.to_owned() });
     }
-    let mut suites: Vec<SupportedCipherSuite> = rustls::crypto::ring::default_provider()
-        .cipher_suites
-        .into_iter()
-        .filter(|s| matches!(s, SupportedCipherSuite::Tls13(_)))
-        .collect();
-    suites.extend(chosen.into_iter().map(|i| SUITES[i].suite));
+    // The table names ring's suites; the configuration uses the same suites of the provider
+    // this build runs on.
+    let available = crate::tls::base_provider().cipher_suites;
+    let mut suites: Vec<SupportedCipherSuite> =
+        available.iter().copied().filter(|s| matches!(s, SupportedCipherSuite::Tls13(_))).collect();
+    suites.extend(
+        chosen.into_iter().filter_map(|i| available.iter().copied().find(|s| s.suite() == SUITES[i].suite.suite())),
+    );
     Ok(suites)
 }
 

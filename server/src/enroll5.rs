@@ -279,7 +279,7 @@ async fn exchange(
 ) -> Result<(u16, Bytes), String> {
     let check =
         crate::tls::ManagerCheck { ca: anchors.map(<[_]>::to_vec), pin: None, expected_name: endpoint.host.clone() };
-    let suites = rustls::crypto::ring::default_provider().cipher_suites;
+    let suites = crate::tls::base_provider().cipher_suites;
     let config = crate::tls::client_config(check, None, suites)?;
     let server_name = match endpoint.host.parse::<IpAddr>() {
         Ok(ip) => ServerName::IpAddress(ip.into()),

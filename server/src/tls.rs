@@ -13,8 +13,20 @@ use crate::certs::CertError;
 const VERSIONS: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// The ring provider restricted to `suites` (from `<ciphers>`).
+/// The crypto provider every TLS configuration is built on: ring, or aws-lc-rs in a build with
+/// the `aws-lc-rs` feature.
+pub fn base_provider() -> rustls::crypto::CryptoProvider {
+    #[cfg(feature = "aws-lc-rs")]
+    return rustls::crypto::aws_lc_rs::default_provider();
+    #[cfg(not(feature = "aws-lc-rs"))]
+    rustls::crypto::ring::default_provider()
+}
+
+/// The provider's name, for logs and benchmarks.
+pub const PROVIDER_NAME: &str = if cfg!(feature = "aws-lc-rs") { "aws-lc-rs" } else { "ring" };
+
 fn provider_with(suites: Vec<SupportedCipherSuite>) -> Arc<rustls::crypto::CryptoProvider> {
-    let mut provider = rustls::crypto::ring::default_provider();
+    let mut provider = base_provider();
     provider.cipher_suites = suites;
     Arc::new(provider)
 }
@@ -40,13 +52,7 @@ pub fn server_config(
 /// # Errors
 /// Unreadable files, or a key that does not match the certificate.
 pub fn enrollment_config(cert: &Path, key: &Path, agent_ca: Option<&Path>) -> Result<Arc<ServerConfig>, CertError> {
-    build_server_config(
-        cert,
-        key,
-        agent_ca,
-        Arc::new(rustls::crypto::ring::default_provider()),
-        &[&rustls::version::TLS13],
-    )
+    build_server_config(cert, key, agent_ca, Arc::new(base_provider()), &[&rustls::version::TLS13])
 }
 
 fn build_server_config(
@@ -103,7 +109,37 @@ pub fn client_config(
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     suites: Vec<SupportedCipherSuite>,
 ) -> Result<Arc<ClientConfig>, CertError> {
-    let provider = provider_with(suites);
+    client_config_on(check, identity, provider_with(suites))
+}
+
+/// The provider for `suites`, offering only the key-exchange group `group` (as named in TLS:
+/// `X25519`, `secp256r1`, `secp384r1`, `X25519MLKEM768`), to measure what each costs.
+///
+/// # Errors
+/// A group this build does not have, with the ones it has.
+pub fn provider_with_group(
+    suites: Vec<SupportedCipherSuite>,
+    group: &str,
+) -> Result<Arc<rustls::crypto::CryptoProvider>, String> {
+    let mut provider = base_provider();
+    provider.cipher_suites = suites;
+    let names: Vec<String> = provider.kx_groups.iter().map(|g| format!("{:?}", g.name())).collect();
+    provider.kx_groups.retain(|g| format!("{:?}", g.name()).eq_ignore_ascii_case(group));
+    if provider.kx_groups.is_empty() {
+        return Err(format!("no key-exchange group {group} in {PROVIDER_NAME} (it has {})", names.join(", ")));
+    }
+    Ok(Arc::new(provider))
+}
+
+/// [`client_config`] on a given provider.
+///
+/// # Errors
+/// See [`client_config`].
+pub fn client_config_on(
+    check: ManagerCheck,
+    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<ClientConfig>, CertError> {
     let anchors = match &check.ca {
         Some(certs) => Some(
             certs

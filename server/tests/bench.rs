@@ -25,8 +25,8 @@ fn register_reports_server_cpu_next_to_the_tls_floor_in_one_run() {
             .chain([home.to_str().unwrap()])
             .collect::<Vec<_>>(),
     );
-    assert!(text.contains("registrations: 60 in "), "{text}");
-    assert!(text.contains("TLS floor (bench floor): 60 in "), "{text}");
+    assert!(text.contains("registrations [ring]: 60 in "), "{text}");
+    assert!(text.contains("TLS floor (bench floor) [ring]: 60 in "), "{text}");
     assert!(text.contains("server CPU per registration / TLS floor: "), "{text}");
     assert_eq!(server.keys().lines().count(), 60, "the floor registers nobody");
     // The same for HTTPS enrollment.
@@ -45,9 +45,9 @@ fn register_reports_server_cpu_next_to_the_tls_floor_in_one_run() {
         "--floor",
         home.to_str().unwrap(),
     ]);
-    assert!(text.contains("registrations (HTTPS): 30 in "), "{text}");
+    assert!(text.contains("registrations (HTTPS) [ring]: 30 in "), "{text}");
     assert!(
-        text.contains("TLS floor (bench floor) (HTTPS): 30 in ") || text.contains("TLS floor (bench floor): 30"),
+        text.contains("TLS floor (bench floor) (HTTPS) [ring]: 30 in ") || text.contains("TLS floor (bench floor): 30"),
         "{text}"
     );
     assert!(text.contains("/ TLS floor: "), "{text}");
@@ -74,5 +74,29 @@ fn an_open_loop_starts_registrations_on_schedule_and_names_the_saturation_rate()
     // 40 agents per rate, named apart.
     assert_eq!(server.keys().lines().count(), 80);
     assert!(server.keys().contains(" o-0-39 ") && server.keys().contains(" o-1-39 "));
+    // One key-exchange group at a time; a group the build lacks is named with those it has.
+    let text = bench(&[
+        "-p",
+        &server.port.to_string(),
+        "--count",
+        "5",
+        "--concurrency",
+        "1",
+        "--kx-group",
+        "secp256r1",
+        "--prefix",
+        "k",
+    ]);
+    assert!(text.contains("registrations [ring, secp256r1]: 5 in "), "{text}");
+    let out = std::process::Command::new(BIN)
+        .args(["bench", "register", "-p", &server.port.to_string(), "--count", "1", "--kx-group", "ffdhe9999"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no key-exchange group ffdhe9999 in ring (it has X25519"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     server.stop();
 }
