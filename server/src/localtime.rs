@@ -69,12 +69,84 @@ pub fn parse_local_time(text: &str) -> Option<i64> {
     Some(best.unwrap_or_else(|| local.saturating_sub(offset_at(local))))
 }
 
+/// Reads many `YYYY-MM-DD HH:MM:SS` local times (a whole agents-timestamp), remembering the
+/// offset of the last day that had a single one: lines of that day skip the zone lookups.
+#[derive(Debug, Default)]
+pub struct LocalTimeReader {
+    /// The date text of a day with one offset, the day's local midnight, and that offset.
+    day: Option<([u8; 10], i64, i64)>,
+}
+
+impl LocalTimeReader {
+    /// As [`parse_local_time`].
+    pub fn read(&mut self, text: &str) -> Option<i64> {
+        let text = text.trim();
+        let date: [u8; 10] = text.as_bytes().get(..10)?.try_into().ok()?;
+        if let Some((day, midnight, offset)) = self.day
+            && day == date
+        {
+            let clock = text.get(11..)?;
+            let mut c = clock.splitn(3, ':');
+            let (hour, minute, second): (i64, i64, i64) =
+                (c.next()?.parse().ok()?, c.next()?.parse().ok()?, c.next()?.parse().ok()?);
+            if !(0..24).contains(&hour) || !(0..60).contains(&minute) || !(0..60).contains(&second) {
+                return None;
+            }
+            return Some(midnight + hour * 3600 + minute * 60 + second - offset);
+        }
+        let epoch = parse_local_time(text)?;
+        // The day has one offset when the zone agrees a day before its start and a day after its
+        // end (the same assumption `parse_local_time` makes). Only `YYYY-MM-DD HH:MM:SS` is cached.
+        let Some(midnight) = parse_midnight(text).filter(|_| text.as_bytes().get(10) == Some(&b' ')) else {
+            self.day = None;
+            return Some(epoch);
+        };
+        let (before, after) = (offset_at(midnight - 2 * 86_400), offset_at(midnight + 2 * 86_400));
+        self.day = (before == after).then_some((date, midnight, before));
+        Some(epoch)
+    }
+}
+
+/// The day's 00:00:00 as if it were UTC.
+fn parse_midnight(text: &str) -> Option<i64> {
+    let mut d = text.get(..10)?.splitn(3, '-');
+    let (year, month, day) = (d.next()?.parse().ok()?, d.next()?.parse::<u8>().ok()?, d.next()?.parse().ok()?);
+    let date = Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()?;
+    Some(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc().unix_timestamp())
+}
+
 /// `2026-12-02T09:45:00Z` (RFC 3339, UTC), for what operators read.
 pub fn rfc3339(epoch: i64) -> String {
     OffsetDateTime::from_unix_timestamp(epoch)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use super::*;
+
+    #[test]
+    fn the_reader_agrees_with_parse_local_time_line_after_line() {
+        let mut reader = LocalTimeReader::default();
+        for text in [
+            "2026-11-20 10:11:12",
+            "2026-11-20 23:59:59",
+            "2026-11-20 00:00:00",
+            "2026-03-29 02:30:00",
+            "2026-03-29 03:30:00",
+            "2026-10-25 02:30:00",
+            "2026-10-25 01:00:00",
+            "2026-11-21 07:00:00",
+            "2026-11-21 24:00:00",
+            "2026-11-21 7:0",
+            "2026-1-2 10:11:12",
+            "2026-1-2 10:11:13",
+        ] {
+            assert_eq!(reader.read(text), parse_local_time(text), "{text}");
+        }
+    }
 }
 
 #[cfg(test)]

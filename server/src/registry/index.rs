@@ -268,6 +268,11 @@ impl Index {
         }
     }
 
+    /// The agent added last by [`Index::load`] (to word a duplicate warning).
+    pub fn last_loaded(&self) -> Option<&Agent> {
+        self.slots.last().and_then(Option::as_ref)
+    }
+
     /// The ID for a new agent: one above the highest ever issued while that fits in 8 digits;
     /// after that (someone added `99999999` by hand), the lowest number not held by any agent or
     /// `!` line, searching upwards from the last one handed out that way. `None`: every 8-digit ID

@@ -153,7 +153,6 @@ struct Files {
 }
 
 pub use crate::localtime::format_local_time;
-use crate::localtime::parse_local_time;
 
 impl FileStore {
     /// The store of `home`.
@@ -303,53 +302,75 @@ impl Files {
         self.check_keys_file(&mut warnings)?;
         let data =
             read_recovering(&self.keys, &mut warnings, |line| matches!(agentkeys::parse_line(line), Line::Invalid(_)))?;
+        registry.reserve(memchr::memchr_iter(b'\n', &data).count() + 1);
+        // Lines are parsed on a second thread, a chunk at a time, while this one indexes them in
+        // file order.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Parsed>>(4);
+        std::thread::scope(|scope| {
+            // `tx` moves to the parser: the channel ends when it is done.
+            scope.spawn(move || {
+                let mut chunk = Vec::with_capacity(PARSE_CHUNK);
+                for parsed in parsed_lines(&data, purge) {
+                    let stop = matches!(parsed, Parsed::Bad(..));
+                    chunk.push(parsed);
+                    if stop || chunk.len() == PARSE_CHUNK {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(PARSE_CHUNK));
+                        let sent = tx.send(full).is_ok();
+                        if !sent || stop {
+                            return;
+                        }
+                    }
+                }
+                let _ = tx.send(chunk);
+            });
+            self.index_lines(rx.into_iter().flatten(), &mut registry, &mut warnings)
+        })?;
+        Ok((registry, warnings))
+    }
+
+    /// Indexes parsed client.keys lines in order; stops at the first bad one.
+    fn index_lines(
+        &self,
+        lines: impl Iterator<Item = Parsed>,
+        registry: &mut Index,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
         let name = self.keys.display();
-        registry.reserve(data.iter().filter(|&&b| b == b'\n').count() + 1);
-        for line in parse_keys(&data) {
-            match line.line {
-                Line::Agent(r) => {
-                    let agent = Agent { record: OwnedRecord::from(&r), groups: None, date_add: 0, reenroll: None };
+        for parsed in lines {
+            match parsed {
+                Parsed::Agent(number, record) => {
+                    let (id, addr) = (record.id(), record.addr());
+                    let agent = Agent { record, groups: None, date_add: 0, reenroll: None };
                     match registry.load(agent) {
                         Some(Duplicate::Id) => {
                             warnings.push(format!(
-                                "{name}:{}: duplicate ID {}: only the first agent with it is used",
-                                line.number, r.id
+                                "{name}:{number}: duplicate ID {id}: only the first agent with it is used"
                             ));
                         }
                         Some(Duplicate::Name) => warnings.push(format!(
-                            "{name}:{}: duplicate name {}: only the first agent with it is used",
-                            line.number,
-                            r.name.as_str()
+                            "{name}:{number}: duplicate name {}: only the first agent with it is used",
+                            registry.last_loaded().map_or("", Agent::name)
                         )),
                         Some(Duplicate::Addr) => warnings.push(format!(
-                            "{name}:{}: duplicate address {} (agent '{}'): lookups by address find the first agent with it",
-                            line.number,
-                            r.addr.file_form(),
-                            r.id
+                            "{name}:{number}: duplicate address {} (agent '{id}'): lookups by address find the first agent with it",
+                            addr.file_form(),
                         )),
                         None => {}
                     }
                 }
-                Line::Removed(r) => {
-                    registry.note_id(r.id.value());
-                    if !purge {
-                        registry.keep_removed_line(r.text.to_owned());
+                Parsed::Removed(id, line) => {
+                    registry.note_id(id.value());
+                    if let Some(line) = line {
+                        registry.keep_removed_line(line);
                     }
                 }
-                Line::Comment => {}
-                Line::Invalid(e) if e.kind() == ErrorKind::EmptyLine => {
-                    warnings.push(format!("{name}:{}: empty line ignored", line.number));
-                }
-                Line::Invalid(e) => {
-                    return Err(StoreError::BadLine {
-                        path: self.keys.clone(),
-                        line: line.number,
-                        error: e.without_line(),
-                    });
+                Parsed::Empty(number) => warnings.push(format!("{name}:{number}: empty line ignored")),
+                Parsed::Bad(number, error) => {
+                    return Err(StoreError::BadLine { path: self.keys.clone(), line: number, error });
                 }
             }
         }
-        Ok((registry, warnings))
+        Ok(())
     }
 
     /// Where client.keys really is (a symbolic link is followed, so it stays a link), and a
@@ -385,13 +406,16 @@ impl Files {
     #[allow(clippy::type_complexity, reason = "a private pair of lists")]
     fn read_timestamps(&self) -> Result<(Vec<(AgentId, i64)>, Vec<String>), StoreError> {
         let mut warnings = Vec::new();
-        let data = read_recovering(&self.timestamps, &mut warnings, |line| parse_timestamp_line(line).is_none())?;
-        let mut dates = Vec::with_capacity(data.iter().filter(|&&b| b == b'\n').count());
+        let data = read_recovering(&self.timestamps, &mut warnings, |line| {
+            parse_timestamp_line(line, &mut crate::localtime::LocalTimeReader::default()).is_none()
+        })?;
+        let mut dates = Vec::with_capacity(memchr::memchr_iter(b'\n', &data).count());
+        let mut reader = crate::localtime::LocalTimeReader::default();
         for (i, line) in data.split(|&b| b == b'\n').enumerate() {
             if line.is_empty() {
                 continue;
             }
-            match parse_timestamp_line(line) {
+            match parse_timestamp_line(line, &mut reader) {
                 Some(date) => dates.push(date),
                 None => warnings.push(format!("{}:{}: unreadable line ignored", self.timestamps.display(), i + 1)),
             }
@@ -675,12 +699,38 @@ fn read_recovering(
     Ok(data)
 }
 
-fn parse_timestamp_line(line: &[u8]) -> Option<(AgentId, i64)> {
+/// Lines handed from the parsing thread to the indexing one at a time.
+const PARSE_CHUNK: usize = 4096;
+
+/// One client.keys line as loading needs it.
+enum Parsed {
+    /// An agent, with its line number.
+    Agent(u32, OwnedRecord),
+    /// A removed agent's ID, and its line unless purged.
+    Removed(AgentId, Option<String>),
+    /// An empty line (warned about).
+    Empty(u32),
+    /// A line that stops the start.
+    Bad(u32, agentkeys::Error),
+}
+
+/// The lines of `data` as loading needs them (the caller stops at the first bad one).
+fn parsed_lines(data: &[u8], purge: bool) -> impl Iterator<Item = Parsed> + '_ {
+    parse_keys(data).filter_map(move |line| match line.line {
+        Line::Agent(r) => Some(Parsed::Agent(line.number, OwnedRecord::from(&r))),
+        Line::Removed(r) => Some(Parsed::Removed(r.id, (!purge).then(|| r.text.to_owned()))),
+        Line::Comment => None,
+        Line::Invalid(e) if e.kind() == ErrorKind::EmptyLine => Some(Parsed::Empty(line.number)),
+        Line::Invalid(e) => Some(Parsed::Bad(line.number, e.without_line())),
+    })
+}
+
+fn parse_timestamp_line(line: &[u8], reader: &mut crate::localtime::LocalTimeReader) -> Option<(AgentId, i64)> {
     let text = std::str::from_utf8(line).ok()?;
     let mut parts = text.splitn(4, ' ');
     let id = AgentId::parse(parts.next()?.as_bytes()).ok()?;
     let (_name, _ip, when) = (parts.next()?, parts.next()?, parts.next()?);
-    Some((id, parse_local_time(when)?))
+    Some((id, reader.read(when)?))
 }
 
 enum StateLine<'a> {
@@ -721,6 +771,29 @@ mod tests {
         let home = Home::new(dir);
         home.prepare().unwrap();
         home
+    }
+
+    #[test]
+    fn a_big_file_is_loaded_in_order_and_its_first_bad_line_is_named() {
+        let h = home("big");
+        let line = |i: usize| format!("{i:03} agent-{i} any {}\n", "ab".repeat(32));
+        let good: String = (1..=10_000).map(line).collect();
+        std::fs::write(h.client_keys(), &good).unwrap();
+        let store = FileStore::new(&h, Durability::Durable);
+        let (index, warnings) = store.load_now(false).unwrap();
+        assert_eq!((index.len(), index.highest_id()), (10_000, 10_000), "{warnings:?}");
+        let names: Vec<&str> = index.agents().map(Agent::name).take(3).collect();
+        assert_eq!(names, ["agent-1", "agent-2", "agent-3"], "file order");
+        // Bad lines far into the file (a later chunk) and at its start: the first one is named,
+        // and loading returns (no thread is left waiting).
+        for bad_at in [9_000, 5_000, 2] {
+            let mut lines: Vec<String> = (1..=10_000).map(line).collect();
+            lines[bad_at - 1] = "not a line\n".to_owned();
+            lines[bad_at + 100] = "also bad\n".to_owned();
+            std::fs::write(h.client_keys(), lines.concat()).unwrap();
+            let err = store.load_now(false).unwrap_err().to_string();
+            assert!(err.contains(&format!("client.keys:{bad_at}:")), "{err}");
+        }
     }
 
     #[test]
