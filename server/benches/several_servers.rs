@@ -12,36 +12,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
 
-const BIN: &str = env!("CARGO_BIN_EXE_agentkeys");
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::{BIN, client_config, sql};
+
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// Registrations per run, and clients, in total whatever the number of nodes.
 const TOTAL: usize = 6_000;
 const CLIENTS: usize = 60;
-
-fn sql(url: &str, query: &str) -> Result<Vec<Vec<Option<String>>>, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let (client, connection) =
-            tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
-        let driver = tokio::spawn(connection);
-        let messages = client.simple_query(query).await.map_err(|e| e.to_string())?;
-        drop(client);
-        let _ = driver.await;
-        Ok(messages
-            .into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => {
-                    Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect())
-                }
-                _ => None,
-            })
-            .collect())
-    })
-}
 
 fn fresh_db(name: &str) -> String {
     sql(ADMIN_URL, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
@@ -218,17 +199,6 @@ fn load(nodes: usize, run: usize, probe: bool) -> (Run, Vec<Duration>) {
     (run, probed)
 }
 
-fn client_config() -> Arc<ClientConfig> {
-    Arc::new(
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny))
-            .with_no_client_auth(),
-    )
-}
-
 /// How long until `line` is in the file `keys`.
 fn wait_for_line(keys: &std::path::Path, line: &str) -> Duration {
     let t0 = Instant::now();
@@ -244,41 +214,6 @@ fn wait_for_line(keys: &std::path::Path, line: &str) -> Duration {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-#[derive(Debug)]
-struct AcceptAny;
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// Registers `name` on `port`; the record line.

@@ -28,31 +28,6 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Runs SQL (simple protocol) against `url`; every row's columns as text.
-fn sql(url: &str, query: &str) -> Result<Vec<Vec<Option<String>>>, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let (client, connection) =
-            tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
-        let driver = tokio::spawn(connection);
-        let messages = client
-            .simple_query(query)
-            .await
-            .map_err(|e| e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned()))?;
-        drop(client);
-        let _ = driver.await;
-        Ok(messages
-            .into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => {
-                    Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect())
-                }
-                _ => None,
-            })
-            .collect())
-    })
-}
-
 /// A database of its own for one test, dropped afterwards.
 struct TestDb {
     name: String,
