@@ -51,11 +51,9 @@ pub fn format_local_time(epoch: i64) -> String {
 pub fn parse_local_time(text: &str) -> Option<i64> {
     let text = text.trim();
     let (date, clock) = text.split_once(' ')?;
-    let mut d = date.splitn(3, '-');
-    let (year, month, day) = (d.next()?.parse().ok()?, d.next()?.parse::<u8>().ok()?, d.next()?.parse().ok()?);
+    let date = parse_date(date)?;
     let mut c = clock.splitn(3, ':');
     let (hour, minute, second) = (c.next()?.parse().ok()?, c.next()?.parse().ok()?, c.next()?.parse().ok()?);
-    let date = Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()?;
     let local = PrimitiveDateTime::new(date, Time::from_hms(hour, minute, second).ok()?).assume_utc().unix_timestamp();
     // The offset in force then: try the earlier of the two candidate offsets first.
     let candidates = [offset_at(local.saturating_sub(86_400)), offset_at(local.saturating_add(86_400))];
@@ -107,11 +105,16 @@ impl LocalTimeReader {
     }
 }
 
+/// `YYYY-MM-DD`.
+fn parse_date(date: &str) -> Option<Date> {
+    let mut d = date.splitn(3, '-');
+    let (year, month, day) = (d.next()?.parse().ok()?, d.next()?.parse::<u8>().ok()?, d.next()?.parse().ok()?);
+    Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()
+}
+
 /// The day's 00:00:00 as if it were UTC.
 fn parse_midnight(text: &str) -> Option<i64> {
-    let mut d = text.get(..10)?.splitn(3, '-');
-    let (year, month, day) = (d.next()?.parse().ok()?, d.next()?.parse::<u8>().ok()?, d.next()?.parse().ok()?);
-    let date = Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()?;
+    let date = parse_date(text.get(..10)?)?;
     Some(PrimitiveDateTime::new(date, Time::MIDNIGHT).assume_utc().unix_timestamp())
 }
 
