@@ -91,13 +91,18 @@ pub struct StoreConfig {
 fn masked_url<S: serde::Serializer>(url: &Option<String>, out: S) -> Result<S::Ok, S::Error> {
     let Some(url) = url else { return out.serialize_none() };
     let masked = match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((user_info, host)) if user_info.contains(':') => {
-                let user = user_info.split(':').next().unwrap_or("");
-                format!("{scheme}://{user}:********@{host}")
+        // The user information ends at the authority's last `@` (a password may hold one).
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+            let (authority, tail) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((user_info, host)) if user_info.contains(':') => {
+                    let user = user_info.split(':').next().unwrap_or("");
+                    format!("{scheme}://{user}:********@{host}{tail}")
+                }
+                _ => url.clone(),
             }
-            _ => url.clone(),
-        },
+        }
         // key=value form: mask `password=…`.
         None => url
             .split(' ')
@@ -602,6 +607,33 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
             (_, v) => {
                 base.insert(key, v);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod masked_url_tests {
+    #[derive(serde::Serialize)]
+    struct Shown {
+        #[serde(serialize_with = "super::masked_url")]
+        url: Option<String>,
+    }
+
+    fn shown(url: &str) -> String {
+        toml::to_string(&Shown { url: Some(url.to_owned()) }).unwrap()
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        assert!(shown("postgres://ak:secret@db/x").contains("postgres://ak:********@db/x"));
+        assert!(
+            shown("postgres://ak:se@cret@db:5432/x?sslmode=require")
+                .contains("postgres://ak:********@db:5432/x?sslmode=require")
+        );
+        assert!(shown("host=db user=ak password=secret").contains("host=db user=ak password=********"));
+        assert!(shown("postgres://ak@db/x").contains("postgres://ak@db/x"));
+        for url in ["postgres://ak:secret@db/x", "postgres://ak:se@cret@db/x", "host=db password=secret"] {
+            assert!(!shown(url).contains("secret") && !shown(url).contains("cret"), "{url}");
         }
     }
 }
