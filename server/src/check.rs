@@ -106,19 +106,13 @@ pub fn check(home: &Home, config: &Config, origins: &Origins) -> Report {
 /// Connects to the shared registry as the server would (TLS included) and reads its schema
 /// version and size; changes nothing.
 fn check_database(home: &Home, config: &Config) -> Result<String, String> {
-    use crate::registry::postgres::{DbTls, describe, error_text, schema};
-    let url = config.store.url.as_deref().unwrap_or("");
-    let mut pg: tokio_postgres::Config = url.parse().map_err(|e| format!("store.url: {e}"))?;
-    pg.connect_timeout(std::time::Duration::from_secs(config.store.connect_timeout.as_secs()));
-    let name = describe(&pg);
-    let tls = DbTls::new(config.store.tls_ca.as_ref().map(|ca| home.join(ca)).as_deref())?;
-    if matches!(tls, DbTls::Verified(_)) && pg.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer {
-        pg.ssl_mode(tokio_postgres::config::SslMode::Require);
-    }
+    use crate::registry::postgres::{connect_one, error_text, schema};
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let (tx, _notices) = tokio::sync::mpsc::unbounded_channel();
-        let client = tls.connect(&pg, tx).await.map_err(|e| format!("registry database {name}: {}", error_text(&e)))?;
+        let url = config.store.url.as_deref().unwrap_or("");
+        let tls_ca = config.store.tls_ca.as_ref().map(|ca| home.join(ca));
+        let timeout = std::time::Duration::from_secs(config.store.connect_timeout.as_secs());
+        let (client, name, _notices) = connect_one(url, tls_ca.as_deref(), Some(timeout)).await?;
         let version: Option<i32> = client
             .query_opt("SELECT max(version) FROM agentkeys_schema WHERE to_regclass('agentkeys_schema') IS NOT NULL", &[])
             .await

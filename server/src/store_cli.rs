@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Config, Durability};
 use crate::home::{self, Home};
 use crate::registry::error::StoreError;
-use crate::registry::postgres::{self, AgentRows, DbTls, REGISTRY_LOCK, db_error, describe, schema};
+use crate::registry::postgres::{self, AgentRows, REGISTRY_LOCK, db_error, schema};
 use crate::registry::store::{self, FileStore};
 
 /// `agentkeys store …`.
@@ -109,22 +109,6 @@ async fn database_tally(client: &impl tokio_postgres::GenericClient) -> Result<T
     Ok(Tally { active: row.get(0), removed: row.get(1), sha256: row.get(2) })
 }
 
-/// A connection, its description for messages, and its notices (kept so the connection runs).
-type Connected = (tokio_postgres::Client, String, Notices);
-type Notices = tokio::sync::mpsc::UnboundedReceiver<Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>;
-
-async fn connect(url: &str, tls_ca: Option<&Path>) -> Result<Connected, String> {
-    let mut config: tokio_postgres::Config = url.parse().map_err(|e| format!("{url}: {e}"))?;
-    let name = describe(&config);
-    let tls = DbTls::new(tls_ca)?;
-    if matches!(tls, DbTls::Verified(_)) && config.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer {
-        config.ssl_mode(tokio_postgres::config::SslMode::Require);
-    }
-    let (tx, notices) = tokio::sync::mpsc::unbounded_channel();
-    let client = tls.connect(&config, tx).await.map_err(|e| format!("{name}: {}", postgres::error_text(&e)))?;
-    Ok((client, name, notices))
-}
-
 async fn file_to_database(home: &Home, url: &str, tls_ca: Option<&Path>) -> Result<String, String> {
     let _lock = home::lock(home).map_err(|e| format!("{e}; stop the server of this home first"))?;
     // A configuration that does not load is reported before anything moves.
@@ -198,7 +182,7 @@ async fn file_to_database(home: &Home, url: &str, tls_ca: Option<&Path>) -> Resu
         sha256: hex(&Sha256::digest(&rendered)),
     };
 
-    let (mut client, name, _notices) = connect(url, tls_ca).await?;
+    let (mut client, name, _notices) = postgres::connect_one(url, tls_ca, None).await?;
     schema::migrate(&mut client).await?;
     let tx = client.transaction().await.map_err(|e| format!("{name}: {e}"))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&REGISTRY_LOCK]).await.map_err(db_error)?;
@@ -252,7 +236,7 @@ async fn database_to_file(url: &str, home: &Home, tls_ca: Option<&Path>) -> Resu
     if existing.len() > 0 || !existing.removed_lines().is_empty() || existing.highest_id() > 0 {
         return Err(format!("{} already holds a registry; migrate into an empty home", home.root().display()));
     }
-    let (mut client, name, _notices) = connect(url, tls_ca).await?;
+    let (mut client, name, _notices) = postgres::connect_one(url, tls_ca, None).await?;
     let tx = client
         .build_transaction()
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)

@@ -110,6 +110,14 @@ impl DbTls {
         Ok(DbTls::Verified(tokio_postgres_rustls::MakeRustlsConnect::new(config)))
     }
 
+    /// Once a CA is configured, a URL that leaves TLS to the client (`sslmode=prefer`, the
+    /// default) requires it.
+    pub fn require_on(&self, pg: &mut tokio_postgres::Config) {
+        if matches!(self, DbTls::Verified(_)) && pg.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer {
+            pg.ssl_mode(tokio_postgres::config::SslMode::Require);
+        }
+    }
+
     /// Opens one connection (outside the pool) and drives it on its own task until `client` is
     /// dropped; notifications and notices go to `messages`.
     ///
@@ -149,6 +157,33 @@ impl DbTls {
             }
         }
     }
+}
+
+/// Notifications and notices of a connection opened outside the pool (keep it: the connection
+/// runs while it lives).
+pub type Notices = tokio::sync::mpsc::UnboundedReceiver<Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>;
+
+/// One connection outside the pool, for tools (`store migrate`, `serve --check`): the URL's
+/// settings, TLS verified against `tls_ca` when given. Returns the client, where it points (for
+/// messages) and its notices. Errors name the database, never its password.
+///
+/// # Errors
+/// A bad URL or CA file, or a database that cannot be reached.
+pub async fn connect_one(
+    url: &str,
+    tls_ca: Option<&std::path::Path>,
+    timeout: Option<Duration>,
+) -> Result<(tokio_postgres::Client, String, Notices), String> {
+    let mut pg: tokio_postgres::Config = url.parse().map_err(|e| format!("the database URL: {e}"))?;
+    if let Some(timeout) = timeout {
+        pg.connect_timeout(timeout);
+    }
+    let name = describe(&pg);
+    let tls = DbTls::new(tls_ca)?;
+    tls.require_on(&mut pg);
+    let (tx, notices) = tokio::sync::mpsc::unbounded_channel();
+    let client = tls.connect(&pg, tx).await.map_err(|e| format!("registry database {name}: {}", error_text(&e)))?;
+    Ok((client, name, notices))
 }
 
 /// Where a URL points, without its password (for logs).
@@ -232,14 +267,10 @@ impl PgStore {
             pg.application_name(format!("agentkeys {node}"));
         }
         let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        tls.require_on(&mut pg);
         let manager = match &tls {
             DbTls::Plain => Manager::from_config(pg.clone(), NoTls, recycling),
-            DbTls::Verified(connector) => {
-                if pg.get_ssl_mode() == tokio_postgres::config::SslMode::Prefer {
-                    pg.ssl_mode(tokio_postgres::config::SslMode::Require);
-                }
-                Manager::from_config(pg.clone(), connector.clone(), recycling)
-            }
+            DbTls::Verified(connector) => Manager::from_config(pg.clone(), connector.clone(), recycling),
         };
         let pool = Pool::builder(manager)
             .max_size(config.pool_size)
@@ -294,8 +325,28 @@ impl PgStore {
 }
 
 /// The columns every agent query reads, in [`agent_from_row`]'s order.
-const AGENT_COLUMNS: &str =
-    "id, name, address, key, groups, date_add, reenroll_secret, state, removed_line, position, version";
+macro_rules! agent_columns {
+    () => {
+        "id, name, address, key, groups, date_add, reenroll_secret, state, removed_line, position, version"
+    };
+}
+
+/// Every agent row, in file order.
+const ALL_AGENTS: &str = concat!("SELECT ", agent_columns!(), " FROM agentkeys_agents ORDER BY position");
+
+/// Agents changed since a change number, oldest change first.
+const CHANGED_AGENTS: &str =
+    concat!("SELECT ", agent_columns!(), " FROM agentkeys_agents WHERE version > $1 ORDER BY version");
+
+/// Every token document, in the table's order.
+const ALL_TOKENS: &str = "SELECT id, document FROM agentkeys_tokens ORDER BY position";
+
+/// The highest ID issued and the token table's change number.
+const COUNTERS: &str = "SELECT (SELECT last_value FROM agentkeys_agent_id), \
+     (SELECT value FROM agentkeys_meta WHERE key = 'tokens_version')";
+
+/// The newest change number.
+const NEWEST_CHANGE: &str = "SELECT coalesce(max(version), 0) FROM agentkeys_agents";
 
 /// One row, as the index and the mirror need it.
 struct AgentRow {
@@ -392,21 +443,10 @@ impl Snapshot {
 /// # Errors
 /// The database fails, or holds a row this build cannot read.
 pub async fn read_snapshot(client: &impl tokio_postgres::GenericClient, purge: bool) -> Result<Snapshot, StoreError> {
-    let agents = client
-        .query(&format!("SELECT {AGENT_COLUMNS} FROM agentkeys_agents ORDER BY position"), &[])
-        .await
-        .map_err(db_error)?;
-    let tokens =
-        client.query("SELECT id, document FROM agentkeys_tokens ORDER BY position", &[]).await.map_err(db_error)?;
-    let meta = client
-        .query_one(
-            "SELECT (SELECT last_value FROM agentkeys_agent_id), \
-             (SELECT value FROM agentkeys_meta WHERE key = 'tokens_version'), \
-             (SELECT coalesce(max(version), 0) FROM agentkeys_agents)",
-            &[],
-        )
-        .await
-        .map_err(db_error)?;
+    let agents = client.query(ALL_AGENTS, &[]).await.map_err(db_error)?;
+    let tokens = client.query(ALL_TOKENS, &[]).await.map_err(db_error)?;
+    let meta = client.query_one(COUNTERS, &[]).await.map_err(db_error)?;
+    let newest: i64 = client.query_one(NEWEST_CHANGE, &[]).await.map_err(db_error)?.get(0);
     let mut index = Index::default();
     index.reserve(agents.len());
     index.note_id(u32::try_from(meta.get::<_, i64>(0)).unwrap_or(0));
@@ -437,7 +477,7 @@ pub async fn read_snapshot(client: &impl tokio_postgres::GenericClient, purge: b
         }
     }
     let (tokens, token_documents) = tokens_from_rows(&tokens)?;
-    Ok(Snapshot { index, tokens, lines, warnings, token_documents, seen: meta.get(2), tokens_version: meta.get(1) })
+    Ok(Snapshot { index, tokens, lines, warnings, token_documents, seen: newest, tokens_version: meta.get(1) })
 }
 
 impl Shared {
@@ -474,9 +514,7 @@ impl Shared {
         let tokens = if tokens_version == st.tokens_version {
             None
         } else {
-            let rows = timed(client.query("SELECT id, document FROM agentkeys_tokens ORDER BY position", &[]))
-                .await
-                .map_err(db_error)?;
+            let rows = timed(client.query(ALL_TOKENS, &[])).await.map_err(db_error)?;
             let (tokens, written) = tokens_from_rows(&rows)?;
             st.tokens_written = written;
             st.tokens_version = tokens_version;
@@ -586,14 +624,6 @@ const BEGIN_WRITING: &str = "BEGIN; SELECT pg_advisory_xact_lock(701869006935470
 /// Opens a read of what changed: one consistent snapshot.
 const BEGIN_READING: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 
-/// Agents changed since a change number, oldest change first.
-const CHANGED_AGENTS: &str = "SELECT id, name, address, key, groups, date_add, reenroll_secret, state, removed_line, position, version \
-     FROM agentkeys_agents WHERE version > $1 ORDER BY version";
-
-/// The highest ID issued and the token table's change number.
-const COUNTERS: &str = "SELECT (SELECT last_value FROM agentkeys_agent_id), \
-     (SELECT value FROM agentkeys_meta WHERE key = 'tokens_version')";
-
 /// Awaits one exchange with the database (pipelined statements count once), counted for
 /// `agentkeys_registry_database_round_trips`.
 async fn timed<T>(exchange: impl std::future::Future<Output = T>) -> T {
@@ -617,7 +647,7 @@ impl Store for PgStore {
             let mut st = self.shared.state.lock().await;
             let client = self.shared.pool.get().await.map_err(pool_error)?;
             let read = async {
-                client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(db_error)?;
+                client.batch_execute(BEGIN_READING).await.map_err(db_error)?;
                 let read = self.shared.read_all(&client, &mut st).await?;
                 client.batch_execute("COMMIT").await.map_err(db_error)?;
                 Ok::<_, StoreError>(read)
@@ -636,10 +666,7 @@ impl Store for PgStore {
     fn load_tokens(&self) -> StoreFuture<'_, Tokens> {
         Box::pin(async move {
             let client = self.shared.pool.get().await.map_err(pool_error)?;
-            let rows = client
-                .query("SELECT id, document FROM agentkeys_tokens ORDER BY position", &[])
-                .await
-                .map_err(db_error)?;
+            let rows = client.query(ALL_TOKENS, &[]).await.map_err(db_error)?;
             Ok(tokens_from_rows(&rows)?.0)
         })
     }
