@@ -14,6 +14,7 @@ use crate::admin::{self, Admin};
 use crate::atomic::replace_file;
 use crate::config::Config;
 use crate::home::{self, Home, SECRET_MODE};
+use crate::registry::window::CommitWindow;
 use crate::registry::{Rules, owner};
 use crate::status::StatusSource;
 
@@ -168,7 +169,7 @@ fn offline(home: &Home, payload: &str) -> Result<String, String> {
             status: StatusSource::None,
             purge: config.auth.purge,
         };
-        let (handle, task) = owner::spawn(registry, tokens, store, rules);
+        let (handle, task) = owner::spawn(registry, tokens, store, rules, CommitWindow::default());
         let admin = Admin {
             registry: handle,
             home: home.clone(),

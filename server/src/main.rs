@@ -571,8 +571,11 @@ fn serve(args: &ServeArgs) -> i32 {
             return 1;
         }
     };
-    let served = runtime.block_on(async {
-        let reload_args = args.clone();
+    // The server runs as a task on the runtime's worker threads, not on this thread: every accept
+    // would otherwise wake this thread from another (a futex call and a context switch per
+    // connection).
+    let reload_args = args.clone();
+    let served = runtime.block_on(runtime.spawn(async move {
         let (next_home, next_config) = (home.clone(), config.clone());
         let server = server::Server::start(home, config)
             .await?
@@ -581,7 +584,8 @@ fn serve(args: &ServeArgs) -> i32 {
         next_steps(&next_home, &next_config, server.port(), server.https_port());
         server.run().await;
         Ok::<(), server::StartError>(())
-    });
+    }));
+    let served = served.unwrap_or_else(|e| Err(server::StartError::Setup(format!("the server task failed: {e}"))));
     match served {
         Ok(()) => 0,
         Err(e) => {

@@ -93,6 +93,7 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     check("auth.purge", o.auth.purge != n.auth.purge);
     check("server.bind", o.server.bind != n.server.bind);
     check("server.durability", o.server.durability != n.server.durability);
+    check("server.commit_delay_ms", o.server.commit_delay_ms != n.server.commit_delay_ms);
     check("server.max_connections", o.server.max_connections != n.server.max_connections);
     check("key_request", format!("{:?}", o.key_request) != format!("{:?}", n.key_request));
     check("enrollment.enabled", o.enrollment.enabled != n.enrollment.enabled);

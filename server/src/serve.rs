@@ -83,6 +83,7 @@ impl Listener {
 
     async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
         let _open = crate::metrics::COUNTERS.connection("1515");
+        let arriving = self.registry.arriving();
         let accepted = std::time::Instant::now();
         let settings = self.settings.load_full();
         let s = &*settings;
@@ -119,6 +120,7 @@ impl Listener {
                 return;
             }
         };
+        arriving.arrived();
         let Some((reply, registered)) = self.answer(s, &request, source).await else {
             debug!("connection from {source} closed: locked out after failed password attempts");
             return;

@@ -15,6 +15,7 @@ use crate::certs::CertError;
 use crate::config::{AgentStatus, Config};
 use crate::home::{self, Home, LockError};
 use crate::registry::error::StoreError;
+use crate::registry::window::CommitWindow;
 use crate::registry::{Rules, owner};
 use crate::status::StatusSource;
 use crate::{admin, certs, ciphers, https, keypoll, lockout, serve, sources, tls};
@@ -138,7 +139,13 @@ impl Server {
             purge: config.auth.purge,
         };
         crate::metrics::COUNTERS.set_agents(registry.len());
-        let (handle, owner_task) = owner::spawn(registry, tokens, store, rules);
+        let (handle, owner_task) = owner::spawn(
+            registry,
+            tokens,
+            store,
+            rules,
+            CommitWindow::new(std::time::Duration::from_millis(config.server.commit_delay_ms)),
+        );
 
         // One shutdown signal for every service.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

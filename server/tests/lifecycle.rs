@@ -386,6 +386,69 @@ fn the_example_unit_is_valid_and_hardened() {
     assert!(level <= 3.0, "exposure {level}: {out}");
 }
 
+/// The commit window: registrations whose connections are open when a batch forms are written with
+/// it (one fsync), and a batch waits at most `commit_delay_ms` for a connection that never asks.
+#[test]
+fn registrations_on_their_way_share_one_commit_and_the_window_is_bounded() {
+    use std::io::{Read, Write};
+    let home = temp_home("commit-window");
+    write_config(&home, "[server]\ncommit_delay_ms = 1000\n");
+    let server = Server::start(&home, &["--metrics-bind", "127.0.0.1:0"]);
+    // Four agents connect and finish their handshakes, then all send at once.
+    let handshaken: Vec<_> = (0..4)
+        .map(|_| {
+            let tcp = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+            tcp.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+            let conn = rustls::ClientConnection::new(common::client_config(), "localhost".try_into().unwrap()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            while tls.conn.is_handshaking() {
+                tls.conn.complete_io(&mut tls.sock).unwrap();
+            }
+            tls
+        })
+        .collect();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+    let agents: Vec<_> = handshaken
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut tls)| {
+            let barrier = std::sync::Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                tls.write_all(format!("OSSEC A:'window-{i}'\n").as_bytes()).unwrap();
+                let mut reply = Vec::new();
+                let _ = tls.read_to_end(&mut reply);
+                reply
+            })
+        })
+        .collect();
+    for agent in agents {
+        assert!(agent.join().unwrap().starts_with(b"OSSEC K:'"));
+    }
+    let log = server.log_text();
+    let addr = log.split("metrics on http://").nth(1).unwrap().split('/').next().unwrap().to_owned();
+    let scrape = || {
+        let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+        tcp.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+        let mut text = String::new();
+        tcp.read_to_string(&mut text).unwrap();
+        text
+    };
+    let text = scrape();
+    for line in ["agentkeys_store_batch_size_count 1", "agentkeys_store_batch_size_sum 4.0"] {
+        assert!(text.lines().any(|l| l == line), "the four registrations were not one commit: {line:?} in:\n{text}");
+    }
+    // A connection that never sends holds the next batch for the window, no longer.
+    let idle = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    assert!(server.request(b"OSSEC A:'window-late'\n").starts_with(b"OSSEC K:'"));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "{:?}", started.elapsed());
+    drop(idle);
+    assert_eq!(server.keys().lines().count(), 5);
+    assert!(server.stop());
+}
+
 /// `--metrics-bind` serves Prometheus text that matches what a test did; `agentkeys status`
 /// summarises the same counters.
 #[test]

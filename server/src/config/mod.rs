@@ -394,6 +394,9 @@ pub enum AgentStatus {
     WazuhDb,
 }
 
+/// The longest `server.commit_delay_ms` accepted.
+pub const MAX_COMMIT_DELAY_MS: u64 = 1000;
+
 /// Settings of agentkeys itself.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -418,6 +421,10 @@ pub struct ServerSettings {
     pub connection_timeout: Interval,
     /// `durable` (fsync before replying) or `fast`.
     pub durability: Durability,
+    /// Longest time, in milliseconds, a batch of changes waits for registrations already on their
+    /// way (connections accepted, request not yet read) before it is written, so that one fsync
+    /// serves them all; a registration alone never waits (0: never wait).
+    pub commit_delay_ms: u64,
     /// `none` or `wazuh-db`.
     pub agent_status: AgentStatus,
     /// The wazuh-db socket, relative to the home.
@@ -444,6 +451,7 @@ impl Default for ServerSettings {
             handshake_timeout: Interval::from_secs(5),
             connection_timeout: Interval::from_secs(10),
             durability: Durability::Durable,
+            commit_delay_ms: 2,
             agent_status: AgentStatus::None,
             wazuh_db_socket: PathBuf::from("queue/db/wdb"),
             lockout_failures: 10,
@@ -518,6 +526,12 @@ impl Config {
         }
         if self.server.handshake_timeout.as_secs() == 0 {
             return Err(ConfigError("server.handshake_timeout: must be at least 1 second".into()));
+        }
+        if self.server.commit_delay_ms > MAX_COMMIT_DELAY_MS {
+            return Err(ConfigError(format!(
+                "server.commit_delay_ms: {} is more than {MAX_COMMIT_DELAY_MS} (a few milliseconds serve a busy server; 0 never waits)",
+                self.server.commit_delay_ms
+            )));
         }
         if self.server.lockout_failures > 0 {
             for (name, value) in
@@ -676,6 +690,9 @@ mod tests {
         assert!(load_toml("[auth]\nport = 0\n").is_err());
         assert!(load_toml("[auth]\nport = 70000\n").is_err());
         assert!(load_toml("[server]\ndurability = \"sometimes\"\n").is_err());
+        assert_eq!(load_toml("[server]\ncommit_delay_ms = 0\n").unwrap().server.commit_delay_ms, 0);
+        let too_long = load_toml("[server]\ncommit_delay_ms = 5000\n").unwrap_err().to_string();
+        assert!(too_long.contains("server.commit_delay_ms: 5000 is more than 1000"), "{too_long}");
         assert!(load_toml("[auth.force]\nafter_registration_time = \"1x\"\n").is_err());
         assert!(load_toml("[server]\nmax_connections_per_source = 0\n").is_err());
         assert!(load_toml("[server]\nhandshake_timeout = 0\n").is_err());

@@ -71,6 +71,7 @@ impl Listener {
         let _open = crate::metrics::COUNTERS.connection("https");
         let _ = stream.set_nodelay(true);
         let settings = self.settings.load_full();
+        let arriving = Arc::new(settings.enrollment.registry.arriving());
         let served = tokio::time::timeout(self.timeout, async {
             let tls = match tokio::time::timeout(self.handshake_timeout, settings.acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => tls,
@@ -79,6 +80,7 @@ impl Listener {
             };
             let enrollment = Arc::clone(&settings.enrollment);
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                arriving.arrived();
                 let enrollment = Arc::clone(&enrollment);
                 async move { Ok::<Response<Full<Bytes>>, Infallible>(enrollment.answer(request, peer).await) }
             });

@@ -15,6 +15,7 @@ pub mod owner;
 pub mod postgres;
 pub mod rules;
 pub mod store;
+pub mod window;
 
 use agentkeys::{AgentAddr, AgentId, OwnedRecord};
 

@@ -17,6 +17,7 @@ use super::error::StoreError;
 use super::index::{Applied, Index};
 use super::rules::{self, Known, Refusal, Rules, Statuses};
 use super::store::{Change, Store};
+use super::window::{Arriving, CommitWindow};
 use super::{Agent, NewAgent, ReenrollSecret};
 use crate::status::StatusSource;
 use crate::tokens::{Reserved, Token, Tokens};
@@ -118,6 +119,7 @@ impl Command {
 pub struct Handle {
     tx: mpsc::Sender<Command>,
     status: Arc<StatusSource>,
+    window: CommitWindow,
 }
 
 /// How many times a registration is decided again when the registry changed under it.
@@ -128,6 +130,13 @@ fn gone(name: &str) -> Refusal {
 }
 
 impl Handle {
+    /// Counts a connection just accepted as on its way to a registration, so that a batch being
+    /// formed may wait for it (see [`CommitWindow`]); call [`Arriving::arrived`] once its request
+    /// is read.
+    pub fn arriving(&self) -> Arriving {
+        self.window.arriving()
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(Answer<T>) -> Command) -> Option<T> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).await.ok()?;
@@ -281,11 +290,12 @@ pub fn spawn(
     tokens: Tokens,
     store: Arc<dyn Store>,
     rules: Rules,
+    window: CommitWindow,
 ) -> (Handle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
     let status = Arc::new(rules.status.clone());
-    let task = tokio::spawn(run(registry, tokens, store, rules, rx));
-    (Handle { tx, status }, task)
+    let task = tokio::spawn(run(registry, tokens, store, rules, rx, window.clone()));
+    (Handle { tx, status, window }, task)
 }
 
 /// One change, to undo it if the batch cannot be written.
@@ -482,9 +492,12 @@ async fn run(
     store: Arc<dyn Store>,
     rules: Rules,
     mut rx: mpsc::Receiver<Command>,
+    window: CommitWindow,
 ) {
     let mut commands = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut commands, MAX_BATCH).await > 0 {
+        let may_write = commands.iter().any(Command::may_write);
+        window.gather(&mut rx, &mut commands, may_write, MAX_BATCH).await;
         let writing = commands.iter().any(Command::may_write);
         match store.begin(writing).await {
             Ok(Some(delta)) => apply_delta(&mut registry, &mut tokens, delta),
