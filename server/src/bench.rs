@@ -58,6 +58,11 @@ pub struct BenchArgs {
     /// `X25519MLKEM768` in an aws-lc-rs build), to compare what each costs the server.
     #[arg(long, value_name = "GROUP")]
     kx_group: Option<String>,
+    /// With --floor: split the load into this many rounds, floor and server alternated (the floor
+    /// first in even rounds, the server first in odd ones), so that a shared machine's drift
+    /// weighs on both alike; the ratio of the totals is reported, with each round's.
+    #[arg(long, default_value_t = 6, value_name = "N")]
+    rounds: usize,
 }
 
 /// How registrations are started.
@@ -74,11 +79,24 @@ struct Outcome {
     latencies: Vec<Duration>,
     failures: usize,
     elapsed: Duration,
-    /// Server CPU (user, system) seconds spent during the load.
-    cpu: Option<(f64, f64)>,
+    /// Server CPU seconds spent during the load: (user, system) from /proc in clock ticks, and
+    /// the total from the process's CPU-time clock (to the nanosecond).
+    cpu: Option<(f64, f64, f64)>,
 }
 
 impl Outcome {
+    /// Adds `other` (a later round of the same load) to this one.
+    fn absorb(&mut self, other: Outcome) {
+        self.latencies.extend(other.latencies);
+        self.latencies.sort();
+        self.failures += other.failures;
+        self.elapsed += other.elapsed;
+        self.cpu = match (self.cpu, other.cpu) {
+            (Some((u0, s0, t0)), Some((u1, s1, t1))) => Some((u0 + u1, s0 + s1, t0 + t1)),
+            _ => None,
+        };
+    }
+
     fn rate(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64()
     }
@@ -88,11 +106,14 @@ impl Outcome {
         self.latencies.get(((n as f64 * p) as usize).min(n.saturating_sub(1))).map_or(0.0, |d| d.as_secs_f64() * 1e3)
     }
 
-    /// Server CPU per registration, µs: (total, user, system).
+    /// Server CPU per registration, µs: (total, user, system). The total is exact; /proc counts
+    /// user and system time in 10 ms ticks, so their split is applied to it.
     fn cpu_per_registration(&self) -> Option<(f64, f64, f64)> {
-        let (user, system) = self.cpu?;
+        let (user, system, total) = self.cpu?;
         let n = self.latencies.len().max(1) as f64;
-        Some(((user + system) * 1e6 / n, user * 1e6 / n, system * 1e6 / n))
+        let user_share = if user + system > 0.0 { user / (user + system) } else { 0.5 };
+        let total = total * 1e6 / n;
+        Some((total, total * user_share, total * (1.0 - user_share)))
     }
 
     fn cpu_text(&self) -> String {
@@ -102,8 +123,17 @@ impl Outcome {
     }
 }
 
+/// CPU time of a process so far, in seconds: (user, system, total). User and system come from
+/// /proc in clock ticks; the total from the process's CPU-time clock, to the nanosecond.
+fn cpu_seconds(pid: u32) -> Option<(f64, f64, f64)> {
+    let (user, system) = cpu_ticks(pid)?;
+    let clock = nix::time::clock_getcpuclockid(nix::unistd::Pid::from_raw(i32::try_from(pid).ok()?)).ok()?;
+    let now = nix::time::clock_gettime(clock).ok()?;
+    Some((user, system, now.tv_sec() as f64 + now.tv_nsec() as f64 * 1e-9))
+}
+
 /// User and system CPU time of a process so far, from /proc (clock ticks → seconds).
-fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
+fn cpu_ticks(pid: u32) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = stat.rsplit_once(')')?.1;
@@ -164,21 +194,32 @@ async fn all_loads(args: &BenchArgs) -> Result<bool, String> {
             Shape::Closed(_) => args.prefix.clone(),
             Shape::Open(_) => format!("{}-{i}", args.prefix),
         };
-        let floor_outcome = match &floor {
-            Some(f) => Some(load(args, f.port, Some(f.pid()), &format!("{prefix}-floor"), shape).await?),
-            None => None,
+        let Some(f) = &floor else {
+            let server = Target { port: args.port, pid: args.server_pid, prefix: prefix.clone() };
+            let outcome = load(args, args.count, &server, shape).await?;
+            failed |= outcome.failures > 0;
+            println!("{}", report(args, shape, &outcome));
+            if let Shape::Open(rate) = shape
+                && outcome.failures == 0
+                && outcome.rate() >= 0.95 * rate
+            {
+                sustained = Some(rate);
+            }
+            continue;
         };
-        let outcome = load(args, args.port, args.server_pid, &prefix, shape).await?;
+        let (outcome, floor_outcome, rounds) = alternated(args, f, &prefix, shape).await?;
         failed |= outcome.failures > 0;
         println!("{}", report(args, shape, &outcome));
-        if let Some(f) = &floor_outcome {
-            println!("{}", report(args, shape, f).replacen("registrations", "TLS floor (bench floor)", 1));
-            if let (Some((server, ..)), Some((bare, ..))) = (outcome.cpu_per_registration(), f.cpu_per_registration()) {
-                println!(
-                    "server CPU per registration / TLS floor: {:.2}× ({server:.0} µs / {bare:.0} µs)",
-                    server / bare
-                );
-            }
+        println!("{}", report(args, shape, &floor_outcome).replacen("registrations", "TLS floor (bench floor)", 1));
+        if let (Some((server, ..)), Some((bare, ..))) =
+            (outcome.cpu_per_registration(), floor_outcome.cpu_per_registration())
+        {
+            let each = rounds.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ");
+            println!(
+                "server CPU per registration / TLS floor: {:.2}× ({server:.0} µs / {bare:.0} µs; {} rounds: {each})",
+                server / bare,
+                rounds.len()
+            );
         }
         if let Shape::Open(rate) = shape
             && outcome.failures == 0
@@ -196,6 +237,46 @@ async fn all_loads(args: &BenchArgs) -> Result<bool, String> {
         }
     }
     Ok(failed)
+}
+
+/// The load on the server and on the floor in `args.rounds` rounds, alternated: the totals of each,
+/// and each round's ratio of CPU per registration (server / floor).
+async fn alternated(
+    args: &BenchArgs,
+    floor: &Floor,
+    prefix: &str,
+    shape: Shape,
+) -> Result<(Outcome, Outcome, Vec<f64>), String> {
+    let rounds = args.rounds.clamp(1, args.count.max(1));
+    let (mut server_total, mut floor_total, mut ratios) = (None::<Outcome>, None::<Outcome>, Vec::new());
+    for round in 0..rounds {
+        // The count split as evenly as it goes; names stay unique across rounds.
+        let count = args.count / rounds + usize::from(round < args.count % rounds);
+        let name = if rounds > 1 { format!("{prefix}-r{round}") } else { prefix.to_owned() };
+        let server = Target { port: args.port, pid: args.server_pid, prefix: name.clone() };
+        let bare = Target { port: floor.port, pid: Some(floor.pid()), prefix: format!("{name}-floor") };
+        let one = |target: Target| async move { load(args, count, &target, shape).await };
+        let (server, bare) = if round % 2 == 0 {
+            let bare = one(bare).await?;
+            (one(server).await?, bare)
+        } else {
+            let server = one(server).await?;
+            (server, one(bare).await?)
+        };
+        if let (Some((s, ..)), Some((b, ..))) = (server.cpu_per_registration(), bare.cpu_per_registration()) {
+            ratios.push(s / b);
+        }
+        for (total, outcome) in [(&mut server_total, server), (&mut floor_total, bare)] {
+            match total {
+                Some(t) => t.absorb(outcome),
+                None => *total = Some(outcome),
+            }
+        }
+    }
+    match (server_total, floor_total) {
+        (Some(s), Some(f)) => Ok((s, f, ratios)),
+        _ => Err("no round ran".to_owned()),
+    }
 }
 
 fn report(args: &BenchArgs, shape: Shape, o: &Outcome) -> String {
@@ -260,8 +341,15 @@ impl Drop for Floor {
     }
 }
 
-/// One load of `args.count` registrations against `port`.
-async fn load(args: &BenchArgs, port: u16, pid: Option<u32>, prefix: &str, shape: Shape) -> Result<Outcome, String> {
+/// A server a load registers with: its port, its process (for CPU time) and the agents' names.
+struct Target {
+    port: u16,
+    pid: Option<u32>,
+    prefix: String,
+}
+
+/// One load of `count` registrations on `target`.
+async fn load(args: &BenchArgs, count: usize, target: &Target, shape: Shape) -> Result<Outcome, String> {
     let suites = crate::ciphers::select(crate::config::DEFAULT_CIPHERS, "ciphers").map_err(|e| e.to_string())?;
     let check = crate::tls::ManagerCheck { expected_name: args.manager.clone(), ..Default::default() };
     let config = match &args.kx_group {
@@ -271,21 +359,21 @@ async fn load(args: &BenchArgs, port: u16, pid: Option<u32>, prefix: &str, shape
     let client = Arc::new(Client {
         connector: tokio_rustls::TlsConnector::from(config),
         server_name: ServerName::try_from(args.manager.clone()).map_err(|e| format!("{}: {e}", args.manager))?,
-        address: format!("{}:{port}", args.manager),
+        address: format!("{}:{}", args.manager, target.port),
         password: args.password.clone(),
         https: args.https,
     });
-    let cpu_before = pid.and_then(cpu_seconds);
+    let prefix = target.prefix.as_str();
+    let cpu_before = target.pid.and_then(cpu_seconds);
     let started = Instant::now();
-    let mut latencies = Vec::with_capacity(args.count);
+    let mut latencies = Vec::with_capacity(count);
     let mut failures = 0;
     match shape {
         Shape::Closed(concurrency) => {
             let next = Arc::new(AtomicUsize::new(0));
             let tasks: Vec<_> = (0..concurrency)
                 .map(|_| {
-                    let (client, next, prefix, count) =
-                        (Arc::clone(&client), Arc::clone(&next), prefix.to_owned(), args.count);
+                    let (client, next, prefix) = (Arc::clone(&client), Arc::clone(&next), prefix.to_owned());
                     tokio::spawn(async move {
                         let mut latencies = Vec::new();
                         let mut failures = 0usize;
@@ -315,8 +403,8 @@ async fn load(args: &BenchArgs, port: u16, pid: Option<u32>, prefix: &str, shape
             if !rate.is_finite() || rate <= 0.0 {
                 return Err(format!("--rate {rate}: must be above 0"));
             }
-            let mut tasks = Vec::with_capacity(args.count);
-            for i in 0..args.count {
+            let mut tasks = Vec::with_capacity(count);
+            for i in 0..count {
                 let at = started + Duration::from_secs_f64(i as f64 / rate);
                 tokio::time::sleep_until(at.into()).await;
                 let (client, name) = (Arc::clone(&client), format!("{prefix}-{i}"));
@@ -331,8 +419,8 @@ async fn load(args: &BenchArgs, port: u16, pid: Option<u32>, prefix: &str, shape
         }
     }
     let elapsed = started.elapsed();
-    let cpu = match (cpu_before, pid.and_then(cpu_seconds)) {
-        (Some((u0, s0)), Some((u1, s1))) => Some((u1 - u0, s1 - s0)),
+    let cpu = match (cpu_before, target.pid.and_then(cpu_seconds)) {
+        (Some((u0, s0, t0)), Some((u1, s1, t1))) => Some((u1 - u0, s1 - s0, t1 - t0)),
         _ => None,
     };
     latencies.sort();

@@ -74,7 +74,8 @@ pub fn run(args: &FloorArgs) -> i32 {
     };
     let https = args.https;
     let port = args.port;
-    runtime.block_on(async move {
+    // As `serve`: the accept loop runs on the runtime's workers.
+    let served = runtime.spawn(async move {
         let listener = match TcpListener::bind(("127.0.0.1", port)).await {
             Ok(l) => l,
             Err(e) => {
@@ -110,7 +111,8 @@ pub fn run(args: &FloorArgs) -> i32 {
                 }
             });
         }
-    })
+    });
+    runtime.block_on(served).unwrap_or(1)
 }
 
 /// Whether `request` is whole: one line, or HTTP headers and their `content-length` of body.

@@ -28,6 +28,8 @@ fn register_reports_server_cpu_next_to_the_tls_floor_in_one_run() {
     assert!(text.contains("registrations [ring]: 60 in "), "{text}");
     assert!(text.contains("TLS floor (bench floor) [ring]: 60 in "), "{text}");
     assert!(text.contains("server CPU per registration / TLS floor: "), "{text}");
+    // Six rounds by default, floor and server alternated, each round's ratio shown.
+    assert!(text.contains("; 6 rounds: "), "{text}");
     assert_eq!(server.keys().lines().count(), 60, "the floor registers nobody");
     // The same for HTTPS enrollment.
     let text = bench(&[
