@@ -13,6 +13,7 @@ use tracing::{debug, info, warn};
 use crate::home::Home;
 use crate::registry::NewAgent;
 use crate::registry::owner::Handle;
+use crate::registry::window::Arriving;
 
 /// Largest request read (upstream's `MAX_SSL_MSG_SIZE`): past it, what arrived is parsed.
 pub const MAX_REQUEST: usize = 65536 + 4096;
@@ -120,8 +121,9 @@ impl Listener {
                 return;
             }
         };
+        let answered = self.answer(s, &request, source, &arriving).await;
         arriving.arrived();
-        let Some((reply, registered)) = self.answer(s, &request, source).await else {
+        let Some((reply, registered)) = answered else {
             debug!("connection from {source} closed: locked out after failed password attempts");
             return;
         };
@@ -175,6 +177,7 @@ impl Listener {
         s: &Settings,
         request: &[u8],
         source: IpAddr,
+        arriving: &Arriving,
     ) -> Option<(Vec<u8>, Option<(agentkeys::AgentId, String)>)> {
         // The guess is reserved before the password is evaluated, so attempts fired together
         // cannot get more guesses evaluated than the lockout allows.
@@ -208,9 +211,9 @@ impl Listener {
             } else {
                 attempt.succeeded();
             }
-            return Some(self.answer_parsed(s, parsed, source, None).await);
+            return Some(self.answer_parsed(s, parsed, source, None, arriving).await);
         }
-        let answered = self.answer_parsed(s, parsed, source, token).await;
+        let answered = self.answer_parsed(s, parsed, source, token, arriving).await;
         if let Some(attempt) = attempt {
             // A token's secret is judged by the registry: "Invalid password" means it was wrong.
             if answered.0.starts_with(b"ERROR: Invalid password") {
@@ -228,6 +231,7 @@ impl Listener {
         parsed: Result<Request<'_>, RequestError<'_>>,
         source: IpAddr,
         token: Option<agentkeys::wazuh5::TokenCredential>,
+        arriving: &Arriving,
     ) -> (Vec<u8>, Option<(agentkeys::AgentId, String)>) {
         let started = std::time::Instant::now();
         let req = match parsed {
@@ -256,6 +260,7 @@ impl Listener {
             source: Some(source),
             ..NewAgent::new(name.to_owned(), addr)
         };
+        arriving.arrived();
         match self.registry.register(new).await {
             Ok(agent) => {
                 crate::metrics::COUNTERS.registration(crate::metrics::Protocol::Legacy, Ok(()));

@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use crate::admin::{Code, refusal_code};
 use crate::home::Home;
 use crate::registry::owner::{Handle, Registered, SecretRefusal};
+use crate::registry::window::Arriving;
 use crate::registry::{NewAgent, Reenroll, secret_hex};
 use crate::tokens::Presented;
 
@@ -126,15 +127,15 @@ enum Credential {
 }
 
 impl Enrollment {
-    /// Answers one request.
-    pub async fn answer(&self, request: Request<Incoming>, peer: SocketAddr) -> Reply {
+    /// Answers one request; `arriving` is told when a registration is handed to the registry.
+    pub async fn answer(&self, request: Request<Incoming>, peer: SocketAddr, arriving: &Arriving) -> Reply {
         let path = request.uri().path().to_owned();
         let Some(rest) = path.strip_prefix(&self.base) else {
             return not_found();
         };
         match (request.method(), rest) {
-            (&Method::POST, "/enroll") => self.enroll(request, peer.ip(), false).await,
-            (&Method::POST, "/enroll/secret") => self.enroll(request, peer.ip(), true).await,
+            (&Method::POST, "/enroll") => self.enroll(request, peer.ip(), false, arriving).await,
+            (&Method::POST, "/enroll/secret") => self.enroll(request, peer.ip(), true, arriving).await,
             (&Method::GET, "/cacerts") => self.cacerts(),
             (_, "/enroll" | "/enroll/secret" | "/cacerts") => {
                 let mut reply = error(StatusCode::METHOD_NOT_ALLOWED, EnrollErrorCode::Number(0), "Method not allowed");
@@ -154,7 +155,13 @@ impl Enrollment {
         }
     }
 
-    async fn enroll(&self, request: Request<Incoming>, source: IpAddr, secret_only: bool) -> Reply {
+    async fn enroll(
+        &self,
+        request: Request<Incoming>,
+        source: IpAddr,
+        secret_only: bool,
+        arriving: &Arriving,
+    ) -> Reply {
         let source = AgentAddr::from_ip(source).ip().unwrap_or(source);
         if !self.enabled {
             return error(StatusCode::FORBIDDEN, EnrollErrorCode::Number(0), "Enrollment is disabled on this manager");
@@ -217,7 +224,7 @@ impl Enrollment {
         {
             return bad_request("Agent version is newer than this manager allows");
         }
-        self.register(&parsed, credential, source).await
+        self.register(&parsed, credential, source, arriving).await
     }
 
     /// Classifies the bearer by its `kid` and verifies it.
@@ -251,9 +258,15 @@ impl Enrollment {
         }
     }
 
-    async fn register(&self, req: &EnrollRequest<'_>, credential: Credential, source: IpAddr) -> Reply {
+    async fn register(
+        &self,
+        req: &EnrollRequest<'_>,
+        credential: Credential,
+        source: IpAddr,
+        arriving: &Arriving,
+    ) -> Reply {
         let started = std::time::Instant::now();
-        let reply = self.register_timed(req, credential, source, started).await;
+        let reply = self.register_timed(req, credential, source, started, arriving).await;
         crate::metrics::COUNTERS.registration_latency(crate::metrics::Protocol::Https, started.elapsed());
         reply
     }
@@ -264,6 +277,7 @@ impl Enrollment {
         credential: Credential,
         source: IpAddr,
         started: std::time::Instant,
+        arriving: &Arriving,
     ) -> Reply {
         let name = req.name();
         let addr = match req.ip {
@@ -297,6 +311,7 @@ impl Enrollment {
                 "https re-enrollment"
             }
         };
+        arriving.arrived();
         match self.registry.register(new).await {
             Ok(agent) => {
                 crate::metrics::COUNTERS.registration(crate::metrics::Protocol::Https, Ok(()));

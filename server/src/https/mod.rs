@@ -80,9 +80,12 @@ impl Listener {
             };
             let enrollment = Arc::clone(&settings.enrollment);
             let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                arriving.arrived();
-                let enrollment = Arc::clone(&enrollment);
-                async move { Ok::<Response<Full<Bytes>>, Infallible>(enrollment.answer(request, peer).await) }
+                let (enrollment, arriving) = (Arc::clone(&enrollment), Arc::clone(&arriving));
+                async move {
+                    let reply = enrollment.answer(request, peer, &arriving).await;
+                    arriving.arrived();
+                    Ok::<Response<Full<Bytes>>, Infallible>(reply)
+                }
             });
             hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

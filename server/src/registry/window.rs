@@ -8,49 +8,60 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// How long the owner may hold a batch open for registrations on their way, and how many are.
 #[derive(Clone, Debug, Default)]
 pub struct CommitWindow {
     /// The longest wait (zero: write every batch at once).
     delay: Duration,
-    /// Connections accepted whose request has not reached the owner yet.
-    arriving: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    /// Connections accepted whose registration has not been handed to the owner yet.
+    arriving: AtomicUsize,
+    /// Told when `arriving` falls to zero (everyone is in: the batch need not wait longer).
+    all_in: Notify,
 }
 
 impl CommitWindow {
     /// A window of `delay` (zero turns it off).
     pub fn new(delay: Duration) -> CommitWindow {
-        CommitWindow { delay, arriving: Arc::default() }
+        CommitWindow { delay, shared: Arc::default() }
     }
 
     /// Counts a connection that may soon ask for a registration, until [`Arriving::arrived`] or
     /// its drop.
     pub fn arriving(&self) -> Arriving {
-        self.arriving.fetch_add(1, Ordering::Relaxed);
-        Arriving { count: Arc::clone(&self.arriving), done: AtomicBool::new(false) }
+        self.shared.arriving.fetch_add(1, Ordering::AcqRel);
+        Arriving { shared: Arc::clone(&self.shared), done: AtomicBool::new(false) }
     }
 
     /// Connections counted and not arrived.
     pub fn on_their_way(&self) -> usize {
-        self.arriving.load(Ordering::Relaxed)
+        self.shared.arriving.load(Ordering::Acquire)
     }
 
     /// Adds to `batch` what arrives within the window, when `writing` and other registrations are
-    /// on their way: it waits until the window ends, nobody else is on the way, or the batch is
-    /// full.
+    /// on their way: it sleeps until the window ends or nobody else is on the way (one wake-up, not
+    /// one per arrival), then takes what is queued, up to `most` in all.
     pub async fn gather<T>(&self, rx: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, writing: bool, most: usize) {
         if self.delay.is_zero() || !writing || self.on_their_way() == 0 {
             return;
         }
-        let deadline = tokio::time::Instant::now() + self.delay;
-        while self.on_their_way() > 0 && batch.len() < most {
-            // What is already queued is taken without waiting for the timer.
-            let room = most - batch.len();
-            match tokio::time::timeout_at(deadline, rx.recv_many(batch, room)).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
+        let all_in = self.shared.all_in.notified();
+        tokio::pin!(all_in);
+        // Registered before the count is read again, so that the last arrival cannot slip between.
+        all_in.as_mut().enable();
+        if self.on_their_way() > 0 {
+            let _ = tokio::time::timeout(self.delay, all_in).await;
+        }
+        while batch.len() < most {
+            match rx.try_recv() {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
             }
         }
     }
@@ -59,16 +70,16 @@ impl CommitWindow {
 /// A connection counted by a [`CommitWindow`] as on its way.
 #[derive(Debug)]
 pub struct Arriving {
-    count: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     done: AtomicBool,
 }
 
 impl Arriving {
-    /// Its request is read (the registration, if any, is now the owner's): no longer waited for.
-    /// Only the first call counts.
+    /// Its registration is about to be handed to the owner (or it has none): no longer waited
+    /// for. Only the first call counts.
     pub fn arrived(&self) {
-        if !self.done.swap(true, Ordering::Relaxed) {
-            self.count.fetch_sub(1, Ordering::Relaxed);
+        if !self.done.swap(true, Ordering::AcqRel) && self.shared.arriving.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.all_in.notify_waiters();
         }
     }
 }
@@ -112,8 +123,8 @@ mod tests {
         let sender = tx.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(1)).await;
-            coming.arrived();
             sender.send(1).await.unwrap();
+            coming.arrived();
         });
         window.gather(&mut rx, &mut batch, true, 16).await;
         assert_eq!(batch, [0, 1]);
