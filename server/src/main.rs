@@ -19,6 +19,7 @@ mod https;
 mod keypoll;
 mod localtime;
 mod lockout;
+mod log_sink;
 mod logging;
 mod memory;
 mod metrics;
@@ -260,7 +261,8 @@ fn main() -> ExitCode {
         Command::Serve(_) => tracing::Level::INFO,
         _ => tracing::Level::WARN,
     });
-    if let Err(e) = logging::init(level, cli.log_format, cli.log_file.clone()) {
+    let coalesce = matches!(cli.command, Command::Serve(_));
+    if let Err(e) = logging::init(level, cli.log_format, cli.log_file.clone(), coalesce) {
         eprintln!("agentkeys: {e}");
         return ExitCode::from(1);
     }
@@ -318,6 +320,7 @@ fn main() -> ExitCode {
             }
         },
     };
+    logging::flush();
     ExitCode::from(u8::try_from(status).unwrap_or(1))
 }
 
