@@ -89,7 +89,11 @@ impl LogSink {
             Arc::new(Shared { state: Mutex::new(state), waiting: Condvar::new(), coalesce: AtomicBool::new(coalesce) });
         if coalesce {
             let flusher = Arc::clone(&shared);
-            let started = std::thread::Builder::new().name("log-flusher".into()).spawn(move || flush_loop(&flusher));
+            // The flusher only locks, sleeps and writes: a small stack does.
+            let started = std::thread::Builder::new()
+                .name("log-flusher".into())
+                .stack_size(64 * 1024)
+                .spawn(move || flush_loop(&flusher));
             if started.is_err() {
                 shared.coalesce.store(false, Ordering::Relaxed);
             }
