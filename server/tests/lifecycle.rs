@@ -425,16 +425,7 @@ fn registrations_on_their_way_share_one_commit_and_the_window_is_bounded() {
     for agent in agents {
         assert!(agent.join().unwrap().starts_with(b"OSSEC K:'"));
     }
-    let log = server.log_text();
-    let addr = log.split("metrics on http://").nth(1).unwrap().split('/').next().unwrap().to_owned();
-    let scrape = || {
-        let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
-        tcp.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
-        let mut text = String::new();
-        tcp.read_to_string(&mut text).unwrap();
-        text
-    };
-    let text = scrape();
+    let text = server.scrape_metrics();
     for line in ["agentkeys_store_batch_size_count 1", "agentkeys_store_batch_size_sum 4.0"] {
         assert!(text.lines().any(|l| l == line), "the four registrations were not one commit: {line:?} in:\n{text}");
     }
@@ -453,7 +444,6 @@ fn registrations_on_their_way_share_one_commit_and_the_window_is_bounded() {
 /// summarises the same counters.
 #[test]
 fn metrics_and_status_match_the_registrations_made() {
-    use std::io::{Read, Write};
     let home = temp_home("metrics");
     let server = Server::start(&home, &["--metrics-bind", "127.0.0.1:0"]);
     assert!(server.request(b"OSSEC A:'m-1'\n").starts_with(b"OSSEC K:'"));
@@ -461,16 +451,7 @@ fn metrics_and_status_match_the_registrations_made() {
     assert!(server.request(b"OSSEC A:'bad name'\n").starts_with(b"ERROR: Invalid agent name"));
     let r = common::post_enroll(server.https_port(), None, r#"{"name":"m-3","version":"v5.0.0"}"#);
     assert_eq!(r.status, 200);
-    let log = server.log_text();
-    let addr = log.split("metrics on http://").nth(1).unwrap().split('/').next().unwrap().to_owned();
-    let scrape = || {
-        let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
-        tcp.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
-        let mut text = String::new();
-        tcp.read_to_string(&mut text).unwrap();
-        text
-    };
-    let text = scrape();
+    let text = server.scrape_metrics();
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     for line in [
         r#"agentkeys_registrations_total{protocol="1515",outcome="accepted"} 2"#,

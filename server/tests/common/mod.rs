@@ -140,6 +140,17 @@ impl Server {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// The whole HTTP answer of `GET /metrics` (the server must run with `--metrics-bind`).
+    pub fn scrape_metrics(&self) -> String {
+        let log = self.log_text();
+        let addr = log.split("metrics on http://").nth(1).expect("metrics on").split('/').next().unwrap().to_owned();
+        let mut tcp = TcpStream::connect(&addr).unwrap();
+        tcp.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+        let mut text = String::new();
+        tcp.read_to_string(&mut text).unwrap();
+        text
+    }
+
     /// Whether the log has a line containing `needle` (waits up to 2 s for it).
     pub fn logged(&self, needle: &str) -> bool {
         for _ in 0..40 {
