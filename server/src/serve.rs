@@ -265,13 +265,14 @@ impl Listener {
             Ok(agent) => {
                 crate::metrics::COUNTERS.registration(crate::metrics::Protocol::Legacy, Ok(()));
                 let reply = key_reply_string(&agent.as_record()).into_bytes();
-                let result = format!("registered as agent '{}' with address {}", agent.id(), agent.addr());
                 info!(
                     agent = name,
                     source = %source,
                     method,
                     latency_ms = started.elapsed().as_millis() as u64,
-                    "registration: {result}"
+                    "registration: registered as agent '{}' with address {}",
+                    agent.id(),
+                    agent.addr()
                 );
                 (reply, Some((agent.id(), agent.name().to_owned())))
             }

@@ -67,7 +67,7 @@ pub enum Command {
     /// Which agent states (wazuh-db) deciding these registrations may need (read only).
     StatusNeeded(Vec<NewAgent>, Answer<Vec<(u32, i64)>>),
     /// Register an agent, with the agent states fetched for it; answered once it is on disk.
-    Register(Box<NewAgent>, Statuses, Answer<Result<Registered, Refusal>>),
+    Register(Arc<NewAgent>, Statuses, Answer<Result<Registered, Refusal>>),
     /// Register several agents in one durable write; one answer per agent, in order.
     RegisterMany(Vec<NewAgent>, Statuses, Answer<Vec<Result<Registered, Refusal>>>),
     /// Remove agents (one write); per ID, whether it existed.
@@ -154,24 +154,25 @@ impl Handle {
 
     /// Registers an agent; `Err` is the refusal to reply with.
     pub async fn register(&self, new: NewAgent) -> Result<Registered, Refusal> {
-        let name = new.name.clone();
+        // Shared with the owner, not copied, for each round.
+        let new = Arc::new(new);
         let mut statuses = Statuses::new();
         if self.status.needs_lookup() {
-            let needed = self.ask(|a| Command::StatusNeeded(vec![new.clone()], a)).await.unwrap_or_default();
+            let needed = self.ask(|a| Command::StatusNeeded(vec![(*new).clone()], a)).await.unwrap_or_default();
             self.fetch(needed, &mut statuses).await;
         }
         for _ in 0..STATUS_ROUNDS {
-            let answer = self.ask(|a| Command::Register(Box::new(new.clone()), statuses.clone(), a)).await;
+            let answer = self.ask(|a| Command::Register(Arc::clone(&new), statuses.clone(), a)).await;
             match answer {
                 Some(Err(refusal)) if refusal.is_needs_status() => {
-                    let needed = self.ask(|a| Command::StatusNeeded(vec![new.clone()], a)).await.unwrap_or_default();
+                    let needed = self.ask(|a| Command::StatusNeeded(vec![(*new).clone()], a)).await.unwrap_or_default();
                     self.fetch(needed, &mut statuses).await;
                 }
                 Some(result) => return result,
-                None => return Err(gone(&name)),
+                None => return Err(gone(&new.name)),
             }
         }
-        Err(gone(&name))
+        Err(gone(&new.name))
     }
 
     /// Registers several agents in one write. States are fetched once for the batch; an agent
