@@ -194,32 +194,30 @@ async fn all_loads(args: &BenchArgs) -> Result<bool, String> {
             Shape::Closed(_) => args.prefix.clone(),
             Shape::Open(_) => format!("{}-{i}", args.prefix),
         };
-        let Some(f) = &floor else {
-            let server = Target { port: args.port, pid: args.server_pid, prefix: prefix.clone() };
-            let outcome = load(args, args.count, &server, shape).await?;
-            failed |= outcome.failures > 0;
-            println!("{}", report(args, shape, &outcome));
-            if let Shape::Open(rate) = shape
-                && outcome.failures == 0
-                && outcome.rate() >= 0.95 * rate
-            {
-                sustained = Some(rate);
+        let (outcome, compared) = match &floor {
+            None => {
+                let server = Target { port: args.port, pid: args.server_pid, prefix: prefix.clone() };
+                (load(args, args.count, &server, shape).await?, None)
             }
-            continue;
+            Some(f) => {
+                let (outcome, floor_outcome, rounds) = alternated(args, f, &prefix, shape).await?;
+                (outcome, Some((floor_outcome, rounds)))
+            }
         };
-        let (outcome, floor_outcome, rounds) = alternated(args, f, &prefix, shape).await?;
         failed |= outcome.failures > 0;
         println!("{}", report(args, shape, &outcome));
-        println!("{}", report(args, shape, &floor_outcome).replacen("registrations", "TLS floor (bench floor)", 1));
-        if let (Some((server, ..)), Some((bare, ..))) =
-            (outcome.cpu_per_registration(), floor_outcome.cpu_per_registration())
-        {
-            let each = rounds.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ");
-            println!(
-                "server CPU per registration / TLS floor: {:.2}× ({server:.0} µs / {bare:.0} µs; {} rounds: {each})",
-                server / bare,
-                rounds.len()
-            );
+        if let Some((floor_outcome, rounds)) = compared {
+            println!("{}", report(args, shape, &floor_outcome).replacen("registrations", "TLS floor (bench floor)", 1));
+            if let (Some((server, ..)), Some((bare, ..))) =
+                (outcome.cpu_per_registration(), floor_outcome.cpu_per_registration())
+            {
+                let each = rounds.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ");
+                println!(
+                    "server CPU per registration / TLS floor: {:.2}× ({server:.0} µs / {bare:.0} µs; {} rounds: {each})",
+                    server / bare,
+                    rounds.len()
+                );
+            }
         }
         if let Shape::Open(rate) = shape
             && outcome.failures == 0

@@ -422,8 +422,9 @@ pub struct ServerSettings {
     /// `durable` (fsync before replying) or `fast`.
     pub durability: Durability,
     /// Longest time, in milliseconds, a batch of changes waits for registrations already on their
-    /// way (connections accepted, request not yet read) before it is written, so that one fsync
-    /// serves them all; a registration alone never waits (0: never wait).
+    /// way (connections accepted whose request has not reached the registry) before it is
+    /// written, so that one fsync serves them all; a registration alone never waits (0: never
+    /// wait).
     pub commit_delay_ms: u64,
     /// `none` or `wazuh-db`.
     pub agent_status: AgentStatus,

@@ -131,8 +131,8 @@ fn gone(name: &str) -> Refusal {
 
 impl Handle {
     /// Counts a connection just accepted as on its way to a registration, so that a batch being
-    /// formed may wait for it (see [`CommitWindow`]); call [`Arriving::arrived`] once its request
-    /// is read.
+    /// formed may wait for it (see [`CommitWindow`]); call [`Arriving::arrived`] just before its
+    /// registration is handed to the registry (or when it will send none).
     pub fn arriving(&self) -> Arriving {
         self.window.arriving()
     }
